@@ -1,0 +1,1 @@
+"""The HTTP gateway: validates, stores inputs, admits and enqueues tasks, serves records."""

@@ -1,0 +1,51 @@
+"""Dependencies as Annotated aliases, so handlers read like prose."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.keys import Principal
+from api.tasks import Platform
+from core.errors import AuthenticationError, PermissionDeniedError
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`dd_<id>_<secret>`, or the admin key.")
+_bearer = HTTPBearer(auto_error=False, description="The same key as a bearer token.")
+
+
+def get_platform(request: Request) -> Platform:
+    return request.app.state.platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+async def current_principal(
+    platform: PlatformDep,
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    presented = api_key or (bearer.credentials if bearer else None)
+    if not presented:
+        raise AuthenticationError("Missing API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`.")
+    principal = await platform.keys.authenticate(presented[:512])
+    if principal is None:
+        raise AuthenticationError("Unknown or revoked API key.")
+    return principal
+
+
+async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDeniedError("This route needs the admin key.")
+    return principal
+
+
+CurrentKey = Annotated[Principal, Depends(current_principal)]
+AdminKey = Annotated[Principal, Depends(admin_principal)]
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url)
+
+
+BaseUrl = Annotated[str, Depends(base_url)]

@@ -1,0 +1,80 @@
+"""API keys: `dd_<id>_<secret>`, stored as a salted SHA-256 of the secret, looked up by id.
+
+The secrets are 256 random bits, so a fast salted hash is enough (a slow KDF guards
+low-entropy passwords, and would cost every request). Comparisons are constant-time.
+Revocation deletes the hash, so it takes effect on the next request.
+"""
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis.asyncio
+
+from core.schemas import ApiKeyCreated, ApiKeyInfo
+
+KEYS_INDEX = "dd:keys"
+ADMIN_ID = "admin"
+
+
+def key_record(key_id: str) -> str:
+    return f"dd:key:{key_id}"
+
+
+def hash_secret(salt: str, secret: str) -> str:
+    return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an API key's id, or the admin."""
+
+    id: str
+    is_admin: bool
+
+
+class KeyStore:
+    def __init__(self, client: redis.asyncio.Redis, admin_key: str) -> None:
+        self.client = client
+        self._admin_digest = hashlib.sha256(admin_key.encode()).digest()
+
+    async def create(self, name: str) -> ApiKeyCreated:
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        salt = secrets.token_hex(16)
+        created_at = time.time()
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key_record(key_id), mapping={"name": name, "salt": salt, "hash": hash_secret(salt, secret), "created_at": created_at})
+            pipe.zadd(KEYS_INDEX, {key_id: created_at})
+            await pipe.execute()
+        return ApiKeyCreated(id=key_id, name=name, key=f"dd_{key_id}_{secret}", created_at=created_at)
+
+    async def list(self) -> list[ApiKeyInfo]:
+        ids = await self.client.zrange(KEYS_INDEX, 0, -1)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key_id in ids:
+                pipe.hmget(key_record(key_id), "name", "created_at")
+            rows = await pipe.execute()
+        return [ApiKeyInfo(id=key_id, name=name, created_at=float(created)) for key_id, (name, created) in zip(ids, rows) if name]
+
+    async def revoke(self, key_id: str) -> bool:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(key_record(key_id))
+            pipe.zrem(KEYS_INDEX, key_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def authenticate(self, presented: str) -> Principal | None:
+        if hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
+            return Principal(id=ADMIN_ID, is_admin=True)
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != "dd" or not parts[1]:
+            return None
+        _, key_id, secret = parts
+        stored = await self.client.hmget(key_record(key_id), "salt", "hash")
+        salt, digest = stored
+        if salt is None or not hmac.compare_digest(hash_secret(salt, secret), digest):
+            return None
+        return Principal(id=key_id, is_admin=False)

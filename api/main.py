@@ -1,0 +1,109 @@
+"""The api's app factory: `uvicorn --factory api.main:create_app`."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import redis.asyncio
+import structlog
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api import errors
+from api.files import InputStore, UrlSigner
+from api.keys import KeyStore
+from api.limits import BodySizeLimit
+from api.routes import api_router, ops
+from api.tasks import Platform
+from core.blobs import BlobStore
+from core.logs import configure_logging
+from core.queue import make_celery
+from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore
+from core.settings import Settings
+
+SWEEP_EVERY_S = 60
+log = structlog.get_logger("api")
+
+
+def build_platform(settings: Settings) -> Platform:
+    client = redis.asyncio.from_url(settings.redis_url_or_raise(), decode_responses=True, max_connections=256)
+    blobs = BlobStore(settings.blobs_dir)
+    http = httpx.AsyncClient()
+    return Platform(
+        settings=settings,
+        redis=client,
+        tasks=AsyncTaskStore(client, settings.result_ttl_s),
+        keys=KeyStore(client, settings.admin_key_value()),
+        blobs=blobs,
+        inputs=InputStore(blobs, settings, http),
+        signer=UrlSigner(settings.secret_key_value(), settings.url_ttl_s),
+        celery=make_celery(settings),
+        http=http,
+    )
+
+
+async def sweep_expired_blobs(platform: Platform) -> None:
+    """Delete blobs whose last use has passed the result TTL. ZREM decides who deletes, so
+    several api replicas can sweep the same store."""
+    while True:
+        due = await platform.redis.zrangebyscore(BLOB_EXPIRY_KEY, "-inf", time.time(), start=0, num=500)
+        for ref in due:
+            if await platform.redis.zrem(BLOB_EXPIRY_KEY, ref):
+                await asyncio.to_thread(platform.blobs.delete, ref)
+        if len(due) < 500:
+            await asyncio.sleep(SWEEP_EVERY_S)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = build_platform(settings)
+        app.state.platform = platform
+        sweeper = asyncio.create_task(sweep_expired_blobs(platform))
+        log.info("api ready", host=settings.host, port=settings.port)
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await platform.http.aclose()
+            await platform.redis.aclose()
+
+    app = FastAPI(
+        title="deferred-diffusion",
+        version="0.1.0",
+        description="Queue-backed inference for studio pipelines: submit, then poll or stream by task id.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes * 4 // 3 + 1024 * 1024)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.include_router(api_router)
+    app.include_router(ops.router)
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="deferred-diffusion API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    return app

@@ -1,0 +1,44 @@
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query, UploadFile
+from fastapi.responses import FileResponse
+
+from api.deps import BaseUrl, CurrentKey, PlatformDep
+from api.errors import ERROR_RESPONSES
+from core.errors import PayloadTooLargeError
+from core.schemas import FileUploaded
+
+router = APIRouter(prefix="/files", tags=["files"], responses=ERROR_RESPONSES)
+
+
+@router.post("", status_code=201, operation_id="upload_file", summary="Upload an input file")
+async def upload_file(file: UploadFile, platform: PlatformDep, key: CurrentKey, base_url: BaseUrl) -> FileUploaded:
+    """Stores the file by its SHA-256; use the returned `ref` as an input in requests."""
+    limit = platform.settings.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"The file is above the limit of {limit} bytes ({platform.settings.max_upload_mb} MB).")
+    content_type = (file.content_type or "application/octet-stream").split(";")[0].strip()[:100]
+    info = await platform.inputs.store_bytes(data, content_type)
+    url = platform.signer.url(platform.settings.public_url or base_url, info.ref)
+    return FileUploaded(ref=info.ref, url=url, content_type=info.content_type, size=info.size)
+
+
+@router.get(
+    "/{ref}",
+    operation_id="download_file",
+    summary="Download a file by signed URL",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+async def download_file(
+    ref: str,
+    platform: PlatformDep,
+    expires: Annotated[int, Query(ge=0, le=2**42)],
+    sig: Annotated[str, Query(max_length=128)],
+) -> FileResponse:
+    """Needs no API key: the signature and expiry in the URL are the permission."""
+    platform.signer.check(ref, expires, sig)
+    info = await asyncio.to_thread(platform.blobs.info, ref)
+    return FileResponse(platform.blobs.file_path(ref), media_type=info.content_type, headers={"Cache-Control": "private, max-age=3600"})

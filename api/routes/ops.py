@@ -1,0 +1,66 @@
+"""Health, readiness and Prometheus metrics; no key needed (keep them off the public edge)."""
+
+import time
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+from api.deps import PlatformDep
+from api.tasks import live_workers
+from core.records import ACTIVE_KEY, STATS_RUN_COUNT_KEY, STATS_RUN_SUM_KEY, STATS_STATUS_KEY, queue_key
+from core.schemas import Queue
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", operation_id="healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="readyz", summary="Readiness: Redis reachable and a worker on every queue")
+async def readyz(platform: PlatformDep) -> JSONResponse:
+    try:
+        await platform.redis.ping()
+    except Exception:
+        return JSONResponse({"status": "not_ready", "redis": "unreachable", "workers": {}}, status_code=503)
+    workers = await live_workers(platform.redis)
+    per_queue = {queue.value: sum(queue.value in w.get("queues", []) for w in workers.values()) for queue in Queue}
+    ready = all(per_queue.values())
+    return JSONResponse({"status": "ready" if ready else "not_ready", "redis": "ok", "workers": per_queue}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(platform: PlatformDep) -> Response:
+    """Read from Redis at scrape time, so every api replica reports the same platform-wide figures."""
+    client = platform.redis
+    async with client.pipeline(transaction=False) as pipe:
+        for queue in Queue:
+            pipe.zcard(queue_key(queue))
+        pipe.scard(ACTIVE_KEY)
+        pipe.hgetall(STATS_STATUS_KEY)
+        pipe.hgetall(STATS_RUN_SUM_KEY)
+        pipe.hgetall(STATS_RUN_COUNT_KEY)
+        *depths, active, finished, run_sums, run_counts = await pipe.execute()
+    workers = await live_workers(client)
+    registry = CollectorRegistry()
+    depth = Gauge("ddiffusion_queue_depth", "Tasks waiting in a queue.", ["queue"], registry=registry)
+    for queue, count in zip(Queue, depths):
+        depth.labels(queue.value).set(count)
+    by_status = Gauge("ddiffusion_tasks", "Tasks by status (terminal ones counted since the data began).", ["status"], registry=registry)
+    queued = sum(depths)
+    by_status.labels("queued").set(queued)
+    by_status.labels("running").set(max(0, active - queued))
+    for status, count in finished.items():
+        by_status.labels(status).set(float(count))
+    run_sum = Gauge("ddiffusion_task_run_seconds_sum", "Total run time of succeeded tasks.", ["model"], registry=registry)
+    run_count = Gauge("ddiffusion_task_run_seconds_count", "Succeeded tasks.", ["model"], registry=registry)
+    for model, total in run_sums.items():
+        run_sum.labels(model).set(float(total))
+        run_count.labels(model).set(float(run_counts.get(model, 0)))
+    alive = Gauge("ddiffusion_workers", "Live workers per queue.", ["queue"], registry=registry)
+    for queue in Queue:
+        alive.labels(queue.value).set(sum(queue.value in w.get("queues", []) for w in workers.values()))
+    Gauge("ddiffusion_scrape_timestamp_seconds", "When these figures were read.", registry=registry).set(time.time())
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

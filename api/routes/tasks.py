@@ -1,0 +1,64 @@
+"""The same five routes for every domain; one factory instead of four copies."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse
+
+from api import tasks
+from api.deps import BaseUrl, CurrentKey, PlatformDep
+from api.errors import ERROR_RESPONSES
+from core.schemas import Domain, ModelInfo, TaskCreated, TaskRecord
+
+SINGULAR = {Domain.images: "image", Domain.texts: "text", Domain.videos: "video", Domain.workflows: "workflow"}
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="Retrying with the same key and body returns the same task."),
+]
+
+
+def domain_router(domain: Domain, request_type: type[BaseModel]) -> APIRouter:
+    router = APIRouter(prefix=f"/{domain.value}", tags=[domain.value], responses=ERROR_RESPONSES)
+    one = SINGULAR[domain]
+
+    @router.get("/models", operation_id=f"list_{one}_models", summary=f"List {one} models")
+    async def list_models(platform: PlatformDep, key: CurrentKey) -> list[ModelInfo]:
+        return await tasks.list_models(platform, domain)
+
+    @router.post("", status_code=202, operation_id=f"create_{one}", summary=f"Submit a {one} task")
+    async def create(
+        body: request_type,  # type: ignore[valid-type]
+        response: Response,
+        platform: PlatformDep,
+        key: CurrentKey,
+        idempotency_key: IdempotencyKey = None,
+    ) -> TaskCreated:
+        created = await tasks.submit(platform, domain, body, key, idempotency_key)
+        response.headers["Location"] = f"/api/{domain.value}/{created.id}"
+        return created
+
+    @router.get("/{task_id}", operation_id=f"get_{one}", summary=f"Get a {one} task")
+    async def get(task_id: str, platform: PlatformDep, key: CurrentKey, base_url: BaseUrl) -> TaskRecord:
+        task = await tasks.get_owned(platform, domain, task_id, key)
+        return tasks.render(platform, task, base_url)
+
+    @router.delete("/{task_id}", operation_id=f"cancel_{one}", summary=f"Cancel a {one} task")
+    async def cancel(task_id: str, platform: PlatformDep, key: CurrentKey, base_url: BaseUrl) -> TaskRecord:
+        """A queued task never runs; a running one stops at its next step."""
+        task = await tasks.cancel(platform, domain, task_id, key)
+        return tasks.render(platform, task, base_url)
+
+    @router.get(
+        "/{task_id}/events",
+        operation_id=f"stream_{one}_events",
+        summary=f"Stream a {one} task's changes",
+        response_class=EventSourceResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events; each `data` is the task record."}},
+    )
+    async def events(task_id: str, platform: PlatformDep, key: CurrentKey, base_url: BaseUrl) -> EventSourceResponse:
+        task = await tasks.get_owned(platform, domain, task_id, key)
+        return EventSourceResponse(tasks.record_events(platform, task, base_url), ping=10)
+
+    return router

@@ -1,0 +1,179 @@
+"""The serving layer behind every domain's routes: submit, read, cancel, stream."""
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import redis.asyncio
+from celery import Celery
+
+from api.files import InputStore, UrlSigner
+from api.keys import KeyStore, Principal
+from core import catalogue
+from core.blobs import BlobStore
+from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
+from core.errors import BacklogFullError, ConflictError, UnavailableError, UnknownTaskError
+from core.queue import enqueue
+from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
+from core.schemas import Domain, ErrorInfo, ModelInfo, Progress, Queue, TaskCreated, TaskOutput, TaskRecord, TaskRequest, Timings
+from core.settings import Settings
+
+EVENTS_POLL_S = 15
+
+
+@dataclass
+class Platform:
+    """Long-lived clients of one api process, built in the app's lifespan."""
+
+    settings: Settings
+    redis: redis.asyncio.Redis
+    tasks: AsyncTaskStore
+    keys: KeyStore
+    blobs: BlobStore
+    inputs: InputStore
+    signer: UrlSigner
+    celery: Celery
+    http: httpx.AsyncClient
+
+
+async def submit(platform: Platform, domain: Domain, body: TaskRequest, principal: Principal, idempotency_key: str | None) -> TaskCreated:
+    entry = catalogue.get_model(domain, body.model)
+    params, notes = catalogue.normalize(entry, body)
+    refs = await platform.inputs.resolve(params)
+    settings = platform.settings
+    body_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    admission = await platform.tasks.admit(
+        task_id=new_task_id(),
+        domain=domain,
+        model=entry.name,
+        queue=entry.queue,
+        key_id=principal.id,
+        request=params,
+        notes=notes,
+        per_key_limit=settings.backlog_per_key,
+        total_limit=settings.backlog_total,
+        idempotency=(idempotency_key, body_hash) if idempotency_key else None,
+    )
+    if admission.outcome == "existing":
+        task = await get_owned(platform, domain, admission.task_id or "", principal)
+        return TaskCreated(id=task.id, status=task.status, position=task.position)
+    if admission.outcome == "conflict":
+        raise ConflictError("This Idempotency-Key was used with a different request body; use a new key.", details={"task_id": admission.task_id})
+    if admission.outcome == "backlog_key":
+        raise BacklogFullError(f"This key has {admission.count} unfinished tasks (limit {settings.backlog_per_key}); wait for some to finish.", retry_after_s=10)
+    if admission.outcome == "backlog_total":
+        raise BacklogFullError(f"The platform has {admission.count} unfinished tasks (limit {settings.backlog_total}); try again later.", retry_after_s=10)
+    task_id = admission.task_id or ""
+    if refs:
+        await platform.redis.zadd(BLOB_EXPIRY_KEY, {ref: time.time() + settings.result_ttl_s for ref in refs}, gt=True)
+    try:
+        await asyncio.to_thread(enqueue, platform.celery, domain, entry.queue, task_id)
+    except Exception as exc:
+        task = await platform.tasks.get(task_id)
+        if task is not None:
+            await platform.tasks.fail(task, ErrorInfo(code="enqueue_failed", message="The queue could not be reached."))
+        raise UnavailableError("The queue could not be reached; try again shortly.") from exc
+    return TaskCreated(id=task_id, position=admission.position)
+
+
+async def get_owned(platform: Platform, domain: Domain, task_id: str, principal: Principal) -> StoredTask:
+    """A task of this domain made by this key; anything else is indistinguishable from absent."""
+    task = await platform.tasks.get(task_id) if len(task_id) <= 64 else None
+    if task is None or task.domain != domain or task.key_id != principal.id:
+        raise UnknownTaskError(f"No {domain.value} task {task_id!r} for this key.")
+    return task
+
+
+async def cancel(platform: Platform, domain: Domain, task_id: str, principal: Principal) -> StoredTask:
+    task = await get_owned(platform, domain, task_id, principal)
+    outcome = await platform.tasks.cancel(task)
+    if outcome not in ("cancelled", "cancelling"):
+        raise ConflictError(f"The task has already {outcome}; there is nothing to cancel.", details={"status": outcome})
+    return await get_owned(platform, domain, task_id, principal)
+
+
+def render(platform: Platform, task: StoredTask, base_url: str) -> TaskRecord:
+    base = platform.settings.public_url or base_url
+    outputs = [TaskOutput(**output, url=platform.signer.url(base, output["ref"]) if output.get("ref") else None) for output in task.outputs]
+    end = task.finished_at
+    return TaskRecord(
+        id=task.id,
+        domain=task.domain,
+        model=task.model,
+        status=task.status,
+        position=task.position,
+        progress=Progress(step=task.step, total=task.total, fraction=min(1.0, task.step / task.total) if task.total else 0.0),
+        created_at=task.timestamp("created_at"),
+        started_at=task.timestamp("started_at"),
+        finished_at=task.timestamp("finished_at"),
+        timings=Timings(
+            queued_s=round(task.started_at - task.created_at, 4) if task.started_at else None,
+            run_s=round(end - task.started_at, 4) if end and task.started_at else None,
+        ),
+        request=task.request,
+        outputs=outputs,
+        error=task.error,
+        logs=task.logs,
+        attempts=task.attempts,
+    )
+
+
+async def record_events(platform: Platform, task: StoredTask, base_url: str) -> AsyncIterator[dict[str, str]]:
+    """The record as JSON on every change, ending after a terminal status.
+
+    Subscribed before the first read, so no change between read and subscribe is lost; each
+    wake-up re-reads the record, so bursts of pings coalesce into one event.
+    """
+    async with platform.redis.pubsub() as pubsub:
+        await pubsub.subscribe(events_channel(task.id))
+        last = ""
+        while True:
+            current = await platform.tasks.get(task.id)
+            if current is None:
+                return
+            data = render(platform, current, base_url).model_dump_json()
+            if data != last:
+                yield {"event": "record", "data": data}
+                last = data
+            if current.status.is_terminal():
+                return
+            await pubsub.get_message(ignore_subscribe_messages=True, timeout=EVENTS_POLL_S)
+            while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0):
+                pass
+
+
+
+async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
+    """Catalogue entries of a domain, `available` where a live worker reports the weights."""
+    ready = await live_workers(platform.redis)
+    available = {model for worker in ready.values() for model in worker.get("models", [])}
+    return [
+        ModelInfo(
+            name=entry.name,
+            domain=entry.domain,
+            queue=entry.queue,
+            description=entry.description,
+            capabilities=sorted(entry.capabilities),
+            defaults=entry.defaults,
+            limits=entry.limits.model_dump(),
+            available=entry.name in available,
+            weights=entry.weights,
+        )
+        for entry in catalogue.models_for(domain)
+    ]
+
+
+async def live_workers(client: redis.asyncio.Redis) -> dict[str, dict]:
+    """Workers that beat recently, by hostname, with their queues and models."""
+    since = time.time() - STALE_AFTER_S
+    names: set[str] = set()
+    for queue in Queue:
+        names.update(await client.zrangebyscore(queue_workers_key(queue), since, "+inf"))
+    if not names:
+        return {}
+    values = await client.mget([worker_key(name) for name in sorted(names)])
+    return {name: json.loads(value) for name, value in zip(sorted(names), values) if value}

@@ -1,0 +1,1 @@
+"""The shared kernel: contracts, settings, records, blobs and queues used by api and workers."""

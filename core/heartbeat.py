@@ -1,0 +1,36 @@
+"""Worker liveness: each worker process beats every few seconds with its queues and the models
+it can run. The api reads this for /readyz and for `available` in model listings."""
+
+import json
+import time
+from typing import Any
+
+HEARTBEAT_S = 5
+STALE_AFTER_S = 20
+
+
+def queue_workers_key(queue: str) -> str:
+    return f"dd:workers:{queue}"
+
+
+def worker_key(hostname: str) -> str:
+    return f"dd:worker:{hostname}"
+
+
+def beat(client: Any, hostname: str, queues: list[str], models: list[str], warm: list[str]) -> None:
+    """Record one beat (sync client): O(queues) Redis writes."""
+    now = time.time()
+    with client.pipeline(transaction=False) as pipe:
+        pipe.set(worker_key(hostname), json.dumps({"queues": queues, "models": models, "warm": warm, "at": now}), ex=STALE_AFTER_S)
+        for queue in queues:
+            pipe.zadd(queue_workers_key(queue), {hostname: now})
+            pipe.zremrangebyscore(queue_workers_key(queue), "-inf", now - STALE_AFTER_S)
+        pipe.execute()
+
+
+def leave(client: Any, hostname: str, queues: list[str]) -> None:
+    with client.pipeline(transaction=False) as pipe:
+        pipe.delete(worker_key(hostname))
+        for queue in queues:
+            pipe.zrem(queue_workers_key(queue), hostname)
+        pipe.execute()

@@ -1,0 +1,59 @@
+"""Contracts shared by api and workers: one definition of every request, record and listing."""
+
+from core.schemas.common import (
+    Domain,
+    ErrorBody,
+    ErrorInfo,
+    ErrorResponse,
+    FileUploaded,
+    InputRef,
+    ModelInfo,
+    Progress,
+    Queue,
+    TaskCreated,
+    TaskOutput,
+    TaskRecord,
+    TaskStatus,
+    Timings,
+)
+from core.schemas.images import ImageRequest
+from core.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
+from core.schemas.texts import ChatMessage, TextRequest
+from core.schemas.videos import VideoRequest
+from core.schemas.workflows import WorkflowRequest
+
+TaskRequest = ImageRequest | TextRequest | VideoRequest | WorkflowRequest
+
+REQUEST_TYPES: dict[Domain, type[TaskRequest]] = {
+    Domain.images: ImageRequest,
+    Domain.texts: TextRequest,
+    Domain.videos: VideoRequest,
+    Domain.workflows: WorkflowRequest,
+}
+
+__all__ = [
+    "REQUEST_TYPES",
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyInfo",
+    "ChatMessage",
+    "Domain",
+    "ErrorBody",
+    "ErrorInfo",
+    "ErrorResponse",
+    "FileUploaded",
+    "ImageRequest",
+    "InputRef",
+    "ModelInfo",
+    "Progress",
+    "Queue",
+    "TaskCreated",
+    "TaskOutput",
+    "TaskRecord",
+    "TaskRequest",
+    "TaskStatus",
+    "TextRequest",
+    "Timings",
+    "VideoRequest",
+    "WorkflowRequest",
+]

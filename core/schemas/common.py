@@ -1,0 +1,137 @@
+"""Types every domain shares: statuses, the task record, errors, inputs, model listings."""
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+class Domain(StrEnum):
+    images = "images"
+    texts = "texts"
+    videos = "videos"
+    workflows = "workflows"
+
+
+class Queue(StrEnum):
+    gpu = "gpu"
+    cpu = "cpu"
+    comfy = "comfy"
+
+
+class TaskStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    def is_terminal(self) -> bool:
+        return self in (TaskStatus.succeeded, TaskStatus.failed, TaskStatus.cancelled)
+
+
+BLOB_REF = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def _check_input_ref(value: str) -> str:
+    if BLOB_REF.match(value) or value.startswith(("data:", "http://", "https://")):
+        return value
+    raise ValueError("must be a file ref (sha256:<64 hex>), a data: URL or an http(s) URL")
+
+
+InputRef = Annotated[
+    str,
+    AfterValidator(_check_input_ref),
+    Field(
+        description="An input file: a ref from POST /api/files (`sha256:…`), a data URL, or an http(s) URL "
+        "on an allowed host.",
+        examples=["sha256:" + "0" * 64],
+    ),
+]
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `unknown_model`.")
+    message: str = Field(description="What went wrong and what to change.")
+
+
+class ErrorBody(ErrorInfo):
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The one error envelope of every endpoint."""
+
+    error: ErrorBody
+
+
+class Progress(BaseModel):
+    step: int = 0
+    total: int = 0
+    fraction: float = Field(0.0, ge=0, le=1)
+
+
+class Timings(BaseModel):
+    queued_s: float | None = Field(None, description="From submit to start of the last attempt.")
+    run_s: float | None = Field(None, description="From start to the end of the run.")
+
+
+class TaskOutput(BaseModel):
+    """One result: a file (image, video) with a signed URL, or a text."""
+
+    url: str | None = Field(None, description="Signed, expiring download URL; needs no API key.")
+    ref: str | None = Field(None, description="Blob ref of the file, usable as an input to another request.")
+    content_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    seed: int | None = None
+    text: str | None = None
+
+
+class TaskRecord(BaseModel):
+    """A task as clients see it; the record in Redis is the source of truth, not Celery's backend."""
+
+    id: str
+    domain: Domain
+    model: str
+    status: TaskStatus
+    position: int | None = Field(None, description="Tasks ahead of this one in its queue (0 = next); null unless queued.")
+    progress: Progress = Progress()
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    timings: Timings = Timings()
+    request: dict[str, Any] = Field(default_factory=dict, description="The request as it runs: defaults filled in, sizes snapped, inputs as refs.")
+    outputs: list[TaskOutput] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    logs: list[str] = Field(default_factory=list, description="The task's last log lines.")
+    attempts: int = Field(0, description="Runs started; more than one after a worker was lost.")
+
+
+class TaskCreated(BaseModel):
+    id: str
+    status: TaskStatus = TaskStatus.queued
+    position: int | None = None
+
+
+class FileUploaded(BaseModel):
+    ref: str = Field(description="Content address, usable as an input in requests.")
+    url: str = Field(description="Signed, expiring download URL.")
+    content_type: str
+    size: int
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    domain: Domain
+    queue: Queue
+    description: str
+    capabilities: list[str]
+    defaults: dict[str, Any]
+    limits: dict[str, Any]
+    available: bool = Field(description="A live worker on the model's queue reports the weights present.")
+    weights: str = Field(description="Where workers look for the weights.")

@@ -1,0 +1,95 @@
+"""One settings object per process, read from `DDIFFUSION_*` environment variables and `.env`."""
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DAY_S = 24 * 3600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DDIFFUSION_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Path("data")
+    models_dir: Path | None = Field(None, description="Local weights; defaults to <data_dir>/models.")
+    redis_url: str | None = Field(None, description="When unset, `ddiffusion serve` starts an embedded Redis.")
+    redis_port: int = Field(6390, ge=1, le=65535, description="Port of the embedded Redis.")
+    admin_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(None, description="Signs file URLs; generated into the data dir when unset.")
+    public_url: str | None = Field(None, description="Base of signed URLs; defaults to the request's own base URL.")
+
+    result_ttl_s: int = Field(7 * DAY_S, ge=60, alias="DDIFFUSION_RESULT_TTL")
+    url_ttl_s: int = Field(DAY_S, ge=10, description="Lifetime of signed file URLs.")
+    backlog_per_key: int = Field(50, ge=1)
+    backlog_total: int = Field(500, ge=1)
+    max_upload_mb: float = Field(50, gt=0)
+    max_image_pixels: int = Field(40_000_000, ge=4096, description="Larger input images are refused (decompression bombs).")
+    fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    fetch_timeout_s: float = Field(20, gt=0)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    task_log_lines: int = Field(200, ge=10, description="Each task keeps its last N log lines.")
+
+    gpu_time_limit_s: int = Field(1800, ge=10)
+    cpu_time_limit_s: int = Field(600, ge=10)
+    comfy_time_limit_s: int = Field(1800, ge=10)
+    visibility_timeout_s: int = Field(7200, ge=5, description="Unacknowledged tasks are redelivered after this.")
+    max_attempts: int = Field(3, ge=1, description="A task whose worker died this many times ends failed.")
+    device: str | None = Field(None, description="Torch device for local engines: cuda, mps or cpu (auto when unset).")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("fetch_allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def resolved_models_dir(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").resolve()
+
+    @cached_property
+    def blobs_dir(self) -> Path:
+        return (self.data_dir / "blobs").resolve()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def admin_key_value(self) -> str:
+        return self.admin_key.get_secret_value() if self.admin_key else stored_secret(self.data_dir, "admin_key")
+
+    def secret_key_value(self) -> str:
+        return self.secret_key.get_secret_value() if self.secret_key else stored_secret(self.data_dir, "secret_key")
+
+    def redis_url_or_raise(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("DDIFFUSION_REDIS_URL is not set; start the platform with `ddiffusion serve`.")
+        return self.redis_url
+
+    def time_limit_s(self, queue: str) -> int:
+        return {"gpu": self.gpu_time_limit_s, "cpu": self.cpu_time_limit_s, "comfy": self.comfy_time_limit_s}[queue]
+
+
+def stored_secret(data_dir: Path, name: str) -> str:
+    """A secret kept in the data dir (created 0600 on first use), for settings left unset."""
+    path = data_dir / name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret)
+        return secret
