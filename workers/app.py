@@ -1,0 +1,113 @@
+"""The Celery app of the workers: `celery -A workers.app worker -Q gpu`.
+
+One task function serves every domain (the catalogue entry says which engine runs it), under
+the fixed names the api enqueues by. Engines are created lazily, once per worker process, so
+weights stay warm between tasks and a cpu worker never imports torch.
+"""
+
+import importlib
+import threading
+from typing import Any
+
+import redis
+import structlog
+from celery import signals
+
+from core.blobs import BlobStore
+from core.catalogue import CATALOGUE, ModelEntry
+from core.heartbeat import HEARTBEAT_S, beat, leave
+from core.logs import configure_logging
+from core.queue import TASK_NAMES, make_celery
+from core.records import TaskStore
+from core.settings import Settings
+from workers.context import TaskContext
+from workers.runner import Engine, run_task
+
+ENGINES = {
+    "diffusers": "workers.local.images:DiffusersImageEngine",
+    "transformers": "workers.local.texts:TransformersTextEngine",
+}
+LOCAL_ENGINES = {"diffusers", "transformers"}
+
+settings = Settings()
+configure_logging(settings.log_level, settings.log_json)
+app = make_celery(settings)
+log = structlog.get_logger("worker")
+
+
+class WorkerState:
+    """Per-process clients and engines, built on first use (after the pool forks)."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, Engine] = {}
+        self._client: redis.Redis | None = None
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis.from_url(settings.redis_url_or_raise(), decode_responses=True)
+        return self._client
+
+    @property
+    def store(self) -> TaskStore:
+        return TaskStore(self.client, settings.result_ttl_s, settings.task_log_lines)
+
+    def context(self, task_id: str) -> TaskContext:
+        return TaskContext(task_id, self.store, BlobStore(settings.blobs_dir), self.client, settings.result_ttl_s)
+
+    def engine(self, entry: ModelEntry) -> Engine:
+        if entry.engine not in self._engines:
+            module, name = ENGINES[entry.engine].split(":")
+            engine_class = getattr(importlib.import_module(module), name)
+            self._engines[entry.engine] = engine_class(settings.resolved_models_dir, settings.device)
+        return self._engines[entry.engine]
+
+
+state = WorkerState()
+
+
+def execute(task_id: str) -> str:
+    return run_task(task_id, state.store, state.context, state.engine, settings.max_attempts)
+
+
+for task_name in TASK_NAMES.values():
+    app.task(name=task_name, ignore_result=True)(execute)
+
+
+def runnable_models(queues: list[str]) -> list[str]:
+    """Catalogue entries this worker can serve: on its queues, with weights present."""
+    names = []
+    for entry in CATALOGUE.values():
+        if entry.queue not in queues:
+            continue
+        if entry.engine in LOCAL_ENGINES:
+            weights = importlib.import_module("workers.local.weights")
+            if weights.find_weights(entry, settings.resolved_models_dir) is None:
+                continue
+        names.append(entry.name)
+    return names
+
+
+@signals.worker_ready.connect
+def start_heartbeat(sender: Any, **kwargs: Any) -> None:
+    hostname = sender.hostname
+    queues = sorted(queue.name for queue in sender.task_consumer.queues)
+    models = runnable_models(queues)
+    client = redis.Redis.from_url(settings.redis_url_or_raise(), decode_responses=True)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                beat(client, hostname, queues, models, [])
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed", error=str(exc))
+            stop.wait(HEARTBEAT_S)
+
+    def on_shutdown(**_: Any) -> None:
+        stop.set()
+        leave(client, hostname, queues)
+
+    threading.Thread(target=loop, name="heartbeat", daemon=True).start()
+    signals.worker_shutdown.connect(on_shutdown, weak=False)
+    log.info("worker ready", hostname=hostname, queues=queues, models=models)

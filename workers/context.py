@@ -1,0 +1,48 @@
+"""What an engine sees of its task: progress, cancellation, logs, inputs and outputs.
+
+Engines are plain classes that take a TaskContext; they know nothing of Celery or Redis, so
+they run the same under a worker, in a test or in a benchmark.
+"""
+
+import time
+from typing import Any
+
+import redis
+import structlog
+
+from core.blobs import BlobStore
+from core.errors import TaskCancelled
+from core.records import BLOB_EXPIRY_KEY, TaskStore
+
+log = structlog.get_logger("worker")
+
+
+class TaskContext:
+    def __init__(self, task_id: str, store: TaskStore, blobs: BlobStore, client: redis.Redis, ttl_s: int) -> None:
+        self.task_id = task_id
+        self.store = store
+        self.blobs = blobs
+        self.client = client
+        self.ttl_s = ttl_s
+
+    def progress(self, step: int, total: int) -> None:
+        """Record a finished step; stops the task here when its client asked to cancel."""
+        if self.store.progress(self.task_id, step, total):
+            raise TaskCancelled()
+
+    def check_cancelled(self) -> None:
+        if self.store.cancel_requested(self.task_id):
+            raise TaskCancelled()
+
+    def log(self, line: str) -> None:
+        log.info(line)
+        self.store.log(self.task_id, line)
+
+    def read_input(self, ref: str) -> bytes:
+        return self.blobs.read(ref)
+
+    def save_output(self, data: bytes, content_type: str, **meta: Any) -> dict[str, Any]:
+        """Store an output file; returns its entry for the record (the api signs the URL)."""
+        info = self.blobs.put(data, content_type)
+        self.client.zadd(BLOB_EXPIRY_KEY, {info.ref: time.time() + self.ttl_s}, gt=True)
+        return {"ref": info.ref, "content_type": content_type, **meta}

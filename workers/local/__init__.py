@@ -1,0 +1,1 @@
+"""Local engines on diffusers/transformers; imported only by workers that run them."""

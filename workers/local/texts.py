@@ -1,0 +1,65 @@
+"""Transformers text engine: warm causal LMs answering chat messages."""
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
+
+from core.catalogue import ModelEntry
+from workers.context import TaskContext
+from workers.local.weights import pick_device, require_weights
+
+
+class _Progress(StoppingCriteria):
+    """Reports each generated token and stops the task when its client cancels."""
+
+    def __init__(self, ctx: TaskContext, prompt_tokens: int, max_tokens: int) -> None:
+        self.ctx = ctx
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        self.ctx.progress(input_ids.shape[-1] - self.prompt_tokens, self.max_tokens)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+class TransformersTextEngine:
+    def __init__(self, models_dir: Path, device: str | None = None) -> None:
+        self.models_dir = models_dir
+        self.device, self.dtype = pick_device(device)
+        self._models: dict[str, tuple[PreTrainedModel, PreTrainedTokenizerBase]] = {}
+        # Sampling draws from torch's global generator, so seeded runs take turns.
+        self._lock = threading.Lock()
+        self.loads = 0
+
+    def model(self, entry: ModelEntry) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        if entry.name not in self._models:
+            path = require_weights(entry, self.models_dir)
+            model_class = getattr(transformers, entry.pipeline)
+            model = model_class.from_pretrained(path, dtype=self.dtype).to(self.device).eval()
+            self._models[entry.name] = (model, AutoTokenizer.from_pretrained(path))
+            self.loads += 1
+        return self._models[entry.name]
+
+    def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
+        with self._lock:
+            model, tokenizer = self.model(entry)
+            inputs = tokenizer.apply_chat_template(params["messages"], add_generation_prompt=True, return_tensors="pt", return_dict=True).to(self.device)
+            prompt_tokens = inputs["input_ids"].shape[-1]
+            temperature = params["temperature"]
+            sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            ctx.check_cancelled()
+            torch.manual_seed(params["seed"])
+            with torch.inference_mode():
+                generated = model.generate(
+                    **inputs,
+                    **sampling,
+                    max_new_tokens=params["max_tokens"],
+                    pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+                    stopping_criteria=StoppingCriteriaList([_Progress(ctx, prompt_tokens, params["max_tokens"])]),
+                )
+        text = tokenizer.decode(generated[0, prompt_tokens:], skip_special_tokens=True)
+        return [{"text": text}]
