@@ -43,7 +43,7 @@ class UrlSigner:
         return f"{base_url.rstrip('/')}/api/files/{ref}?{query}"
 
     def check(self, ref: str, expires: int, sig: str) -> None:
-        if not hmac.compare_digest(self._sign(ref, expires), sig):
+        if not hmac.compare_digest(self._sign(ref, expires).encode(), sig.encode()):
             raise PermissionDeniedError("Invalid file signature; ask the API for a fresh URL.", code="bad_signature")
         if expires < time.time():
             raise PermissionDeniedError("This file URL has expired; read the task again for a fresh one.", code="url_expired")

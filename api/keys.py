@@ -75,6 +75,6 @@ class KeyStore:
         _, key_id, secret = parts
         stored = await self.client.hmget(key_record(key_id), "salt", "hash")
         salt, digest = stored
-        if salt is None or not hmac.compare_digest(hash_secret(salt, secret), digest):
+        if salt is None or not hmac.compare_digest(hash_secret(salt, secret).encode(), digest.encode()):
             return None
         return Principal(id=key_id, is_admin=False)
