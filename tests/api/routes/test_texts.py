@@ -1,0 +1,43 @@
+from fastapi.testclient import TestClient
+
+from tests.utils.tasks import wait_for
+
+
+def test_chat_with_tiny_llm_returns_text(platform_client: TestClient, user: dict[str, str]) -> None:
+    body = {"model": "tiny-llm", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "a haiku"}], "max_tokens": 12, "temperature": 0.8, "seed": 5}
+    response = platform_client.post("/api/texts", json=body, headers=user)
+    assert response.status_code == 202, response.text
+    record = wait_for(platform_client, "texts", response.json()["id"], user)
+    assert record["status"] == "succeeded", record
+    [output] = record["outputs"]
+    assert isinstance(output["text"], str) and output["text"]
+    assert output["url"] is None
+    assert 1 <= record["progress"]["step"] <= 12 and record["progress"]["total"] == 12
+
+
+def test_same_seed_same_text(platform_client: TestClient, user: dict[str, str]) -> None:
+    body = {"model": "tiny-llm", "messages": [{"role": "user", "content": "count"}], "max_tokens": 10, "temperature": 1.0, "seed": 99}
+    ids = [platform_client.post("/api/texts", json=body, headers=user).json()["id"] for _ in range(2)]
+    texts = [wait_for(platform_client, "texts", task_id, user)["outputs"][0]["text"] for task_id in ids]
+    assert texts[0] == texts[1]
+
+
+def test_max_tokens_above_model_limit_is_422(client: TestClient, user: dict[str, str]) -> None:
+    body = {"model": "tiny-llm", "messages": [{"role": "user", "content": "x"}], "max_tokens": 4000}
+    response = client.post("/api/texts", json=body, headers=user)
+    assert response.status_code == 422
+    assert "max_tokens=4000" in response.json()["error"]["message"]
+
+
+def test_empty_messages_are_422(client: TestClient, user: dict[str, str]) -> None:
+    response = client.post("/api/texts", json={"model": "tiny-llm", "messages": []}, headers=user)
+    assert response.status_code == 422
+
+
+def test_videos_and_workflows_have_routes_but_no_models_yet(client: TestClient, user: dict[str, str]) -> None:
+    for domain, body in (("videos", {"model": "ltx-video", "prompt": "x"}), ("workflows", {"template": "txt2img"})):
+        assert client.get(f"/api/{domain}/models", headers=user).json() == []
+        response = client.post(f"/api/{domain}", json=body, headers=user)
+        assert response.status_code == 422
+        assert "none are configured here yet" in response.json()["error"]["message"]
+        assert client.get(f"/api/{domain}/0123", headers=user).status_code == 404

@@ -1,0 +1,61 @@
+"""Backlog limits and idempotency at the api (no workers: tasks stay queued)."""
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from core.settings import Settings
+from tests.utils.tasks import new_key
+
+BODY = {"model": "tiny-sd", "prompt": "admission"}
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings.model_copy(update={"backlog_per_key": 5, "backlog_total": 10_000}))) as client:
+        yield client
+
+
+def test_per_key_backlog_answers_429_with_retry_after(limited: TestClient) -> None:
+    headers = new_key(limited)
+    for _ in range(5):
+        assert limited.post("/api/images", json=BODY, headers=headers).status_code == 202
+    refused = limited.post("/api/images", json=BODY, headers=headers)
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.json()["error"]["code"] == "backlog_full"
+    other = new_key(limited, "other")
+    assert limited.post("/api/images", json=BODY, headers=other).status_code == 202
+
+
+def test_backlog_holds_exactly_under_concurrent_submits(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"backlog_per_key": 7}))
+
+    async def run() -> list[int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                key = (await client.post("/api/admin/keys", json={"name": "burst"}, headers={"X-API-Key": settings.admin_key_value()})).json()["key"]
+                responses = await asyncio.gather(*(client.post("/api/images", json=BODY, headers={"X-API-Key": key}) for _ in range(40)))
+        return [response.status_code for response in responses]
+
+    codes = asyncio.run(run())
+    assert codes.count(202) == 7
+    assert codes.count(429) == 33
+
+
+def test_idempotency_key_returns_the_same_task(client: TestClient, user: dict[str, str]) -> None:
+    headers = user | {"Idempotency-Key": "render-042"}
+    first = client.post("/api/images", json=BODY, headers=headers)
+    again = client.post("/api/images", json=BODY, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    conflict = client.post("/api/images", json=BODY | {"prompt": "something else"}, headers=headers)
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["details"]["task_id"] == first.json()["id"]
+    other = client.post("/api/images", json=BODY, headers=user | {"Idempotency-Key": "render-043"})
+    assert other.json()["id"] != first.json()["id"]
