@@ -49,16 +49,26 @@ def build_platform(settings: Settings) -> Platform:
     )
 
 
-async def sweep_expired_blobs(platform: Platform) -> None:
-    """Delete blobs whose last use has passed the result TTL. ZREM decides who deletes, so
-    several api replicas can sweep the same store."""
+async def sweep_expired_blobs(platform: Platform, batch: int = 500) -> int:
+    """Delete blobs whose last use is older than the result TTL; returns how many. ZREM decides
+    who deletes, so several api replicas can sweep the same store."""
+    due = await platform.redis.zrangebyscore(BLOB_EXPIRY_KEY, "-inf", time.time(), start=0, num=batch)
+    deleted = 0
+    for ref in due:
+        if await platform.redis.zrem(BLOB_EXPIRY_KEY, ref):
+            await asyncio.to_thread(platform.blobs.delete, ref)
+            deleted += 1
+    return deleted
+
+
+async def sweep_forever(platform: Platform) -> None:
     while True:
-        due = await platform.redis.zrangebyscore(BLOB_EXPIRY_KEY, "-inf", time.time(), start=0, num=500)
-        for ref in due:
-            if await platform.redis.zrem(BLOB_EXPIRY_KEY, ref):
-                await asyncio.to_thread(platform.blobs.delete, ref)
-        if len(due) < 500:
-            await asyncio.sleep(SWEEP_EVERY_S)
+        try:
+            while await sweep_expired_blobs(platform):
+                pass
+        except Exception:
+            log.exception("blob sweep failed; retrying later")
+        await asyncio.sleep(SWEEP_EVERY_S)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = build_platform(settings)
         app.state.platform = platform
-        sweeper = asyncio.create_task(sweep_expired_blobs(platform))
+        sweeper = asyncio.create_task(sweep_forever(platform))
         log.info("api ready", host=settings.host, port=settings.port)
         try:
             yield

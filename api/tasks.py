@@ -68,8 +68,7 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
     if admission.outcome == "backlog_total":
         raise BacklogFullError(f"The platform has {admission.count} unfinished tasks (limit {settings.backlog_total}); try again later.", retry_after_s=10)
     task_id = admission.task_id or ""
-    if refs:
-        await platform.redis.zadd(BLOB_EXPIRY_KEY, {ref: time.time() + settings.result_ttl_s for ref in refs}, gt=True)
+    await keep_blobs(platform, refs)
     try:
         await asyncio.to_thread(enqueue, platform.celery, domain, entry.queue, task_id)
     except Exception as exc:
@@ -78,6 +77,13 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
             await platform.tasks.fail(task, ErrorInfo(code="enqueue_failed", message="The queue could not be reached."))
         raise UnavailableError("The queue could not be reached; try again shortly.") from exc
     return TaskCreated(id=task_id, position=admission.position)
+
+
+async def keep_blobs(platform: Platform, refs: list[str]) -> None:
+    """Keep these blobs for another result TTL from now (never shortening a later expiry)."""
+    if refs:
+        expires = time.time() + platform.settings.result_ttl_s
+        await platform.redis.zadd(BLOB_EXPIRY_KEY, dict.fromkeys(refs, expires), gt=True)
 
 
 async def get_owned(platform: Platform, domain: Domain, task_id: str, principal: Principal) -> StoredTask:

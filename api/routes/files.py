@@ -6,6 +6,7 @@ from fastapi.responses import FileResponse
 
 from api.deps import BaseUrl, CurrentKey, PlatformDep
 from api.errors import ERROR_RESPONSES
+from api.tasks import keep_blobs
 from core.errors import PayloadTooLargeError
 from core.schemas import FileUploaded
 
@@ -21,6 +22,7 @@ async def upload_file(file: UploadFile, platform: PlatformDep, key: CurrentKey, 
         raise PayloadTooLargeError(f"The file is above the limit of {limit} bytes ({platform.settings.max_upload_mb} MB).")
     content_type = (file.content_type or "application/octet-stream").split(";")[0].strip()[:100]
     info = await platform.inputs.store_bytes(data, content_type)
+    await keep_blobs(platform, [info.ref])
     url = platform.signer.url(platform.settings.public_url or base_url, info.ref)
     return FileUploaded(ref=info.ref, url=url, content_type=info.content_type, size=info.size)
 
