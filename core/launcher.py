@@ -117,23 +117,16 @@ class Supervisor:
             time.sleep(0.5)
 
 
-def child_env(settings: Settings, redis_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DDIFFUSION_REDIS_URL=redis_url,
-        DDIFFUSION_DATA_DIR=str(settings.data_dir.resolve()),
-        DDIFFUSION_ADMIN_KEY=settings.admin_key_value(),
-        DDIFFUSION_SECRET_KEY=settings.secret_key_value(),
-        HF_HUB_OFFLINE=env.get("HF_HUB_OFFLINE", "1"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+def child_env(settings: Settings) -> dict[str, str]:
+    """The children see exactly the settings of this process, secrets filled in."""
+    resolved = settings.model_copy(update={"admin_key": settings.admin_key_value(), "secret_key": settings.secret_key_value()})
+    return os.environ | resolved.to_env() | {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "PYTHONUNBUFFERED": "1"}
 
 
 def serve(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis_url = settings.redis_url or f"redis://127.0.0.1:{settings.redis_port}/0"
-    supervisor = Supervisor(child_env(settings, redis_url))
+    supervisor = Supervisor(child_env(settings.model_copy(update={"redis_url": redis_url})))
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:

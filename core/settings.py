@@ -72,6 +72,22 @@ class Settings(BaseSettings):
     def secret_key_value(self) -> str:
         return self.secret_key.get_secret_value() if self.secret_key else stored_secret(self.data_dir, "secret_key")
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as DDIFFUSION_* variables, for child processes to read back."""
+        env = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, list):
+                value = ",".join(value)
+            elif isinstance(value, Path):
+                value = value.resolve()
+            env[field.alias or f"DDIFFUSION_{name.upper()}"] = str(value)
+        return env
+
     def redis_url_or_raise(self) -> str:
         if not self.redis_url:
             raise RuntimeError("DDIFFUSION_REDIS_URL is not set; start the platform with `ddiffusion serve`.")

@@ -61,22 +61,9 @@ def make_settings(redis_url: str, data_dir: Path, models_dir: Path, **overrides:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment a worker process needs to see the same settings."""
+    """The environment a child process needs to see the same settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
-    env.update(
-        DDIFFUSION_REDIS_URL=settings.redis_url_or_raise(),
-        DDIFFUSION_DATA_DIR=str(settings.data_dir),
-        DDIFFUSION_MODELS_DIR=str(settings.resolved_models_dir),
-        DDIFFUSION_ADMIN_KEY=settings.admin_key_value(),
-        DDIFFUSION_SECRET_KEY=settings.secret_key_value(),
-        DDIFFUSION_VISIBILITY_TIMEOUT_S=str(settings.visibility_timeout_s),
-        DDIFFUSION_MAX_ATTEMPTS=str(settings.max_attempts),
-        DDIFFUSION_RESULT_TTL=str(settings.result_ttl_s),
-        HF_HUB_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return env | settings.to_env() | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
 
 
 class WorkerFleet:
