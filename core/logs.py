@@ -14,6 +14,14 @@ SHARED = [
 ]
 
 
+def _celery_task_id(logger: object, method: str, event: dict) -> dict:
+    """Celery logs task events with the task's id in the record's args; lift it to task_id."""
+    args = event.pop("positional_args", None)
+    if isinstance(args, dict) and "id" in args:
+        event.setdefault("task_id", args["id"])
+    return event
+
+
 def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     renderer = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
@@ -25,7 +33,8 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=SHARED,
+            foreign_pre_chain=[*SHARED, _celery_task_id],
+            pass_foreign_args=True,
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info, renderer],
         )
     )
