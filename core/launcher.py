@@ -98,11 +98,19 @@ class Supervisor:
         return self.children[name]
 
     def stop(self, timeout_s: float = 15) -> None:
-        for child in reversed(self.children.values()):
+        """Stop the api and workers together, then Redis last, so workers can sign off."""
+        redis_child = self.children.get("redis")
+        self._stop([child for name, child in self.children.items() if name != "redis"], timeout_s)
+        if redis_child is not None:
+            self._stop([redis_child], timeout_s)
+
+    @staticmethod
+    def _stop(children: list[subprocess.Popen], timeout_s: float) -> None:
+        for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        for child in self.children.values():
+        for child in children:
             try:
                 child.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -127,14 +135,12 @@ def serve(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis_url = settings.redis_url or f"redis://127.0.0.1:{settings.redis_port}/0"
     supervisor = Supervisor(child_env(settings.model_copy(update={"redis_url": redis_url})))
-    stopping = False
-
     def on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
         print("Building the tiny built-in models (first run only)…", flush=True)
         subprocess.run(build_models_command(settings), env=supervisor.env, check=True)

@@ -106,7 +106,10 @@ def start_heartbeat(sender: Any, **kwargs: Any) -> None:
 
     def on_shutdown(**_: Any) -> None:
         stop.set()
-        leave(client, hostname, queues)
+        try:
+            leave(client, hostname, queues)
+        except redis.RedisError:
+            pass  # Redis is gone first; the beat expires on its own
 
     threading.Thread(target=loop, name="heartbeat", daemon=True).start()
     signals.worker_shutdown.connect(on_shutdown, weak=False)
