@@ -2,21 +2,32 @@
 
 The secrets are 256 random bits, so a fast salted hash is enough (a slow KDF guards
 low-entropy passwords, and would cost every request). Comparisons are constant-time.
-Revocation deletes the hash, so it takes effect on the next request.
+
+Verified keys are cached per api process, saving a Redis round trip per request. Revocation
+deletes the record and publishes the id; every api process drops it from its cache on that
+message, and drops its whole cache whenever its subscription breaks, so a revoked key is
+refused within moments everywhere.
 """
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+
+import structlog
 
 import redis.asyncio
 
 from core.schemas import ApiKeyCreated, ApiKeyInfo
 
 KEYS_INDEX = "dd:keys"
+REVOKED_CHANNEL = "dd:keys:revoked"
 ADMIN_ID = "admin"
+CACHE_SIZE = 10_000
+log = structlog.get_logger("api")
 
 
 def key_record(key_id: str) -> str:
@@ -39,6 +50,7 @@ class KeyStore:
     def __init__(self, client: redis.asyncio.Redis, admin_key: str) -> None:
         self.client = client
         self._admin_digest = hashlib.sha256(admin_key.encode()).digest()
+        self._verified: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (salt, hash)
 
     async def create(self, name: str) -> ApiKeyCreated:
         key_id = secrets.token_hex(6)
@@ -63,8 +75,27 @@ class KeyStore:
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(key_record(key_id))
             pipe.zrem(KEYS_INDEX, key_id)
-            deleted, _ = await pipe.execute()
+            pipe.publish(REVOKED_CHANNEL, key_id)
+            deleted, *_ = await pipe.execute()
+        self._verified.pop(key_id, None)
         return bool(deleted)
+
+    async def follow_revocations(self) -> None:
+        """Keep the cache honest: runs for the api process's lifetime."""
+        while True:
+            try:
+                async with self.client.pubsub() as pubsub:
+                    await pubsub.subscribe(REVOKED_CHANNEL)
+                    self._verified.clear()  # anything revoked while we were not listening
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._verified.pop(message["data"], None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._verified.clear()
+                log.warning("key revocation feed lost; cache cleared, resubscribing")
+                await asyncio.sleep(1)
 
     async def authenticate(self, presented: str) -> Principal | None:
         if hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
@@ -73,8 +104,17 @@ class KeyStore:
         if len(parts) != 3 or parts[0] != "dd" or not parts[1]:
             return None
         _, key_id, secret = parts
-        stored = await self.client.hmget(key_record(key_id), "salt", "hash")
+        stored = self._verified.get(key_id)
+        if stored is None:
+            salt, digest = await self.client.hmget(key_record(key_id), "salt", "hash")
+            if salt is None:
+                return None
+            stored = (salt, digest)
         salt, digest = stored
-        if salt is None or not hmac.compare_digest(hash_secret(salt, secret).encode(), digest.encode()):
+        if not hmac.compare_digest(hash_secret(salt, secret).encode(), digest.encode()):
             return None
+        self._verified[key_id] = stored
+        self._verified.move_to_end(key_id)
+        if len(self._verified) > CACHE_SIZE:
+            self._verified.popitem(last=False)
         return Principal(id=key_id, is_admin=False)

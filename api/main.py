@@ -79,14 +79,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = build_platform(settings)
         app.state.platform = platform
-        sweeper = asyncio.create_task(sweep_forever(platform))
+        background = [asyncio.create_task(sweep_forever(platform)), asyncio.create_task(platform.keys.follow_revocations())]
         log.info("api ready", host=settings.host, port=settings.port)
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await platform.http.aclose()
             await platform.redis.aclose()
 

@@ -1,6 +1,5 @@
 """The serving layer behind every domain's routes: submit, read, cancel, stream."""
 
-import asyncio
 import hashlib
 import json
 import time
@@ -16,10 +15,10 @@ from api.keys import KeyStore, Principal
 from core import catalogue
 from core.blobs import BlobStore
 from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
-from core.errors import BacklogFullError, ConflictError, UnavailableError, UnknownTaskError
-from core.queue import enqueue
+from core.errors import BacklogFullError, ConflictError, UnknownTaskError
+from core.queue import task_message
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
-from core.schemas import Domain, ErrorInfo, ModelInfo, Progress, Queue, TaskCreated, TaskOutput, TaskRecord, TaskRequest, Timings
+from core.schemas import Domain, ModelInfo, Progress, Queue, TaskCreated, TaskOutput, TaskRecord, TaskRequest, Timings
 from core.settings import Settings
 
 EVENTS_POLL_S = 15
@@ -46,14 +45,16 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
     refs = await platform.inputs.resolve(params)
     settings = platform.settings
     body_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    task_id = new_task_id()
     admission = await platform.tasks.admit(
-        task_id=new_task_id(),
+        task_id=task_id,
         domain=domain,
         model=entry.name,
         queue=entry.queue,
         key_id=principal.id,
         request=params,
         notes=notes,
+        message=task_message(platform.celery, domain, entry.queue, task_id),
         per_key_limit=settings.backlog_per_key,
         total_limit=settings.backlog_total,
         idempotency=(idempotency_key, body_hash) if idempotency_key else None,
@@ -67,15 +68,7 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         raise BacklogFullError(f"This key has {admission.count} unfinished tasks (limit {settings.backlog_per_key}); wait for some to finish.", retry_after_s=10)
     if admission.outcome == "backlog_total":
         raise BacklogFullError(f"The platform has {admission.count} unfinished tasks (limit {settings.backlog_total}); try again later.", retry_after_s=10)
-    task_id = admission.task_id or ""
     await keep_blobs(platform, refs)
-    try:
-        await asyncio.to_thread(enqueue, platform.celery, domain, entry.queue, task_id)
-    except Exception as exc:
-        task = await platform.tasks.get(task_id)
-        if task is not None:
-            await platform.tasks.fail(task, ErrorInfo(code="enqueue_failed", message="The queue could not be reached."))
-        raise UnavailableError("The queue could not be reached; try again shortly.") from exc
     return TaskCreated(id=task_id, position=admission.position)
 
 

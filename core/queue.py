@@ -4,7 +4,12 @@ The api enqueues by task name (it never imports worker code); messages carry onl
 id, since the worker re-reads the request from the task record.
 """
 
+import base64
+import uuid
+
 from celery import Celery
+from kombu import serialization
+from kombu.utils import json as kombu_json
 
 from core.schemas import Domain, Queue
 from core.settings import Settings
@@ -42,6 +47,30 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def enqueue(app: Celery, domain: Domain, queue: Queue, task_id: str) -> None:
-    """Publish the small message {task_id}; blocking, so the api calls it off the event loop."""
-    app.send_task(TASK_NAMES[domain], args=[task_id], queue=queue.value, task_id=task_id)
+def task_message(app: Celery, domain: Domain, queue: Queue, task_id: str) -> str:
+    """The broker message Celery's send_task would push for this task (protocol 2, JSON body,
+    base64-encoded as kombu's Redis transport does), built with Celery's and kombu's own
+    functions. The api pushes it in the same atomic Redis step that writes the record, so there
+    is never a record without its message or a message without its record."""
+    message = app.amqp.as_task_v2(task_id, TASK_NAMES[domain], args=[task_id], ignore_result=True)
+    content_type, content_encoding, body = serialization.dumps(message.body, serializer="json")
+    properties = message.properties | {
+        "delivery_mode": 2,
+        "delivery_info": {"exchange": "", "routing_key": queue.value},
+        "priority": 0,
+        "body_encoding": "base64",
+        "delivery_tag": str(uuid.uuid4()),
+    }
+    envelope = {
+        "body": base64.b64encode(body.encode()).decode(),
+        "content-encoding": content_encoding,
+        "content-type": content_type,
+        "headers": message.headers,
+        "properties": properties,
+    }
+    return kombu_json.dumps(envelope)
+
+
+def broker_queue_key(queue: Queue) -> str:
+    """The Redis list a queue's messages wait in (kombu names it after the queue)."""
+    return queue.value

@@ -63,8 +63,8 @@ def new_task_id() -> str:
 
 
 SUBMIT = """
--- KEYS: task, queue, active, active of key, idempotency, seq
--- ARGV: id, fields json, per-key limit, total limit, ttl, body hash ('' = no idempotency key)
+-- KEYS: task, queue, active, active of key, idempotency, seq, broker list
+-- ARGV: id, fields json, per-key limit, total limit, ttl, body hash ('' = no idempotency key), message
 if ARGV[6] ~= '' then
   local existing = redis.call('GET', KEYS[5])
   if existing then
@@ -90,6 +90,7 @@ redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6] .. ':' .. ARGV[1], 'EX', ARGV[5]) end
+redis.call('LPUSH', KEYS[7], ARGV[7])
 return {'created', ARGV[1], tostring(redis.call('ZRANK', KEYS[2], ARGV[1]))}
 """
 
@@ -264,11 +265,13 @@ class AsyncTaskStore:
         key_id: str,
         request: dict[str, Any],
         notes: list[str],
+        message: str,
         per_key_limit: int,
         total_limit: int,
         idempotency: tuple[str, str] | None,
     ) -> Admission:
-        """Check both backlogs and write the record (and queue entry) in one atomic step."""
+        """Check both backlogs, write the record and its queue position, and push the broker
+        message: one atomic step, one round trip."""
         fields = {
             "id": task_id,
             "domain": domain.value,
@@ -287,9 +290,10 @@ class AsyncTaskStore:
             active_key(key_id),
             idempotency_key(key_id, idem_name) if idempotency else f"dd:idem:{key_id}:",
             SEQ_KEY,
+            queue.value,
         ]
         async with self.client.pipeline(transaction=True) as pipe:
-            await self._submit(keys, [task_id, json.dumps(fields), per_key_limit, total_limit, self.ttl_s, body_hash], client=pipe)
+            await self._submit(keys, [task_id, json.dumps(fields), per_key_limit, total_limit, self.ttl_s, body_hash, message], client=pipe)
             for note in notes:
                 pipe.rpush(logs_key(task_id), note)
             pipe.expire(logs_key(task_id), self.ttl_s)
@@ -310,11 +314,6 @@ class AsyncTaskStore:
         keys = end_keys(task.id, task.queue, task.key_id)
         args = end_args(task, TaskStatus.cancelled, [], ErrorInfo(code="cancelled", message="Cancelled before it ran."), self.ttl_s)
         return await self._cancel(keys, args)
-
-    async def fail(self, task: StoredTask, error: ErrorInfo) -> None:
-        """End a task the api could not enqueue, so it never holds a backlog slot."""
-        keys = end_keys(task.id, task.queue, task.key_id)
-        await self.client.register_script(FINISH)(keys, end_args(task, TaskStatus.failed, [], error, self.ttl_s))
 
 
 class TaskStore:

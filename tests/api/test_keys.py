@@ -1,4 +1,9 @@
+import time
+
 from fastapi.testclient import TestClient
+
+from api.main import create_app
+from core.settings import Settings
 
 from tests.utils.platform import RedisServer
 from tests.utils.tasks import ADMIN
@@ -45,3 +50,22 @@ def test_user_key_on_admin_route_is_403(client: TestClient, user: dict[str, str]
     response = client.get("/api/admin/keys", headers=user)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_revocation_reaches_other_api_processes_at_once(client: TestClient, settings: Settings) -> None:
+    """Two api instances (as two processes would be): a key revoked on one is refused on the other."""
+    with TestClient(create_app(settings)) as other:
+        body = client.post("/api/admin/keys", json={"name": "shared"}, headers=ADMIN).json()
+        headers = {"X-API-Key": body["key"]}
+        assert other.get("/api/images/models", headers=headers).status_code == 200  # now cached there
+        assert client.delete(f"/api/admin/keys/{body['id']}", headers=ADMIN).status_code == 204
+        deadline = time.monotonic() + 2
+        while other.get("/api/images/models", headers=headers).status_code != 401:
+            assert time.monotonic() < deadline, "revoked key still accepted by the other api"
+            time.sleep(0.01)
+
+
+def test_wrong_secret_for_a_cached_key_is_401(client: TestClient, user: dict[str, str]) -> None:
+    assert client.get("/api/images/models", headers=user).status_code == 200
+    forged = user["X-API-Key"][:-4] + "AAAA"
+    assert client.get("/api/images/models", headers={"X-API-Key": forged}).status_code == 401

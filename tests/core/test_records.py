@@ -1,5 +1,9 @@
 import asyncio
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 import redis.asyncio
 
 from core.records import AsyncTaskStore, TaskStore
@@ -21,6 +25,7 @@ def admit_many(url: str, key_id: str, count: int, per_key: int, total: int) -> l
                     key_id=key_id,
                     request={"prompt": "x"},
                     notes=[],
+                    message="{}",
                     per_key_limit=per_key,
                     total_limit=total,
                     idempotency=None,
@@ -32,6 +37,14 @@ def admit_many(url: str, key_id: str, count: int, per_key: int, total: int) -> l
         return [result.outcome for result in results]
 
     return asyncio.run(go())
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test's own: no worker consumes the messages admitted here."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
 
 
 def test_backlog_limit_holds_exactly_under_concurrent_admission(redis_server: RedisServer) -> None:
@@ -61,3 +74,9 @@ def test_log_is_bounded(redis_server: RedisServer) -> None:
         store.log("log-key-0", f"line {line}")
     task = store.get("log-key-0")
     assert task is not None and task.logs == [f"line {n}" for n in range(15, 25)]
+
+
+def test_admission_pushes_the_broker_message_only_when_created(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    assert sorted(admit_many(redis_server.url, "push-key", count=3, per_key=2, total=10_000)) == ["backlog_key", "created", "created"]
+    assert client.llen("gpu") == 2
