@@ -26,7 +26,7 @@ test: $(INSTALLED) ## run the test suite against real parts (no tests found is a
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 bench: $(INSTALLED) ## measure submit rate, latencies, overhead and Redis bytes; prints JSON
-	$(PY) -m bench.run
+	@$(PY) -m bench.run
 
 openapi: $(INSTALLED) ## write openapi.json from the app
 	$(PY) -m api.openapi > openapi.json
