@@ -12,7 +12,8 @@ from core.settings import Settings
 from tests.utils.platform import RedisServer, WorkerFleet, make_settings
 from tests.utils.tasks import new_key, wait_for
 
-SLOW = {"model": "tiny-sd", "prompt": "slow", "steps": 40, "width": 256, "height": 256, "seed": 3}
+# About 3 s on a 2-core CPU: long enough to kill its worker mid-task.
+SLOW = {"model": "tiny-sd", "prompt": "slow", "steps": 50, "width": 512, "height": 512, "seed": 3}
 
 
 @pytest.fixture

@@ -31,12 +31,14 @@ class DiffusersImageEngine:
                 if mode == "txt2img":
                     self._pipelines[key] = self._load(entry)
                 else:
-                    self._pipelines[key] = AutoPipelineForImage2Image.from_pipe(self.pipeline(entry, "txt2img"))
+                    pipe = AutoPipelineForImage2Image.from_pipe(self.pipeline(entry, "txt2img"))
+                    pipe.set_progress_bar_config(disable=True)
+                    self._pipelines[key] = pipe
             return self._pipelines[key]
 
     def _load(self, entry: ModelEntry) -> DiffusionPipeline:
         pipeline_class = getattr(diffusers, entry.pipeline)
-        pipe = pipeline_class.from_pretrained(require_weights(entry, self.models_dir), torch_dtype=self.dtype)
+        pipe = pipeline_class.from_pretrained(require_weights(entry, self.models_dir), dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
         self.loads += 1
         return pipe.to(self.device)

@@ -1,0 +1,91 @@
+"""The tiny-* twins: built here, reloaded with the real `from_pretrained`, and run on CPU."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
+from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPTokenizer, Qwen2Tokenizer
+
+from workers.local import tiny
+from workers.local.tiny import TINY_BUILDERS, ensure_tiny_models
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models")
+    assert ensure_tiny_models(path) == ["tiny-sd", "tiny-llm"]
+    return path
+
+
+def test_tiny_sd_runs_txt2img_and_img2img_from_the_same_components(models_dir: Path) -> None:
+    pipe = StableDiffusionPipeline.from_pretrained(models_dir / "tiny-sd")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.vae_scale_factor == 8 and isinstance(pipe.tokenizer, CLIPTokenizer)
+    image = pipe("a red teapot", width=64, height=64, num_inference_steps=2, generator=torch.Generator().manual_seed(1)).images[0]
+    assert image.size == (64, 64)
+
+    img2img = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
+    img2img.set_progress_bar_config(disable=True)
+    edited = img2img("a blue teapot", image=image, strength=0.75, num_inference_steps=2, generator=torch.Generator().manual_seed(1)).images[0]
+    assert edited.size == (64, 64)
+
+
+def test_tiny_sd_tokenizer_has_no_unknown_bytes(models_dir: Path) -> None:
+    """CLIP's tokenizer is rebuilt from vocab and merges on load; any text must still tokenize."""
+    tokenizer = CLIPTokenizer.from_pretrained(models_dir / "tiny-sd" / "tokenizer")
+    ids = tokenizer("A Teapot, 42 ünïcode!").input_ids
+    assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.unk_token_id not in ids[1:-1]
+    assert tokenizer.model_max_length == 77
+
+
+def test_tiny_llm_chats_and_generates(models_dir: Path) -> None:
+    model = AutoModelForCausalLM.from_pretrained(models_dir / "tiny-llm")
+    tokenizer = AutoTokenizer.from_pretrained(models_dir / "tiny-llm")
+    assert isinstance(tokenizer, Qwen2Tokenizer) and tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "write a haiku"}]
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    assert tokenizer.decode(inputs["input_ids"][0]).endswith("<|im_end|>\n<|im_start|>assistant\n")
+    assert tokenizer.convert_tokens_to_ids("<|im_start|>") in inputs["input_ids"][0].tolist()
+
+    torch.manual_seed(0)
+    generated = model.generate(**inputs, max_new_tokens=8, do_sample=True, temperature=0.7)
+    new_tokens = generated[0, inputs["input_ids"].shape[-1] :]
+    assert 0 < len(new_tokens) <= 8
+    assert isinstance(tokenizer.decode(new_tokens, skip_special_tokens=True), str)
+
+
+def test_builds_are_deterministic(tmp_path: Path) -> None:
+    for name, build in TINY_BUILDERS.items():
+        build(tmp_path / "a" / name)
+        build(tmp_path / "b" / name)
+    files = sorted(path.relative_to(tmp_path / "a") for path in (tmp_path / "a").rglob("*") if path.is_file())
+    assert any(path.suffix == ".safetensors" for path in files)
+    for path in files:
+        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
+
+
+def test_ensure_skips_what_is_there_and_builds_only_what_is_named(tmp_path: Path) -> None:
+    assert ensure_tiny_models(tmp_path, ["tiny-llm"]) == ["tiny-llm"]
+    assert ensure_tiny_models(tmp_path, []) == []
+    assert ensure_tiny_models(tmp_path) == ["tiny-sd"]
+    assert ensure_tiny_models(tmp_path) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny-llm", "tiny-sd"]
+
+
+def test_a_failed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(out_dir: Path) -> None:
+        (out_dir / "model_index.json").write_text("{}")
+        raise RuntimeError("killed mid-build")
+
+    monkeypatch.setitem(tiny.TINY_BUILDERS, "tiny-sd", crash)
+    with pytest.raises(RuntimeError, match="killed mid-build"):
+        ensure_tiny_models(tmp_path, ["tiny-sd"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_names_are_refused_before_building(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="tiny-nope"):
+        ensure_tiny_models(tmp_path, ["tiny-llm", "tiny-nope"])
+    assert list(tmp_path.iterdir()) == []
