@@ -31,5 +31,8 @@ bench: $(INSTALLED) ## measure submit rate, latencies, overhead and Redis bytes;
 openapi: $(INSTALLED) ## write openapi.json from the app
 	$(PY) -m api.openapi > openapi.json
 
+lint: $(INSTALLED) ## check the code with ruff
+	$(VENV)/bin/ruff check core api workers bench tests
+
 clean: ## remove the venv and local data
 	rm -rf $(VENV) data

@@ -17,9 +17,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import structlog
-
 import redis.asyncio
+import structlog
 
 from core.schemas import ApiKeyCreated, ApiKeyInfo
 
@@ -69,7 +68,7 @@ class KeyStore:
             for key_id in ids:
                 pipe.hmget(key_record(key_id), "name", "created_at")
             rows = await pipe.execute()
-        return [ApiKeyInfo(id=key_id, name=name, created_at=float(created)) for key_id, (name, created) in zip(ids, rows) if name]
+        return [ApiKeyInfo(id=key_id, name=name, created_at=float(created)) for key_id, (name, created) in zip(ids, rows, strict=True) if name]
 
     async def revoke(self, key_id: str) -> bool:
         async with self.client.pipeline(transaction=True) as pipe:

@@ -14,8 +14,8 @@ from api.files import InputStore, UrlSigner
 from api.keys import KeyStore, Principal
 from core import catalogue
 from core.blobs import BlobStore
-from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
 from core.errors import BacklogFullError, ConflictError, UnknownTaskError
+from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
 from core.queue import task_message
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
 from core.schemas import Domain, ModelInfo, Progress, Queue, TaskCreated, TaskOutput, TaskRecord, TaskRequest, Timings
@@ -175,4 +175,4 @@ async def live_workers(client: redis.asyncio.Redis) -> dict[str, dict]:
     if not names:
         return {}
     values = await client.mget([worker_key(name) for name in sorted(names)])
-    return {name: json.loads(value) for name, value in zip(sorted(names), values) if value}
+    return {name: json.loads(value) for name, value in zip(sorted(names), values, strict=True) if value}

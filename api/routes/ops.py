@@ -46,7 +46,7 @@ async def metrics(platform: PlatformDep) -> Response:
     workers = await live_workers(client)
     registry = CollectorRegistry()
     depth = Gauge("ddiffusion_queue_depth", "Tasks waiting in a queue.", ["queue"], registry=registry)
-    for queue, count in zip(Queue, depths):
+    for queue, count in zip(Queue, depths, strict=True):
         depth.labels(queue.value).set(count)
     by_status = Gauge("ddiffusion_tasks", "Tasks by status (terminal ones counted since the data began).", ["status"], registry=registry)
     queued = sum(depths)

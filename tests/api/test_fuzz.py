@@ -7,7 +7,8 @@ from pathlib import Path
 
 import redis.asyncio
 import schemathesis
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from api.keys import KeyStore

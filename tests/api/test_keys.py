@@ -4,7 +4,6 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from core.settings import Settings
-
 from tests.utils.platform import RedisServer
 from tests.utils.tasks import ADMIN
 
