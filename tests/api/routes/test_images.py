@@ -155,3 +155,13 @@ def test_task_of_another_key_is_404(client: TestClient, user: dict[str, str], ad
         assert client.delete(f"/api/images/{task_id}", headers=headers).status_code == 404
     assert client.get(f"/api/texts/{task_id}", headers=user).status_code == 404
     assert client.get("/api/images/no-such-task", headers=user).status_code == 404
+
+
+def test_model_without_weights_fails_naming_where_it_looked(platform_client: TestClient, user: dict[str, str], models_dir: object) -> None:
+    task_id = submit(platform_client, user, model="sd-1.5", width=64, height=64)
+    record = wait_for(platform_client, "images", task_id, user)
+    assert record["status"] == "failed"
+    assert record["error"]["code"] == "model_unavailable"
+    assert str(models_dir) in record["error"]["message"] and "Hugging Face cache" in record["error"]["message"]
+    # The worker is healthy afterwards.
+    assert wait_for(platform_client, "images", submit(platform_client, user), user)["status"] == "succeeded"
