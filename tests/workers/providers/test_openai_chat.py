@@ -1,0 +1,196 @@
+"""OpenAIChatEngine with the real openai SDK against the loopback fake server."""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import openai
+import pytest
+
+from core.catalogue import Capability, ModelEntry
+from core.errors import ModelUnavailableError, PlatformError, TaskCancelled
+from core.schemas import Domain, Queue
+from tests.fakes.openai_server import Fail, Reply, Slow, fake_openai
+from workers.context import TaskContext
+from workers.providers.openai_chat import OpenAIChatEngine
+
+API_KEY = "sk-test-0123456789"
+ENTRY = ModelEntry(
+    name="gpt-4o-mini",
+    domain=Domain.texts,
+    queue=Queue.cpu,
+    engine="openai",
+    pipeline="gpt-4o-mini",
+    weights="",
+    description="OpenAI GPT-4o mini.",
+    capabilities=frozenset({Capability.chat}),
+)
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
+PARAMS: dict[str, Any] = {"messages": MESSAGES, "max_tokens": 64, "temperature": 0.2, "seed": 7}
+Configure = Callable[..., OpenAIChatEngine]
+
+
+class FakeContext:
+    """Records what the engine reports; cancels from `progress` after `cancel_after` calls, or
+    from `check_cancelled` once `cancel_checks` says so."""
+
+    def __init__(self, cancel_after: int | None = None, cancel_checks_after: int | None = None) -> None:
+        self.steps: list[tuple[int, int]] = []
+        self.lines: list[str] = []
+        self.checks = 0
+        self.cancel_after = cancel_after
+        self.cancel_checks_after = cancel_checks_after
+
+    def progress(self, step: int, total: int) -> None:
+        self.steps.append((step, total))
+        if self.cancel_after is not None and len(self.steps) >= self.cancel_after:
+            raise TaskCancelled()
+
+    def check_cancelled(self) -> None:
+        self.checks += 1
+        if self.cancel_checks_after is not None and self.checks > self.cancel_checks_after:
+            raise TaskCancelled()
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
+    """Points the engine's settings at a fake; small backoff so retries take milliseconds."""
+
+    def apply(base_url: str, **overrides: str) -> OpenAIChatEngine:
+        env = {
+            "OPENAI_API_KEY": API_KEY,
+            "OPENAI_BASE_URL": base_url,
+            "DDIFFUSION_PROVIDER_TIMEOUT_S": "5",
+            "DDIFFUSION_PROVIDER_MAX_RETRIES": "2",
+            "DDIFFUSION_PROVIDER_BACKOFF_S": "0.01",
+            "DDIFFUSION_PROVIDER_MAX_BACKOFF_S": "1",
+            **overrides,
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return OpenAIChatEngine(Path())
+
+    return apply
+
+
+def run(engine: OpenAIChatEngine, ctx: FakeContext) -> list[dict[str, Any]]:
+    return engine.run(ENTRY, PARAMS, cast(TaskContext, ctx))
+
+
+def test_streams_the_answer_and_sends_key_model_and_parameters(configure: Configure) -> None:
+    with fake_openai([Reply("Ultramarine blue, like a Renaissance sky.")]) as fake:
+        ctx = FakeContext()
+        assert run(configure(fake.base_url), ctx) == [{"text": "Ultramarine blue, like a Renaissance sky."}]
+    [request] = fake.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    assert request.body["model"] == "gpt-4o-mini"
+    assert request.body["messages"] == MESSAGES
+    assert request.body["stream"] is True
+    assert (request.body["max_completion_tokens"], request.body["temperature"], request.body["seed"]) == (64, 0.2, 7)
+    assert ctx.steps == [(step, 64) for step in range(1, 7)]  # one per streamed word
+    assert any("6 completion tokens" in line for line in ctx.lines)
+
+
+def test_rate_limit_is_retried_after_the_providers_retry_after(configure: Configure) -> None:
+    with fake_openai([Fail(429, "Rate limit reached", type="requests", retry_after="0.3"), Reply("ok")]) as fake:
+        ctx = FakeContext()
+        assert run(configure(fake.base_url), ctx) == [{"text": "ok"}]
+    first, second = fake.requests
+    assert second.received_at - first.received_at >= 0.3
+    assert any("Rate limit reached" in line and "retry 1/2" in line for line in ctx.lines)
+
+
+def test_a_long_retry_after_is_capped(configure: Configure) -> None:
+    with fake_openai([Fail(429, "Slow down", type="requests", retry_after="3600"), Reply("ok")]) as fake:
+        engine = configure(fake.base_url, DDIFFUSION_PROVIDER_MAX_BACKOFF_S="0.2")
+        assert run(engine, FakeContext()) == [{"text": "ok"}]
+    first, second = fake.requests
+    assert second.received_at - first.received_at < 2
+
+
+def test_rate_limit_gives_up_after_bounded_retries(configure: Configure) -> None:
+    with fake_openai([Fail(429, "Rate limit reached for gpt-4o-mini", type="requests")]) as fake:
+        with pytest.raises(PlatformError) as raised:
+            run(configure(fake.base_url), FakeContext())
+    assert raised.value.code == "provider_rate_limited"
+    assert "Rate limit reached for gpt-4o-mini" in raised.value.message
+    assert len(fake.requests) == 3  # the first try and max_retries=2
+
+
+def test_exhausted_quota_is_not_retried(configure: Configure) -> None:
+    with fake_openai([Fail(429, "You exceeded your current quota", type="insufficient_quota", code="insufficient_quota")]) as fake:
+        with pytest.raises(PlatformError) as raised:
+            run(configure(fake.base_url), FakeContext())
+    assert raised.value.code == "provider_rate_limited"
+    assert len(fake.requests) == 1
+
+
+def test_repeated_server_errors_fail_with_the_providers_message(configure: Configure) -> None:
+    with fake_openai([Fail(500, "The engine is currently overloaded")]) as fake:
+        with pytest.raises(PlatformError) as raised:
+            run(configure(fake.base_url), FakeContext())
+    assert raised.value.code == "provider_error"
+    assert "The engine is currently overloaded" in raised.value.message
+    assert len(fake.requests) == 3
+
+
+def test_a_server_error_then_an_answer_succeeds(configure: Configure) -> None:
+    with fake_openai([Fail(503, "Service unavailable", retry_after="0"), Reply("back")]) as fake:
+        assert run(configure(fake.base_url), FakeContext()) == [{"text": "back"}]
+    assert len(fake.requests) == 2
+
+
+def test_a_slow_provider_times_out(configure: Configure) -> None:
+    with fake_openai([Slow(10)]) as fake:
+        engine = configure(fake.base_url, DDIFFUSION_PROVIDER_TIMEOUT_S="0.5", DDIFFUSION_PROVIDER_MAX_RETRIES="1")
+        started = time.monotonic()
+        with pytest.raises(PlatformError) as raised:
+            run(engine, FakeContext())
+        elapsed = time.monotonic() - started
+    assert raised.value.code == "provider_timeout"
+    assert len(fake.requests) == 2
+    assert elapsed < 5
+
+
+def test_a_bad_request_fails_at_once(configure: Configure) -> None:
+    with fake_openai([Fail(400, "Invalid value for 'temperature'", type="invalid_request_error")]) as fake:
+        with pytest.raises(PlatformError) as raised:
+            run(configure(fake.base_url), FakeContext())
+    assert raised.value.code == "provider_error"
+    assert "Invalid value for 'temperature'" in raised.value.message
+    assert len(fake.requests) == 1
+
+
+def test_cancelling_mid_stream_stops_the_run(configure: Configure) -> None:
+    with fake_openai([Reply("one two three four five six seven eight")]) as fake:
+        ctx = FakeContext(cancel_after=2)
+        with pytest.raises(TaskCancelled):
+            run(configure(fake.base_url), ctx)
+    assert ctx.steps == [(1, 64), (2, 64)]
+    assert len(fake.requests) == 1
+
+
+def test_cancelling_between_attempts_stops_retrying(configure: Configure) -> None:
+    with fake_openai([Fail(500)]) as fake:
+        with pytest.raises(TaskCancelled):
+            run(configure(fake.base_url), FakeContext(cancel_checks_after=1))
+    assert len(fake.requests) == 1
+
+
+def test_without_an_api_key_the_model_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelUnavailableError, match="OPENAI_API_KEY"):
+        run(OpenAIChatEngine(Path()), FakeContext())
+
+
+def test_the_fake_answers_without_streaming_too() -> None:
+    with fake_openai([]) as fake:
+        client = openai.OpenAI(api_key=API_KEY, base_url=fake.base_url, max_retries=0)
+        completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+    assert completion.choices[0].message.content == "Name a colour."
+    assert completion.usage is not None and completion.usage.completion_tokens == 3

@@ -1,0 +1,1 @@
+"""Engines that call hosted providers (OpenAI, Replicate) from the cpu queue."""
