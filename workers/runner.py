@@ -15,7 +15,7 @@ import structlog
 from core import catalogue
 from core.catalogue import ModelEntry
 from core.errors import PlatformError, TaskCancelled
-from core.records import TaskStore
+from core.records import StoredTask, TaskStore
 from core.schemas import ErrorInfo, TaskStatus
 from workers.context import TaskContext
 
@@ -44,17 +44,17 @@ def run_task(task_id: str, store: TaskStore, make_context: Callable[[str], TaskC
         if attempt > max_attempts:
             error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
             return store.finish(task, TaskStatus.failed, error=error)
-        return _execute(task.model, task.request, store, task, ctx, engine_for)
+        return _execute(task, store, ctx, engine_for)
     finally:
         structlog.contextvars.clear_contextvars()
 
 
-def _execute(model: str, params: dict[str, Any], store: TaskStore, task: Any, ctx: TaskContext, engine_for: Callable[[ModelEntry], Engine]) -> str:
+def _execute(task: StoredTask, store: TaskStore, ctx: TaskContext, engine_for: Callable[[ModelEntry], Engine]) -> str:
     started = time.perf_counter()
     try:
-        entry = catalogue.CATALOGUE[model]
-        ctx.log(f"running {model} on {entry.engine}")
-        outputs = engine_for(entry).run(entry, params, ctx)
+        entry = catalogue.CATALOGUE[task.model]
+        ctx.log(f"running {task.model} on {entry.engine}")
+        outputs = engine_for(entry).run(entry, task.request, ctx)
     except TaskCancelled:
         ctx.log("cancelled at the client's request")
         return store.finish(task, TaskStatus.cancelled, error=ErrorInfo(code="cancelled", message="Cancelled while running."))
