@@ -2,6 +2,7 @@
 
 import asyncio
 import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from tests.utils.platform import ADMIN_KEY, RedisServer, make_settings
 # Its own Redis with no workers behind it, so fuzzed submits stay queued and cost nothing.
 _data = Path(tempfile.mkdtemp(prefix="fuzz-"))
 _redis = RedisServer(_data / "redis").start()
-atexit.register(_redis.stop)
+atexit.register(shutil.rmtree, _data, ignore_errors=True)
+atexit.register(_redis.stop)  # atexit runs last-registered first: stop Redis, then remove its files
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(make_settings(_redis.url, _data, _data / "models", max_upload_mb=1)))
 
 
