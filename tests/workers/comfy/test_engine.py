@@ -1,0 +1,324 @@
+"""ComfyEngine against the loopback fake ComfyUI: HTTP + websocket, as the real server speaks them."""
+
+import hashlib
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+from PIL import Image
+
+from core.catalogue import ModelEntry
+from core.errors import PlatformError, TaskCancelled
+from core.schemas import Domain, Queue
+from tests.fakes.comfyui_server import FakeComfyUI, fake_comfyui, unused_url
+from workers.comfy.engine import ComfyEngine
+from workers.context import TaskContext
+
+ENTRY = ModelEntry(
+    name="comfyui",
+    domain=Domain.workflows,
+    queue=Queue.comfy,
+    engine="comfyui",
+    pipeline="",
+    weights="",
+    description="Workflows on the ComfyUI sidecar.",
+    capabilities=frozenset(),
+)
+Configure = Callable[..., ComfyEngine]
+
+
+class FakeContext:
+    """An in-memory TaskContext: blobs in a dict; cancels from `progress` after `cancel_after`
+    calls, or from `check_cancelled` after `cancel_checks_after` calls."""
+
+    def __init__(self, cancel_after: int | None = None, cancel_checks_after: int | None = None) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.saved: list[dict[str, Any]] = []
+        self.steps: list[tuple[int, int]] = []
+        self.lines: list[str] = []
+        self.checks = 0
+        self.cancel_after = cancel_after
+        self.cancel_checks_after = cancel_checks_after
+
+    def progress(self, step: int, total: int) -> None:
+        self.steps.append((step, total))
+        if self.cancel_after is not None and len(self.steps) >= self.cancel_after:
+            raise TaskCancelled()
+
+    def check_cancelled(self) -> None:
+        self.checks += 1
+        if self.cancel_checks_after is not None and self.checks > self.cancel_checks_after:
+            raise TaskCancelled()
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+    def put_input(self, data: bytes) -> str:
+        ref = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.blobs[ref] = data
+        return ref
+
+    def read_input(self, ref: str) -> bytes:
+        return self.blobs[ref]
+
+    def save_output(self, data: bytes, content_type: str, **meta: Any) -> dict[str, Any]:
+        ref = self.put_input(data)
+        entry = {"ref": ref, "content_type": content_type, **meta}
+        self.saved.append(entry)
+        return entry
+
+
+@pytest.fixture
+def comfy() -> Iterator[FakeComfyUI]:
+    with fake_comfyui() as fake:
+        yield fake
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
+    """An engine pointed at `url`, with short polls and backoffs so every test takes moments."""
+    engines: list[ComfyEngine] = []
+
+    def apply(url: str, **overrides: str) -> ComfyEngine:
+        env = {
+            "DDIFFUSION_COMFY_URL": url,
+            "DDIFFUSION_COMFY_TIMEOUT_S": "5",
+            "DDIFFUSION_COMFY_CONNECT_TIMEOUT_S": "1",
+            "DDIFFUSION_COMFY_RETRIES": "2",
+            "DDIFFUSION_COMFY_BACKOFF_S": "0.01",
+            "DDIFFUSION_COMFY_POLL_S": "0.05",
+            **overrides,
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        engines.append(ComfyEngine(Path()))
+        return engines[-1]
+
+    yield apply
+    for engine in engines:
+        engine.client.close()
+
+
+def run(engine: ComfyEngine, ctx: FakeContext, **params: Any) -> list[dict[str, Any]]:
+    return engine.run(ENTRY, params, cast(TaskContext, ctx))
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 20, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def graph(*extra: tuple[str, str]) -> dict[str, Any]:
+    """A small user graph in API format; `extra` adds (node id, class_type) pairs."""
+    nodes: dict[str, Any] = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+        "2": {"class_type": "EmptyLatentImage", "inputs": {"width": 96, "height": 80, "batch_size": 1}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["1", 1]}},
+        "4": {
+            "class_type": "KSampler",
+            "inputs": {"seed": 1, "steps": 3, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
+                       "model": ["1", 0], "positive": ["3", 0], "negative": ["3", 0], "latent_image": ["2", 0]},
+        },  # fmt: skip
+        "5": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["1", 2]}},
+        "6": {"class_type": "SaveImage", "inputs": {"filename_prefix": "test", "images": ["5", 0]}},
+    }
+    for node_id, class_type in extra:
+        nodes[node_id] = {"class_type": class_type, "inputs": {}}
+    return nodes
+
+
+def test_template_with_patches_saves_the_output_its_size_progress_and_previews(comfy: FakeComfyUI, configure: Configure) -> None:
+    engine = configure(comfy.base_url)
+    ctx = FakeContext()
+
+    outputs = run(
+        engine,
+        ctx,
+        template="txt2img",
+        patches={"positive": {"text": "a red fox"}, "size": {"width": 128, "height": 96}, "3": {"steps": 4}},
+    )
+
+    assert len(outputs) == 1
+    output = outputs[0]
+    assert (output["content_type"], output["width"], output["height"]) == ("image/png", 128, 96)
+    with Image.open(io.BytesIO(ctx.blobs[output["ref"]])) as image:
+        assert image.size == (128, 96)
+    sent = comfy.requests_to("POST", "/prompt")[0].body
+    assert sent["prompt"]["6"]["inputs"]["text"] == "a red fox"
+    assert sent["prompt"]["3"]["inputs"]["steps"] == 4
+    assert sent["client_id"] and comfy.requests_to("GET", "/ws")[0].query == {"clientId": sent["client_id"]}
+    assert ctx.steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    # Previews are throttled to one a second: a fast run keeps only the first.
+    previews = [entry for entry in ctx.saved if entry.get("preview")]
+    assert len(previews) == 1 and previews[0]["content_type"] == "image/jpeg"
+    assert any(line == f"preview {previews[0]['ref']}" for line in ctx.lines)
+    assert any("executing node 3 (KSampler 'sampler')" in line for line in ctx.lines)
+
+
+def test_a_user_graph_with_a_disallowed_node_is_refused_before_anything_is_sent(comfy: FakeComfyUI, configure: Configure) -> None:
+    engine = configure(comfy.base_url)
+
+    with pytest.raises(PlatformError) as raised:
+        run(engine, FakeContext(), workflow=graph(("7", "SaveLatent")))
+
+    assert raised.value.code == "comfy_node_not_allowed"
+    assert "node 7 (SaveLatent)" in raised.value.message
+    assert comfy.requests == []
+
+
+def test_the_allow_list_comes_from_the_environment(comfy: FakeComfyUI, configure: Configure) -> None:
+    engine = configure(comfy.base_url, DDIFFUSION_COMFY_ALLOWED_NODES="CheckpointLoaderSimple, EmptyLatentImage")
+
+    with pytest.raises(PlatformError) as raised:
+        run(engine, FakeContext(), workflow=graph())
+
+    assert raised.value.code == "comfy_node_not_allowed"
+    assert "node 4 (KSampler)" in raised.value.message and "node 2 (EmptyLatentImage)" not in raised.value.message
+
+
+def test_a_user_graph_of_allowed_nodes_runs(comfy: FakeComfyUI, configure: Configure) -> None:
+    outputs = run(configure(comfy.base_url), FakeContext(), workflow=graph())
+
+    assert [(o["width"], o["height"]) for o in outputs] == [(96, 80)]
+
+
+def test_node_errors_from_comfyui_name_the_node_and_the_problem(comfy: FakeComfyUI, configure: Configure) -> None:
+    engine = configure(comfy.base_url)
+
+    with pytest.raises(PlatformError) as raised:
+        run(engine, FakeContext(), template="txt2img", patches={"checkpoint": {"ckpt_name": "missing.safetensors"}})
+
+    assert raised.value.code == "comfy_node_errors"
+    message = raised.value.message
+    assert "node 4 (CheckpointLoaderSimple)" in message and "Value not in list" in message and "missing.safetensors" in message
+
+
+def test_an_execution_error_names_the_node_and_message(comfy: FakeComfyUI, configure: Configure) -> None:
+    comfy.fail_node = "8"
+
+    with pytest.raises(PlatformError) as raised:
+        run(configure(comfy.base_url), FakeContext(), template="txt2img")
+
+    assert raised.value.code == "comfy_execution_error"
+    assert "node 8 (VAEDecode)" in raised.value.message and "CUDA out of memory" in raised.value.message
+    assert comfy.requests_to("POST", "/interrupt") == []  # the prompt had ended: nothing to stop
+
+
+def test_cancel_mid_run_interrupts_comfyui_and_propagates(comfy: FakeComfyUI, configure: Configure) -> None:
+    comfy.step_delay_s = 0.05
+    ctx = FakeContext(cancel_after=2)
+
+    with pytest.raises(TaskCancelled):
+        run(configure(comfy.base_url), ctx, template="txt2img", patches={"sampler": {"steps": 50}})
+
+    interrupts = comfy.requests_to("POST", "/interrupt")
+    assert len(interrupts) == 1 and interrupts[0].body["prompt_id"]
+    assert comfy.requests_to("POST", "/queue") == []  # it was running, not pending
+    # The fake stops the prompt at its next step and records it as interrupted.
+    deadline = time.monotonic() + 2
+    while not comfy.history and time.monotonic() < deadline:
+        time.sleep(0.01)
+    prompt_id = interrupts[0].body["prompt_id"]
+    messages = [kind for kind, _ in comfy.history[prompt_id]["status"]["messages"]]
+    assert messages[-1] == "execution_interrupted"
+    assert any("interrupted" in line for line in ctx.lines)
+
+
+def test_cancel_while_pending_removes_the_prompt_from_the_queue(comfy: FakeComfyUI, configure: Configure) -> None:
+    comfy.step_delay_s = 0.05
+    busy = graph()
+    busy["4"]["inputs"]["steps"] = 100  # another client's long prompt keeps ours pending
+    blocker = httpx.post(f"{comfy.base_url}/prompt", json={"prompt": busy, "client_id": "someone-else"}).json()["prompt_id"]
+    ctx = FakeContext(cancel_checks_after=3)
+
+    with pytest.raises(TaskCancelled):
+        run(configure(comfy.base_url), ctx, template="txt2img")
+
+    deletes = comfy.requests_to("POST", "/queue")
+    assert len(deletes) == 1 and deletes[0].body["delete"] != [blocker]
+    assert comfy.requests_to("POST", "/interrupt") == []  # the other client's prompt runs on
+    assert comfy.pending == [] and comfy.running is not None and comfy.running[1] == blocker
+    assert ctx.steps == []
+
+
+def test_comfyui_down_fails_fast_with_comfy_unavailable(configure: Configure) -> None:
+    url = unused_url()
+    engine = configure(url)
+    started = time.monotonic()
+
+    with pytest.raises(PlatformError) as raised:
+        run(engine, FakeContext(), template="txt2img")
+
+    assert raised.value.code == "comfy_unavailable"
+    assert url in raised.value.message and "3 attempts" in raised.value.message
+    assert time.monotonic() - started < 3
+
+
+def test_inputs_are_uploaded_and_wired_into_load_image(comfy: FakeComfyUI, configure: Configure) -> None:
+    ctx = FakeContext()
+    ref = ctx.put_input(png(72, 56))
+
+    outputs = run(configure(comfy.base_url), ctx, template="img2img", inputs={"input": ref})
+
+    uploads = comfy.requests_to("POST", "/upload/image")
+    assert len(uploads) == 1
+    name = f"ddiffusion/{ref.removeprefix('sha256:')[:32]}.png"
+    assert uploads[0].body["subfolder"] == "ddiffusion" and uploads[0].body["image"]["size"] == len(ctx.blobs[ref])
+    assert comfy.uploads[name] == ctx.blobs[ref]
+    assert comfy.requests_to("POST", "/prompt")[0].body["prompt"]["10"]["inputs"]["image"] == name
+    assert [(o["width"], o["height"]) for o in outputs] == [(72, 56)]  # the fake sizes img2img by its input
+
+
+def test_a_load_image_without_an_input_file_is_refused(comfy: FakeComfyUI, configure: Configure) -> None:
+    with pytest.raises(PlatformError) as raised:
+        run(configure(comfy.base_url), FakeContext(), template="img2img")
+
+    assert raised.value.code == "comfy_missing_input" and "10 (LoadImage 'input')" in raised.value.message
+    assert comfy.requests == []
+
+
+def test_unknown_template_and_unknown_patch_target_say_what_exists(comfy: FakeComfyUI, configure: Configure) -> None:
+    engine = configure(comfy.base_url)
+
+    with pytest.raises(PlatformError) as raised:
+        run(engine, FakeContext(), template="../secrets")
+    assert raised.value.code == "comfy_unknown_template" and "txt2img" in raised.value.message
+
+    with pytest.raises(PlatformError) as raised:
+        run(engine, FakeContext(), template="txt2img", patches={"postive": {"text": "x"}})
+    assert raised.value.code == "comfy_unknown_node" and "positive" in raised.value.message
+    assert comfy.requests == []
+
+
+def test_concurrent_runs_see_only_their_own_events(comfy: FakeComfyUI, configure: Configure) -> None:
+    engine = configure(comfy.base_url)
+    contexts = [FakeContext(), FakeContext()]
+    results: list[list[dict[str, Any]]] = [[], []]
+
+    def work(index: int, width: int) -> None:
+        results[index] = run(engine, contexts[index], template="txt2img", patches={"size": {"width": width}, "sampler": {"steps": 2 + index}})
+
+    threads = [threading.Thread(target=work, args=(index, width)) for index, width in enumerate((64, 80))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert [r[0]["width"] for r in results] == [64, 80]
+    assert [c.steps[-1] for c in contexts] == [(2, 2), (3, 3)]
+
+
+def test_a_dropped_websocket_is_reopened_and_the_run_still_ends_with_its_output(comfy: FakeComfyUI, configure: Configure) -> None:
+    # The fake finishes while the socket is gone, so the reopened socket hears nothing: /history says it ended.
+    comfy.drop_socket_at = "8"
+
+    outputs = run(configure(comfy.base_url), FakeContext(), template="txt2img", patches={"sampler": {"steps": 2}})
+
+    assert [(o["width"], o["height"]) for o in outputs] == [(512, 512)]
+    assert len(comfy.requests_to("GET", "/ws")) == 2
