@@ -9,6 +9,7 @@ import importlib
 import threading
 from typing import Any
 
+import httpx
 import redis
 import structlog
 from celery import signals
@@ -26,6 +27,8 @@ from workers.runner import Engine, run_task
 ENGINES = {
     "diffusers": "workers.local.images:DiffusersImageEngine",
     "transformers": "workers.local.texts:TransformersTextEngine",
+    "openai": "workers.providers.openai_chat:OpenAIChatEngine",
+    "comfyui": "workers.comfy.engine:ComfyEngine",
 }
 LOCAL_ENGINES = {"diffusers", "transformers"}
 
@@ -74,32 +77,39 @@ for task_name in TASK_NAMES.values():
     app.task(name=task_name, ignore_result=True)(execute)
 
 
+def model_available(entry: ModelEntry) -> bool:
+    """Whether this worker could run the entry now: its weights are here, or its service is
+    configured (OpenAI) or answering (ComfyUI)."""
+    if entry.engine in LOCAL_ENGINES:
+        weights = importlib.import_module("workers.local.weights")
+        return weights.find_weights(entry, settings.resolved_models_dir) is not None
+    if entry.engine == "openai":
+        return importlib.import_module("workers.providers.openai_chat").ProviderSettings().openai_api_key is not None
+    if entry.engine == "comfyui":
+        url = importlib.import_module("workers.comfy.engine").ComfySettings().url
+        try:
+            return httpx.get(f"{url.rstrip('/')}/system_stats", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+    return False
+
+
 def runnable_models(queues: list[str]) -> list[str]:
-    """Catalogue entries this worker can serve: on its queues, with weights present."""
-    names = []
-    for entry in CATALOGUE.values():
-        if entry.queue not in queues:
-            continue
-        if entry.engine in LOCAL_ENGINES:
-            weights = importlib.import_module("workers.local.weights")
-            if weights.find_weights(entry, settings.resolved_models_dir) is None:
-                continue
-        names.append(entry.name)
-    return names
+    """Catalogue entries this worker can serve now, on its queues."""
+    return [entry.name for entry in CATALOGUE.values() if entry.queue in queues and model_available(entry)]
 
 
 @signals.worker_ready.connect
 def start_heartbeat(sender: Any, **kwargs: Any) -> None:
     hostname = sender.hostname
     queues = sorted(queue.name for queue in sender.task_consumer.queues)
-    models = runnable_models(queues)
     client = redis.Redis.from_url(settings.redis_url_or_raise(), decode_responses=True)
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.is_set():
             try:
-                beat(client, hostname, queues, models, [])
+                beat(client, hostname, queues, runnable_models(queues), [])
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", error=str(exc))
             stop.wait(HEARTBEAT_S)
@@ -113,4 +123,4 @@ def start_heartbeat(sender: Any, **kwargs: Any) -> None:
 
     threading.Thread(target=loop, name="heartbeat", daemon=True).start()
     signals.worker_shutdown.connect(on_shutdown, weak=False)
-    log.info("worker ready", hostname=hostname, queues=queues, models=models)
+    log.info("worker ready", hostname=hostname, queues=queues, models=runnable_models(queues))
