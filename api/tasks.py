@@ -14,7 +14,7 @@ from api.files import InputStore, UrlSigner
 from api.keys import KeyStore, Principal
 from core import catalogue
 from core.blobs import BlobStore
-from core.errors import BacklogFullError, ConflictError, UnknownTaskError
+from core.errors import BacklogFullError, ConflictError, InvalidRequestError, UnknownTaskError
 from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
 from core.queue import task_message
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
@@ -41,6 +41,12 @@ class Platform:
 
 async def submit(platform: Platform, domain: Domain, body: TaskRequest, principal: Principal, idempotency_key: str | None) -> TaskCreated:
     entry = catalogue.get_model(domain, body.model)
+    if entry.hosted and entry.name not in await available_models(platform):
+        raise InvalidRequestError(
+            f"{entry.name} is not configured here: no {entry.queue.value} worker has its provider key. "
+            "Pick another model, or ask the admin to configure the provider.",
+            code="model_not_configured",
+        )
     params, notes = catalogue.normalize(entry, body)
     refs = await platform.inputs.resolve(params)
     settings = platform.settings
@@ -148,8 +154,7 @@ async def record_events(platform: Platform, task: StoredTask, base_url: str) -> 
 
 async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
     """Catalogue entries of a domain, `available` where a live worker reports the weights."""
-    ready = await live_workers(platform.redis)
-    available = {model for worker in ready.values() for model in worker.get("models", [])}
+    available = await available_models(platform)
     return [
         ModelInfo(
             name=entry.name,
@@ -164,6 +169,12 @@ async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
         )
         for entry in catalogue.models_for(domain)
     ]
+
+
+async def available_models(platform: Platform) -> set[str]:
+    """Models some live worker reports it can run now."""
+    workers = await live_workers(platform.redis)
+    return {model for worker in workers.values() for model in worker.get("models", [])}
 
 
 async def live_workers(client: redis.asyncio.Redis) -> dict[str, dict]:

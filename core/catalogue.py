@@ -23,6 +23,7 @@ class Capability(StrEnum):
     video = "video"
     vision = "vision"
     chat = "chat"
+    workflow = "workflow"
 
 
 class ModelLimits(BaseModel):
@@ -48,6 +49,7 @@ class ModelEntry(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     limits: ModelLimits = ModelLimits()
     tiny: bool = Field(False, description="Random-weight twin the project builds itself.")
+    hosted: bool = Field(False, description="Runs at a provider: refused at submit unless a worker has it configured.")
 
 
 def _entries() -> dict[str, ModelEntry]:
@@ -105,7 +107,37 @@ def _entries() -> dict[str, ModelEntry]:
     return {entry.name: entry for entry in entries}
 
 
-CATALOGUE: dict[str, ModelEntry] = _entries()
+def _service_entries() -> dict[str, ModelEntry]:
+    """Models that run elsewhere: hosted providers and the ComfyUI sidecar."""
+    openai_chat = [
+        ModelEntry(
+            name=name,
+            domain=Domain.texts,
+            queue=Queue.cpu,
+            engine="openai",
+            pipeline=name,
+            weights="",
+            description=f"OpenAI {name} (hosted; OPENAI_API_KEY and optionally OPENAI_BASE_URL on the cpu workers).",
+            capabilities=frozenset({Capability.chat}),
+            limits=ModelLimits(max_tokens=16384),
+            hosted=True,
+        )
+        for name in ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini")
+    ]
+    comfyui = ModelEntry(
+        name="comfyui",
+        domain=Domain.workflows,
+        queue=Queue.comfy,
+        engine="comfyui",
+        pipeline="ComfyUI",
+        weights="",
+        description="ComfyUI workflows: trusted templates or allow-listed API-format graphs, on the ComfyUI sidecar.",
+        capabilities=frozenset({Capability.workflow}),
+    )
+    return {entry.name: entry for entry in [*openai_chat, comfyui]}
+
+
+CATALOGUE: dict[str, ModelEntry] = _entries() | _service_entries()
 
 
 def models_for(domain: Domain) -> list[ModelEntry]:

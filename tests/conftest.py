@@ -9,6 +9,9 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from core.schemas import Queue
 from core.settings import Settings
+from tests.fakes import FakeServices
+from tests.fakes.comfyui_server import fake_comfyui
+from tests.fakes.openai_server import fake_openai
 from tests.utils.platform import RedisServer, WorkerFleet, make_settings
 from tests.utils.tasks import ADMIN, new_key
 
@@ -40,8 +43,21 @@ def settings(redis_server: RedisServer, models_dir: Path, tmp_path_factory: pyte
 
 
 @pytest.fixture(scope="session")
-def workers(settings: Settings, tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerFleet]:
-    fleet = WorkerFleet(settings, tmp_path_factory.mktemp("worker-logs"))
+def fakes() -> Iterator[FakeServices]:
+    """Loopback stand-ins for OpenAI and a ComfyUI sidecar, used by the session's workers."""
+    with fake_openai() as openai, fake_comfyui() as comfy:
+        yield FakeServices(openai, comfy)
+
+
+@pytest.fixture(scope="session")
+def workers(settings: Settings, tiny_models: Path, fakes: FakeServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerFleet]:
+    services = {
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": fakes.openai.base_url,
+        "DDIFFUSION_PROVIDER_BACKOFF_S": "0.05",
+        "DDIFFUSION_COMFY_URL": fakes.comfy.base_url,
+    }
+    fleet = WorkerFleet(settings, tmp_path_factory.mktemp("worker-logs"), extra_env=services)
     for queue in Queue:
         fleet.start(queue)
     fleet.wait_ready(list(Queue))

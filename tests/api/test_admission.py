@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -9,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from core.settings import Settings
+from tests.utils.platform import RedisServer, make_settings
 from tests.utils.tasks import new_key
 
 BODY = {"model": "tiny-sd", "prompt": "admission"}
@@ -59,3 +61,19 @@ def test_idempotency_key_returns_the_same_task(client: TestClient, user: dict[st
     assert conflict.json()["error"]["details"]["task_id"] == first.json()["id"]
     other = client.post("/api/images", json=BODY, headers=user | {"Idempotency-Key": "render-043"})
     assert other.json()["id"] != first.json()["id"]
+
+
+def test_hosted_model_without_a_configured_worker_is_422_and_not_enqueued(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()  # no workers here: no provider is configured
+    try:
+        with TestClient(create_app(make_settings(server.url, tmp_path / "data", tmp_path / "models"))) as client:
+            headers = new_key(client)
+            listed = {model["name"]: model for model in client.get("/api/texts/models", headers=headers).json()}
+            assert listed["gpt-4o-mini"]["available"] is False
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+            response = client.post("/api/texts", json=body, headers=headers)
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "model_not_configured"
+        assert server.client().llen("cpu") == 0
+    finally:
+        server.stop()

@@ -1,0 +1,12 @@
+"""Loopback stand-ins for the services workers call: OpenAI, ComfyUI, plain file hosts."""
+
+from dataclasses import dataclass
+
+from tests.fakes.comfyui_server import FakeComfyUI
+from tests.fakes.openai_server import FakeOpenAI
+
+
+@dataclass
+class FakeServices:
+    openai: FakeOpenAI
+    comfy: FakeComfyUI

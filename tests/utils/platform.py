@@ -69,16 +69,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerFleet:
     """Real `celery worker` processes, one per queue, logging to files under log_dir."""
 
-    def __init__(self, settings: Settings, log_dir: Path) -> None:
+    def __init__(self, settings: Settings, log_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.log_dir = log_dir
+        self.extra_env = extra_env or {}
         self.processes: dict[str, subprocess.Popen] = {}
 
     def start(self, queue: Queue, name: str | None = None) -> subprocess.Popen:
         name = name or f"{queue.value}-{os.getpid()}-{len(self.processes)}@test"
         log = open(self.log_dir / f"{name.split('@')[0]}.log", "ab")
         process = subprocess.Popen(
-            worker_command(queue, self.settings, name), env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            worker_command(queue, self.settings, name), env=settings_env(self.settings) | self.extra_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = process
         return process

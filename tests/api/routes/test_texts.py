@@ -1,5 +1,6 @@
 from fastapi.testclient import TestClient
 
+from tests.fakes import FakeServices
 from tests.utils.tasks import wait_for
 
 
@@ -34,10 +35,20 @@ def test_empty_messages_are_422(client: TestClient, user: dict[str, str]) -> Non
     assert response.status_code == 422
 
 
-def test_videos_and_workflows_have_routes_but_no_models_yet(client: TestClient, user: dict[str, str]) -> None:
-    for domain, body in (("videos", {"model": "ltx-video", "prompt": "x"}), ("workflows", {"template": "txt2img"})):
-        assert client.get(f"/api/{domain}/models", headers=user).json() == []
-        response = client.post(f"/api/{domain}", json=body, headers=user)
-        assert response.status_code == 422
-        assert "none are configured here yet" in response.json()["error"]["message"]
-        assert client.get(f"/api/{domain}/0123", headers=user).status_code == 404
+def test_videos_have_routes_but_no_models_yet(client: TestClient, user: dict[str, str]) -> None:
+    assert client.get("/api/videos/models", headers=user).json() == []
+    response = client.post("/api/videos", json={"model": "ltx-video", "prompt": "x"}, headers=user)
+    assert response.status_code == 422
+    assert "none are configured here yet" in response.json()["error"]["message"]
+    assert client.get("/api/videos/0123", headers=user).status_code == 404
+
+
+def test_hosted_chat_model_streams_from_the_provider(platform_client: TestClient, user: dict[str, str], fakes: FakeServices) -> None:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "echo this back"}], "max_tokens": 50, "seed": 1}
+    response = platform_client.post("/api/texts", json=body, headers=user)
+    assert response.status_code == 202, response.text
+    record = wait_for(platform_client, "texts", response.json()["id"], user)
+    assert record["status"] == "succeeded", record
+    assert "echo this back" in record["outputs"][0]["text"]
+    sent = [request for request in fakes.openai.requests if request.body.get("messages") == body["messages"]]
+    assert sent and sent[-1].headers["authorization"] == "Bearer sk-test" and sent[-1].body["model"] == "gpt-4o-mini"
