@@ -1,6 +1,5 @@
 """ComfyEngine against the loopback fake ComfyUI: HTTP + websocket, as the real server speaks them."""
 
-import hashlib
 import io
 import threading
 import time
@@ -12,65 +11,15 @@ import httpx
 import pytest
 from PIL import Image
 
-from core.catalogue import ModelEntry
+from core.catalogue import CATALOGUE
 from core.errors import PlatformError, TaskCancelled
-from core.schemas import Domain, Queue
 from tests.fakes.comfyui_server import FakeComfyUI, fake_comfyui, unused_url
+from tests.utils.context import FakeContext
 from workers.comfy.engine import ComfyEngine
 from workers.context import TaskContext
 
-ENTRY = ModelEntry(
-    name="comfyui",
-    domain=Domain.workflows,
-    queue=Queue.comfy,
-    engine="comfyui",
-    pipeline="",
-    weights="",
-    description="Workflows on the ComfyUI sidecar.",
-    capabilities=frozenset(),
-)
+ENTRY = CATALOGUE["comfyui"]
 Configure = Callable[..., ComfyEngine]
-
-
-class FakeContext:
-    """An in-memory TaskContext: blobs in a dict; cancels from `progress` after `cancel_after`
-    calls, or from `check_cancelled` after `cancel_checks_after` calls."""
-
-    def __init__(self, cancel_after: int | None = None, cancel_checks_after: int | None = None) -> None:
-        self.blobs: dict[str, bytes] = {}
-        self.saved: list[dict[str, Any]] = []
-        self.steps: list[tuple[int, int]] = []
-        self.lines: list[str] = []
-        self.checks = 0
-        self.cancel_after = cancel_after
-        self.cancel_checks_after = cancel_checks_after
-
-    def progress(self, step: int, total: int) -> None:
-        self.steps.append((step, total))
-        if self.cancel_after is not None and len(self.steps) >= self.cancel_after:
-            raise TaskCancelled()
-
-    def check_cancelled(self) -> None:
-        self.checks += 1
-        if self.cancel_checks_after is not None and self.checks > self.cancel_checks_after:
-            raise TaskCancelled()
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
-
-    def put_input(self, data: bytes) -> str:
-        ref = "sha256:" + hashlib.sha256(data).hexdigest()
-        self.blobs[ref] = data
-        return ref
-
-    def read_input(self, ref: str) -> bytes:
-        return self.blobs[ref]
-
-    def save_output(self, data: bytes, content_type: str, **meta: Any) -> dict[str, Any]:
-        ref = self.put_input(data)
-        entry = {"ref": ref, "content_type": content_type, **meta}
-        self.saved.append(entry)
-        return entry
 
 
 @pytest.fixture

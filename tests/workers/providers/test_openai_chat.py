@@ -8,52 +8,18 @@ from typing import Any, cast
 import openai
 import pytest
 
-from core.catalogue import Capability, ModelEntry
+from core.catalogue import CATALOGUE
 from core.errors import ModelUnavailableError, PlatformError, TaskCancelled
-from core.schemas import Domain, Queue
 from tests.fakes.openai_server import Fail, Reply, Slow, fake_openai
+from tests.utils.context import FakeContext
 from workers.context import TaskContext
 from workers.providers.openai_chat import OpenAIChatEngine
 
 API_KEY = "sk-test-0123456789"
-ENTRY = ModelEntry(
-    name="gpt-4o-mini",
-    domain=Domain.texts,
-    queue=Queue.cpu,
-    engine="openai",
-    pipeline="gpt-4o-mini",
-    weights="",
-    description="OpenAI GPT-4o mini.",
-    capabilities=frozenset({Capability.chat}),
-)
+ENTRY = CATALOGUE["gpt-4o-mini"]
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
 PARAMS: dict[str, Any] = {"messages": MESSAGES, "max_tokens": 64, "temperature": 0.2, "seed": 7}
 Configure = Callable[..., OpenAIChatEngine]
-
-
-class FakeContext:
-    """Records what the engine reports; cancels from `progress` after `cancel_after` calls, or
-    from `check_cancelled` once `cancel_checks` says so."""
-
-    def __init__(self, cancel_after: int | None = None, cancel_checks_after: int | None = None) -> None:
-        self.steps: list[tuple[int, int]] = []
-        self.lines: list[str] = []
-        self.checks = 0
-        self.cancel_after = cancel_after
-        self.cancel_checks_after = cancel_checks_after
-
-    def progress(self, step: int, total: int) -> None:
-        self.steps.append((step, total))
-        if self.cancel_after is not None and len(self.steps) >= self.cancel_after:
-            raise TaskCancelled()
-
-    def check_cancelled(self) -> None:
-        self.checks += 1
-        if self.cancel_checks_after is not None and self.checks > self.cancel_checks_after:
-            raise TaskCancelled()
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
 
 
 @pytest.fixture
