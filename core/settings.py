@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(7200, ge=5, description="Unacknowledged tasks are redelivered after this.")
     max_attempts: int = Field(3, ge=1, description="A task whose worker died this many times ends failed.")
     device: str | None = Field(None, description="Torch device for local engines: cuda, mps or cpu (auto when unset).")
+    model_memory_gb: float = Field(0, ge=0, description="Budget for warm pipelines per worker process; 0 = 90% of the device's memory.")
+    allow_downloads: bool = Field(False, description="Let workers fetch missing weights from the Hugging Face Hub (HF_TOKEN where needed).")
+    loras_dir: Path | None = Field(None, description="LoRAs requested by name; defaults to <data_dir>/loras.")
+    preview_every: int = Field(5, ge=0, description="A preview image every N denoising steps; 0 = none.")
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -57,6 +61,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_models_dir(self) -> Path:
         return (self.models_dir or self.data_dir / "models").resolve()
+
+    @cached_property
+    def resolved_loras_dir(self) -> Path:
+        return (self.loras_dir or self.data_dir / "loras").resolve()
 
     @cached_property
     def blobs_dir(self) -> Path:

@@ -51,7 +51,7 @@ def settings_classes() -> list[type[BaseSettings]]:
     """Every settings class whose variables .env may set: the platform's, and the two that the
     comfy and provider engines read on their own (imported here, not in the api)."""
     from workers.comfy.engine import ComfySettings
-    from workers.providers.openai_chat import ProviderSettings
+    from workers.providers.common import ProviderSettings
 
     return [Settings, ComfySettings, ProviderSettings]
 

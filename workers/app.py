@@ -84,7 +84,7 @@ def model_available(entry: ModelEntry) -> bool:
         weights = importlib.import_module("workers.local.weights")
         return weights.find_weights(entry, settings.resolved_models_dir) is not None
     if entry.engine == "openai":
-        return importlib.import_module("workers.providers.openai_chat").ProviderSettings().openai_api_key is not None
+        return importlib.import_module("workers.providers.common").ProviderSettings().openai_api_key is not None
     if entry.engine == "comfyui":
         url = importlib.import_module("workers.comfy.engine").ComfySettings().url
         try:

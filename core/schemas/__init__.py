@@ -16,7 +16,7 @@ from core.schemas.common import (
     TaskStatus,
     Timings,
 )
-from core.schemas.images import ImageRequest
+from core.schemas.images import ImageRequest, LoraSpec
 from core.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
 from core.schemas.texts import ChatMessage, TextRequest
 from core.schemas.videos import VideoRequest
@@ -44,6 +44,7 @@ __all__ = [
     "FileUploaded",
     "ImageRequest",
     "InputRef",
+    "LoraSpec",
     "ModelInfo",
     "Progress",
     "Queue",
