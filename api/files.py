@@ -23,7 +23,8 @@ from core.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, 
 from core.schemas.common import BLOB_REF
 from core.settings import Settings
 
-# Request fields that carry input files: a single ref, or a mapping of node → ref (workflows).
+# Request fields that carry input files: a single ref, or a mapping of node → ref (workflows);
+# chat messages carry them as image parts (see _map_message_images).
 INPUT_FIELDS = ("image", "mask")
 INPUT_MAPS = ("inputs",)
 
@@ -142,6 +143,16 @@ async def _map_inputs(params: dict[str, Any], resolve: Callable[[str, str], Awai
     for field in INPUT_MAPS:
         for name, value in (params.get(field) or {}).items():
             params[field][name] = await resolve(f"{field}.{name}", value)
+    await _map_message_images(params, resolve)
+
+
+async def _map_message_images(params: dict[str, Any], resolve: Callable[[str, str], Awaitable[str]]) -> None:
+    for index, message in enumerate(params.get("messages") or []):
+        if isinstance(message["content"], str):
+            continue
+        for part_index, part in enumerate(message["content"]):
+            if part["type"] == "image":
+                part["image"] = await resolve(f"messages[{index}].content[{part_index}].image", part["image"])
 
 
 def decode_data_url(field: str, value: str) -> bytes:

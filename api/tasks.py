@@ -18,7 +18,7 @@ from core.errors import BacklogFullError, ConflictError, InvalidRequestError, Un
 from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
 from core.queue import task_message
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
-from core.schemas import Domain, ModelInfo, Progress, Queue, TaskCreated, TaskOutput, TaskRecord, TaskRequest, Timings
+from core.schemas import Domain, ModelInfo, Preview, Progress, Queue, TaskCreated, TaskOutput, TaskRecord, TaskRequest, TaskStatus, Timings
 from core.settings import Settings
 
 EVENTS_POLL_S = 15
@@ -40,7 +40,7 @@ class Platform:
 
 
 async def submit(platform: Platform, domain: Domain, body: TaskRequest, principal: Principal, idempotency_key: str | None) -> TaskCreated:
-    entry = catalogue.get_model(domain, body.model)
+    entry, route_notes = catalogue.resolve(domain, body)
     if entry.hosted and entry.name not in await available_models(platform):
         raise InvalidRequestError(
             f"{entry.name} is not configured here: no {entry.queue.value} worker has its provider key. "
@@ -48,6 +48,7 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
             code="model_not_configured",
         )
     params, notes = catalogue.normalize(entry, body)
+    notes = route_notes + notes
     refs = await platform.inputs.resolve(params)
     settings = platform.settings
     body_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
@@ -111,7 +112,13 @@ def render(platform: Platform, task: StoredTask, base_url: str) -> TaskRecord:
         model=task.model,
         status=task.status,
         position=task.position,
-        progress=Progress(step=task.step, total=task.total, fraction=min(1.0, task.step / task.total) if task.total else 0.0),
+        progress=Progress(
+            step=task.step, total=task.total, fraction=min(1.0, task.step / task.total) if task.total else 0.0,
+            eta_s=task.eta_s if task.status == TaskStatus.running else None,
+        ),  # fmt: skip
+        preview=Preview(url=platform.signer.url(base, task.preview["ref"]), step=task.preview["step"])
+        if task.preview and task.status == TaskStatus.running
+        else None,
         created_at=task.timestamp("created_at"),
         started_at=task.timestamp("started_at"),
         finished_at=task.timestamp("finished_at"),

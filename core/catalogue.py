@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InvalidRequestError, UnknownModelError
-from core.schemas import Domain, ImageRequest, Queue, TaskRequest, TextRequest
+from core.schemas import Domain, ImageRequest, Queue, TaskRequest, TextRequest, VideoRequest
 
 
 class Capability(StrEnum):
@@ -33,6 +33,7 @@ class ModelLimits(BaseModel):
     max_pixels: int = 1024 * 1024
     max_steps: int = 150
     max_tokens: int = 4096
+    sizes: tuple[str, ...] = Field((), description="The only WIDTHxHEIGHT sizes the model makes, when it has a fixed set.")
 
 
 class ModelEntry(BaseModel):
@@ -49,37 +50,91 @@ class ModelEntry(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     limits: ModelLimits = ModelLimits()
     tiny: bool = Field(False, description="Random-weight twin the project builds itself.")
+    twin: str | None = Field(None, description="The tiny-* entry with the same pipeline classes, run by the tests.")
+    modes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Local image and video models: mode (txt2img, img2img, inpaint) → the pipeline class that runs it, "
+        "built on the loaded pipeline's components.",
+    )
+    routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="A model family: mode → the entry that serves it, chosen from the request's inputs at submit.",
+    )
+    call_defaults: dict[str, Any] = Field(default_factory=dict, description="Extra pipeline call arguments for this model.")
     hosted: bool = Field(False, description="Runs at a provider: refused at submit unless a worker has it configured.")
+    ignores: frozenset[str] = Field(frozenset(), description="Request fields that do not apply: dropped, with a note when the caller set them.")
+
+
+def _image_entry(name: str, pipeline: str, weights: str, description: str, modes: dict[str, str], **fields: Any) -> ModelEntry:
+    return ModelEntry(
+        name=name,
+        domain=Domain.images,
+        queue=Queue.gpu,
+        engine="diffusers",
+        pipeline=pipeline,
+        weights=weights,
+        description=description,
+        capabilities=frozenset({Capability(mode) for mode in modes} | {Capability.lora}),
+        modes=modes,
+        **fields,
+    )
 
 
 def _entries() -> dict[str, ModelEntry]:
-    sd_defaults = {"width": 512, "height": 512, "steps": 30, "guidance": 7.5}
-    entries = [
+    """Local models. Each real entry names its tiny twin: the same pipeline classes with small
+    random weights, which the tests run end to end in every mode."""
+    sd_modes = {"txt2img": "StableDiffusionPipeline", "img2img": "StableDiffusionImg2ImgPipeline", "inpaint": "StableDiffusionInpaintPipeline"}
+    sdxl_modes = {"txt2img": "StableDiffusionXLPipeline", "img2img": "StableDiffusionXLImg2ImgPipeline", "inpaint": "StableDiffusionXLInpaintPipeline"}
+    sd3_modes = {"txt2img": "StableDiffusion3Pipeline", "img2img": "StableDiffusion3Img2ImgPipeline", "inpaint": "StableDiffusion3InpaintPipeline"}
+    flux_modes = {"txt2img": "FluxPipeline", "img2img": "FluxImg2ImgPipeline", "inpaint": "FluxInpaintPipeline"}
+    kontext_modes = {"txt2img": "FluxKontextPipeline", "img2img": "FluxKontextPipeline"}
+    tiny_limits = ModelLimits(max_pixels=512 * 512, max_steps=50)
+    tiny_defaults = {"width": 64, "height": 64, "steps": 2, "guidance": 5.0}
+    flux_limits = ModelLimits(size_multiple=16, max_pixels=2048 * 2048)
+    images = [
+        _image_entry("tiny-sd", "StableDiffusionPipeline", "tiny-sd", "Stable Diffusion classes with small random weights: "
+                     "the built-in default, for tests.", sd_modes, defaults=tiny_defaults, limits=tiny_limits, tiny=True),
+        _image_entry("sd-1.5", "StableDiffusionPipeline", "stable-diffusion-v1-5/stable-diffusion-v1-5", "Stable Diffusion 1.5.",
+                     sd_modes, twin="tiny-sd", defaults={"width": 512, "height": 512, "steps": 30, "guidance": 7.5}),
+        _image_entry("tiny-sdxl", "StableDiffusionXLPipeline", "tiny-sdxl", "SDXL classes with small random weights, for tests.",
+                     sdxl_modes, defaults=tiny_defaults, limits=tiny_limits, tiny=True),
+        _image_entry("sdxl", "StableDiffusionXLPipeline", "stabilityai/stable-diffusion-xl-base-1.0", "Stable Diffusion XL 1.0 base.",
+                     sdxl_modes, twin="tiny-sdxl", defaults={"width": 1024, "height": 1024, "steps": 30, "guidance": 5.0},
+                     limits=ModelLimits(max_pixels=2048 * 2048)),
+        _image_entry("tiny-sd3", "StableDiffusion3Pipeline", "tiny-sd3", "Stable Diffusion 3 classes with small random weights, for tests.",
+                     sd3_modes, defaults=tiny_defaults, limits=tiny_limits.model_copy(update={"size_multiple": 16}), tiny=True),
+        _image_entry("sd-3.5-medium", "StableDiffusion3Pipeline", "stabilityai/stable-diffusion-3.5-medium", "Stable Diffusion 3.5 Medium.",
+                     sd3_modes, twin="tiny-sd3", defaults={"width": 1024, "height": 1024, "steps": 40, "guidance": 4.5},
+                     limits=ModelLimits(size_multiple=16, max_pixels=1440 * 1440), call_defaults={"max_sequence_length": 256}),
+        _image_entry("tiny-flux", "FluxPipeline", "tiny-flux", "Flux.1 classes with small random weights, for tests.",
+                     flux_modes, defaults=tiny_defaults | {"guidance": 3.5}, limits=tiny_limits.model_copy(update={"size_multiple": 16}),
+                     tiny=True),
+        _image_entry("flux-1-schnell", "FluxPipeline", "black-forest-labs/FLUX.1-schnell", "FLUX.1 [schnell]: 4-step distilled.",
+                     flux_modes, twin="tiny-flux", defaults={"width": 1024, "height": 1024, "steps": 4, "guidance": 0.0},
+                     limits=flux_limits, call_defaults={"max_sequence_length": 256}),
+        _image_entry("flux-1-dev", "FluxPipeline", "black-forest-labs/FLUX.1-dev", "FLUX.1 [dev] (gated: HF_TOKEN to download).",
+                     flux_modes, twin="tiny-flux", defaults={"width": 1024, "height": 1024, "steps": 28, "guidance": 3.5},
+                     limits=flux_limits),
+        _image_entry("tiny-flux-kontext", "FluxKontextPipeline", "tiny-flux", "Flux.1 Kontext classes on tiny-flux's random "
+                     "weights, for tests.", kontext_modes, defaults=tiny_defaults | {"guidance": 2.5},
+                     limits=tiny_limits.model_copy(update={"size_multiple": 16}), tiny=True),
+        _image_entry("flux-1-kontext", "FluxKontextPipeline", "black-forest-labs/FLUX.1-Kontext-dev", "FLUX.1 Kontext [dev]: edits "
+                     "`image` as the prompt says (gated: HF_TOKEN to download).", kontext_modes, twin="tiny-flux-kontext",
+                     defaults={"width": 1024, "height": 1024, "steps": 28, "guidance": 2.5}, limits=flux_limits),
+    ]  # fmt: skip
+    families = [
         ModelEntry(
-            name="tiny-sd",
-            domain=Domain.images,
-            queue=Queue.gpu,
-            engine="diffusers",
-            pipeline="StableDiffusionPipeline",
-            weights="tiny-sd",
-            description="Stable Diffusion classes with small random weights: the built-in default, for tests.",
-            capabilities=frozenset({Capability.txt2img, Capability.img2img}),
-            defaults={"width": 64, "height": 64, "steps": 2, "guidance": 5.0},
-            limits=ModelLimits(max_pixels=512 * 512, max_steps=50),
-            tiny=True,
-        ),
-        ModelEntry(
-            name="sd-1.5",
-            domain=Domain.images,
-            queue=Queue.gpu,
-            engine="diffusers",
-            pipeline="StableDiffusionPipeline",
-            weights="stable-diffusion-v1-5/stable-diffusion-v1-5",
-            description="Stable Diffusion 1.5.",
-            capabilities=frozenset({Capability.txt2img, Capability.img2img}),
-            defaults=sd_defaults,
-            limits=ModelLimits(max_pixels=1024 * 1024),
-        ),
+            name=name, domain=Domain.images, queue=Queue.gpu, engine="route", pipeline="", weights="",
+            description=f"The FLUX.1 family: {txt2img} for a prompt alone, {edit} to edit an `image`, {txt2img} to "
+            "inpaint an `image` with a `mask`.",
+            capabilities=frozenset({Capability.txt2img, Capability.img2img, Capability.inpaint, Capability.lora}),
+            routes={"txt2img": txt2img, "img2img": edit, "inpaint": txt2img}, tiny=name.startswith("tiny"), twin=twin,
+        )
+        for name, txt2img, edit, twin in (
+            ("tiny-flux-1", "tiny-flux", "tiny-flux-kontext", None), ("flux-1", "flux-1-dev", "flux-1-kontext", "tiny-flux-1"),
+        )
+    ]  # fmt: skip
+    texts = [
         ModelEntry(
             name="tiny-llm",
             domain=Domain.texts,
@@ -102,9 +157,10 @@ def _entries() -> dict[str, ModelEntry]:
             description="Qwen 2.5 7B Instruct.",
             capabilities=frozenset({Capability.chat}),
             limits=ModelLimits(max_tokens=8192),
+            twin="tiny-llm",
         ),
     ]
-    return {entry.name: entry for entry in entries}
+    return {entry.name: entry for entry in [*images, *families, *texts]}
 
 
 def _service_entries() -> dict[str, ModelEntry]:
@@ -118,12 +174,27 @@ def _service_entries() -> dict[str, ModelEntry]:
             pipeline=name,
             weights="",
             description=f"OpenAI {name} (hosted; OPENAI_API_KEY and optionally OPENAI_BASE_URL on the cpu workers).",
-            capabilities=frozenset({Capability.chat}),
+            capabilities=frozenset({Capability.chat, Capability.vision}),
             limits=ModelLimits(max_tokens=16384),
             hosted=True,
         )
         for name in ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini")
     ]
+    gpt_image = ModelEntry(
+        name="gpt-image-1",
+        domain=Domain.images,
+        queue=Queue.cpu,
+        engine="openai_images",
+        pipeline="gpt-image-1",
+        weights="",
+        description="OpenAI gpt-image-1 (hosted): generates, or edits `image` (where `mask` is white when given); "
+        "sizes 1024x1024, 1536x1024, 1024x1536.",
+        capabilities=frozenset({Capability.txt2img, Capability.img2img, Capability.inpaint}),
+        defaults={"width": 1024, "height": 1024},
+        limits=ModelLimits(sizes=("1024x1024", "1536x1024", "1024x1536"), max_pixels=1536 * 1024),
+        ignores=frozenset({"steps", "guidance", "strength", "negative_prompt"}),
+        hosted=True,
+    )
     comfyui = ModelEntry(
         name="comfyui",
         domain=Domain.workflows,
@@ -134,7 +205,48 @@ def _service_entries() -> dict[str, ModelEntry]:
         description="ComfyUI workflows: trusted templates or allow-listed API-format graphs, on the ComfyUI sidecar.",
         capabilities=frozenset({Capability.workflow}),
     )
-    return {entry.name: entry for entry in [*openai_chat, comfyui]}
+    # Replicate: `pipeline` is the model's owner/name slug. Input names follow the models' published
+    # schemas (mapped in workers/providers/replicate.py); everything not listed there is ignored.
+    flux_pro = ModelEntry(
+        name="replicate/black-forest-labs/flux-1.1-pro",
+        domain=Domain.images,
+        queue=Queue.cpu,
+        engine="replicate",
+        pipeline="black-forest-labs/flux-1.1-pro",
+        weights="",
+        description="FLUX1.1 [pro] on Replicate (hosted; REPLICATE_API_TOKEN on the cpu workers): text to image, "
+        "256 to 1440 pixels a side.",
+        capabilities=frozenset({Capability.txt2img}),
+        defaults={"width": 1024, "height": 1024},
+        limits=ModelLimits(size_multiple=32, max_pixels=1440 * 1440),
+        ignores=frozenset({"steps", "guidance", "strength", "negative_prompt"}),
+        hosted=True,
+    )
+    # Kling makes 5 s or 10 s clips at a fixed 24 fps: `num_frames` picks the duration, and with no
+    # seed input the drawn seed is recorded but not sent. kling-v2.1 requires a start image;
+    # kling-v2.1-master also does text to video, its aspect ratio taken from width and height.
+    kling = [
+        ModelEntry(
+            name=f"replicate/{slug}",
+            domain=Domain.videos,
+            queue=Queue.cpu,
+            engine="replicate",
+            pipeline=slug,
+            weights="",
+            description=f"{title} on Replicate (hosted; REPLICATE_API_TOKEN on the cpu workers): {does}, 5 s or 10 s "
+            "(num_frames 120 or 240) at 24 fps.",
+            capabilities=capabilities,
+            ignores=ignores,
+            hosted=True,
+        )
+        for slug, title, does, capabilities, ignores in (
+            ("kwaivgi/kling-v2.1", "Kling v2.1", "animates `image` as its first frame",
+             frozenset({Capability.video, Capability.img2img}), frozenset({"width", "height", "fps", "steps", "guidance"})),
+            ("kwaivgi/kling-v2.1-master", "Kling v2.1 Master", "text to video, or animates `image` as its first frame",
+             frozenset({Capability.video, Capability.txt2img, Capability.img2img}), frozenset({"fps", "steps", "guidance"})),
+        )
+    ]  # fmt: skip
+    return {entry.name: entry for entry in [*openai_chat, gpt_image, comfyui, flux_pro, *kling]}
 
 
 CATALOGUE: dict[str, ModelEntry] = _entries() | _service_entries()
@@ -155,6 +267,24 @@ def get_model(domain: Domain, name: str) -> ModelEntry:
     return entry
 
 
+def resolve(domain: Domain, request: TaskRequest) -> tuple[ModelEntry, list[str]]:
+    """The entry that runs a request: the named one, or for a family the variant its inputs call
+    for. Returns notes for the task log."""
+    entry = get_model(domain, request.model)
+    if not entry.routes:
+        return entry, []
+    mode = image_mode(request) if isinstance(request, ImageRequest) else "txt2img"
+    target = CATALOGUE[entry.routes[mode]]
+    return target, [f"{entry.name} → {target.name} ({mode})"]
+
+
+def image_mode(request: ImageRequest) -> str:
+    """txt2img, img2img (an `image`) or inpaint (an `image` and a `mask`)."""
+    if request.mask is not None and request.image is None:
+        raise InvalidRequestError("`mask` needs the `image` it masks; add `image` or drop `mask`.")
+    return "inpaint" if request.mask is not None else "img2img" if request.image is not None else "txt2img"
+
+
 def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], list[str]]:
     """Fill in defaults, snap sizes and check limits. Returns the request as it will run and
     notes for the task log. Raises InvalidRequestError saying what to change."""
@@ -163,22 +293,88 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
     if isinstance(request, ImageRequest):
         for name in ("width", "height", "steps", "guidance"):
             params.setdefault(name, entry.defaults.get(name))
+        _require_listed_size(entry, params)
         _snap_size(entry, params, notes)
-        if params["steps"] > entry.limits.max_steps:
+        if params["steps"] is not None and params["steps"] > entry.limits.max_steps:
             raise InvalidRequestError(
                 f"steps={params['steps']} is above {entry.name}'s limit of {entry.limits.max_steps}; lower it."
             )
-        if request.image is not None and Capability.img2img not in entry.capabilities:
-            raise InvalidRequestError(f"{entry.name} does not do image-to-image; drop `image` or pick another model.")
+        _check_image_mode(entry, request)
         if request.image is None:
             params.pop("strength", None)
     elif isinstance(request, TextRequest) and request.max_tokens > entry.limits.max_tokens:
         raise InvalidRequestError(
             f"max_tokens={request.max_tokens} is above {entry.name}'s limit of {entry.limits.max_tokens}; lower it."
         )
+    _check_vision(entry, request)
+    _check_loras(entry, request)
+    _check_video_mode(entry, request)
+    _drop_ignored(entry, request, params, notes)
     if "seed" in type(request).model_fields and params.get("seed") is None:
         params["seed"] = secrets.randbelow(2**32)
     return params, notes
+
+
+def _check_vision(entry: ModelEntry, request: TaskRequest) -> None:
+    if not isinstance(request, TextRequest) or Capability.vision in entry.capabilities:
+        return
+    for index, message in enumerate(request.messages):
+        if message.image_refs():
+            vision = [e.name for e in models_for(entry.domain) if Capability.vision in e.capabilities]
+            raise InvalidRequestError(
+                f"{entry.name} does not take images, but messages[{index}] has an image part; send text only, "
+                f"or pick a model with the vision capability ({', '.join(vision) or 'none here'}).",
+                details={"vision_models": vision},
+            )
+
+
+def _check_loras(entry: ModelEntry, request: TaskRequest) -> None:
+    if isinstance(request, ImageRequest) and request.loras and Capability.lora not in entry.capabilities:
+        raise InvalidRequestError(f"{entry.name} does not take LoRAs; drop `loras` or pick a model with the lora capability.")
+
+
+def _check_video_mode(entry: ModelEntry, request: TaskRequest) -> None:
+    """A video entry with txt2img/img2img capabilities says whether it starts from a prompt alone or from `image`."""
+    modes = entry.capabilities & {Capability.txt2img, Capability.img2img}
+    if not isinstance(request, VideoRequest) or not modes:
+        return
+    mode = Capability.img2img if request.image is not None else Capability.txt2img
+    if mode not in modes:
+        others = [e.name for e in models_for(entry.domain) if mode in e.capabilities]
+        change = "add `image`, the first frame to animate" if mode == Capability.txt2img else "drop `image`"
+        raise InvalidRequestError(
+            f"{entry.name} does not do {'text' if mode == Capability.txt2img else 'image'}-to-video; {change}, "
+            f"or pick another model ({', '.join(others) or 'none here'}).",
+            details={"mode": mode.value, "models": others},
+        )
+
+
+def _drop_ignored(entry: ModelEntry, request: TaskRequest, params: dict[str, Any], notes: list[str]) -> None:
+    for name in sorted(entry.ignores):
+        params.pop(name, None)
+        if name in request.model_fields_set:
+            notes.append(f"{name} ignored: it does not apply to {entry.name}")
+
+
+def _require_listed_size(entry: ModelEntry, params: dict[str, Any]) -> None:
+    """A model with a fixed set of sizes makes exactly one of them: nothing is snapped."""
+    sizes = entry.limits.sizes
+    size = f"{params['width']}x{params['height']}"
+    if sizes and size not in sizes:
+        raise InvalidRequestError(
+            f"{entry.name} does not make {size} images; set width and height to one of {', '.join(sizes)}.",
+            details={"sizes": list(sizes)},
+        )
+
+
+def _check_image_mode(entry: ModelEntry, request: ImageRequest) -> None:
+    mode = image_mode(request)
+    if Capability(mode) not in entry.capabilities:
+        does = ", ".join(sorted(m for m in ("txt2img", "img2img", "inpaint") if Capability(m) in entry.capabilities))
+        raise InvalidRequestError(
+            f"{entry.name} does not do {mode} (it does {does}); drop `image`/`mask` or pick another model.",
+            details={"mode": mode},
+        )
 
 
 def _snap_size(entry: ModelEntry, params: dict[str, Any], notes: list[str]) -> None:

@@ -164,6 +164,8 @@ class StoredTask:
     finished_at: float | None
     step: int
     total: int
+    eta_s: float | None
+    preview: dict[str, Any] | None
     outputs: list[dict[str, Any]]
     error: ErrorInfo | None
     attempts: int
@@ -190,6 +192,8 @@ class StoredTask:
             finished_at=number("finished_at"),
             step=int(fields.get("step") or 0),
             total=int(fields.get("total") or 0),
+            eta_s=number("eta_s"),
+            preview=json.loads(fields.get("preview") or "null"),
             outputs=json.loads(fields.get("outputs") or "[]"),
             error=ErrorInfo(**error) if error else None,
             attempts=int(fields.get("attempts") or 0),
@@ -336,14 +340,21 @@ class TaskStore:
         status, attempts = self._start([task_key(task.id), queue_key(task.queue), events_channel(task.id)], [task.id, time.time()])
         return status, int(attempts)
 
-    def progress(self, task_id: str, step: int, total: int) -> bool:
+    def progress(self, task_id: str, step: int, total: int, eta_s: float | None = None) -> bool:
         """Record a step; returns True when the client asked to cancel."""
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(task_key(task_id), mapping={"step": step, "total": total})
+            pipe.hset(task_key(task_id), mapping={"step": step, "total": total, "eta_s": "" if eta_s is None else round(eta_s, 2)})
             pipe.publish(events_channel(task_id), "progress")
             pipe.hget(task_key(task_id), "cancel")
             *_, cancel = pipe.execute()
         return cancel == "1"
+
+    def preview(self, task_id: str, ref: str, step: int) -> None:
+        """Announce the latest preview image (the previous one is replaced, not listed)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hset(task_key(task_id), "preview", json.dumps({"ref": ref, "step": step}))
+            pipe.publish(events_channel(task_id), "preview")
+            pipe.execute()
 
     def cancel_requested(self, task_id: str) -> bool:
         return self.client.hget(task_key(task_id), "cancel") == "1"

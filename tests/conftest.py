@@ -12,6 +12,7 @@ from core.settings import Settings
 from tests.fakes import FakeServices
 from tests.fakes.comfyui_server import fake_comfyui
 from tests.fakes.openai_server import fake_openai
+from tests.fakes.replicate_server import fake_replicate
 from tests.utils.platform import RedisServer, WorkerFleet, make_settings
 from tests.utils.tasks import ADMIN, new_key
 
@@ -44,9 +45,9 @@ def settings(redis_server: RedisServer, models_dir: Path, tmp_path_factory: pyte
 
 @pytest.fixture(scope="session")
 def fakes() -> Iterator[FakeServices]:
-    """Loopback stand-ins for OpenAI and a ComfyUI sidecar, used by the session's workers."""
-    with fake_openai() as openai, fake_comfyui() as comfy:
-        yield FakeServices(openai, comfy)
+    """Loopback stand-ins for OpenAI, Replicate and a ComfyUI sidecar, used by the session's workers."""
+    with fake_openai() as openai, fake_comfyui() as comfy, fake_replicate() as replicate:
+        yield FakeServices(openai, comfy, replicate)
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +57,9 @@ def workers(settings: Settings, tiny_models: Path, fakes: FakeServices, tmp_path
         "OPENAI_BASE_URL": fakes.openai.base_url,
         "DDIFFUSION_PROVIDER_BACKOFF_S": "0.05",
         "DDIFFUSION_COMFY_URL": fakes.comfy.base_url,
+        "REPLICATE_API_TOKEN": fakes.replicate.token,
+        "DDIFFUSION_REPLICATE_BASE_URL": fakes.replicate.base_url,
+        "DDIFFUSION_PROVIDER_REPLICATE_POLL_S": "0.05",
     }
     fleet = WorkerFleet(settings, tmp_path_factory.mktemp("worker-logs"), extra_env=services)
     for queue in Queue:

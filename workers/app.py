@@ -28,6 +28,8 @@ ENGINES = {
     "diffusers": "workers.local.images:DiffusersImageEngine",
     "transformers": "workers.local.texts:TransformersTextEngine",
     "openai": "workers.providers.openai_chat:OpenAIChatEngine",
+    "openai_images": "workers.providers.openai_images:OpenAIImageEngine",
+    "replicate": "workers.providers.replicate:ReplicateEngine",
     "comfyui": "workers.comfy.engine:ComfyEngine",
 }
 LOCAL_ENGINES = {"diffusers", "transformers"}
@@ -62,7 +64,7 @@ class WorkerState:
         if entry.engine not in self._engines:
             module, name = ENGINES[entry.engine].split(":")
             engine_class = getattr(importlib.import_module(module), name)
-            self._engines[entry.engine] = engine_class(settings.resolved_models_dir, settings.device)
+            self._engines[entry.engine] = engine_class(settings)
         return self._engines[entry.engine]
 
 
@@ -79,12 +81,16 @@ for task_name in TASK_NAMES.values():
 
 def model_available(entry: ModelEntry) -> bool:
     """Whether this worker could run the entry now: its weights are here, or its service is
-    configured (OpenAI) or answering (ComfyUI)."""
+    configured (OpenAI, Replicate) or answering (ComfyUI)."""
+    if entry.routes:
+        return all(model_available(CATALOGUE[target]) for target in set(entry.routes.values()))
     if entry.engine in LOCAL_ENGINES:
         weights = importlib.import_module("workers.local.weights")
         return weights.find_weights(entry, settings.resolved_models_dir) is not None
-    if entry.engine == "openai":
+    if entry.engine in ("openai", "openai_images"):
         return importlib.import_module("workers.providers.common").ProviderSettings().openai_api_key is not None
+    if entry.engine == "replicate":
+        return importlib.import_module("workers.providers.common").ProviderSettings().replicate_api_token is not None
     if entry.engine == "comfyui":
         url = importlib.import_module("workers.comfy.engine").ComfySettings().url
         try:

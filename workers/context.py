@@ -24,11 +24,27 @@ class TaskContext:
         self.blobs = blobs
         self.client = client
         self.ttl_s = ttl_s
+        self._last_step: tuple[int, float] | None = None
+        self._step_s: float | None = None
 
     def progress(self, step: int, total: int) -> None:
-        """Record a finished step; stops the task here when its client asked to cancel."""
-        if self.store.progress(self.task_id, step, total):
+        """Record a finished step with an ETA from the measured time per step; stops the task
+        here when its client asked to cancel."""
+        now = time.monotonic()
+        if self._last_step is not None and step > self._last_step[0]:
+            step_s = (now - self._last_step[1]) / (step - self._last_step[0])
+            # Smoothed, so one slow step (a preview, a LoRA) does not swing the estimate.
+            self._step_s = step_s if self._step_s is None else 0.7 * self._step_s + 0.3 * step_s
+        self._last_step = (step, now)
+        eta_s = self._step_s * (total - step) if self._step_s is not None else None
+        if self.store.progress(self.task_id, step, total, eta_s):
             raise TaskCancelled()
+
+    def preview(self, png: bytes, step: int) -> None:
+        """Store a preview image and announce it in the record and its event stream."""
+        info = self.blobs.put(png, "image/png")
+        self.client.zadd(BLOB_EXPIRY_KEY, {info.ref: time.time() + self.ttl_s}, gt=True)
+        self.store.preview(self.task_id, info.ref, step)
 
     def check_cancelled(self) -> None:
         if self.store.cancel_requested(self.task_id):

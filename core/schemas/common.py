@@ -71,6 +71,14 @@ class Progress(BaseModel):
     step: int = 0
     total: int = 0
     fraction: float = Field(0.0, ge=0, le=1)
+    eta_s: float | None = Field(None, description="Seconds left, from the measured time per step.")
+
+
+class Preview(BaseModel):
+    """A small, approximate image of a run in progress (no VAE decode), replaced as it goes."""
+
+    url: str = Field(description="Signed, expiring URL of a PNG.")
+    step: int
 
 
 class Timings(BaseModel):
@@ -88,6 +96,11 @@ class TaskOutput(BaseModel):
     height: int | None = None
     seed: int | None = None
     text: str | None = None
+    reproducibility: dict[str, Any] | None = Field(
+        None,
+        description="What made this output: model, weights revision, pipeline, scheduler, seed, steps, guidance, size, "
+        "LoRAs, library versions, device. Local images also carry it in the PNG's `deferred-diffusion` text chunk.",
+    )
 
 
 class TaskRecord(BaseModel):
@@ -105,6 +118,7 @@ class TaskRecord(BaseModel):
     timings: Timings = Timings()
     request: dict[str, Any] = Field(default_factory=dict, description="The request as it runs: defaults filled in, sizes snapped, inputs as refs.")
     outputs: list[TaskOutput] = Field(default_factory=list)
+    preview: Preview | None = Field(None, description="The latest preview while running, where the model makes them.")
     error: ErrorInfo | None = None
     logs: list[str] = Field(default_factory=list, description="The task's last log lines.")
     attempts: int = Field(0, description="Runs started; more than one after a worker was lost.")

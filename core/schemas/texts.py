@@ -1,13 +1,48 @@
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.schemas.common import InputRef
+
+
+class ChatTextPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
+    text: str = Field(max_length=100_000)
+
+
+class ChatImagePart(BaseModel):
+    """An image shown to a vision model; stored in the blob store before the task is queued."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["image"]
+    image: InputRef
+
+
+ContentPart = Annotated[ChatTextPart | ChatImagePart, Field(discriminator="type")]
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=100_000)
+    content: Annotated[str, Field(max_length=100_000)] | Annotated[list[ContentPart], Field(min_length=1, max_length=32)] = Field(
+        description="Text, or a list of text and image parts (images for models with the `vision` capability, in user messages)."
+    )
+
+    @model_validator(mode="after")
+    def _images_from_the_user_only(self) -> "ChatMessage":
+        # Providers accept images in user turns only; refusing here beats a provider 400 later.
+        if self.role != "user" and self.image_refs():
+            raise ValueError("image parts are allowed in user messages only")
+        return self
+
+    def image_refs(self) -> list[str]:
+        if isinstance(self.content, str):
+            return []
+        return [part.image for part in self.content if isinstance(part, ChatImagePart)]
 
 
 class TextRequest(BaseModel):

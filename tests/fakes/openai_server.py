@@ -1,10 +1,15 @@
-"""A loopback fake of OpenAI's chat completions endpoint, driven by a script of behaviours.
+"""A loopback fake of OpenAI's chat completions and image endpoints, driven by a script of behaviours.
 
 Each request takes the next behaviour of the script; the last one repeats once the script is
-used up (so `[Fail(500)]` fails every time), and an empty script echoes. Every request is
-recorded with its headers and body so tests can check what the SDK really sent.
+used up (so `[Fail(500)]` fails every time), and an empty script echoes (chat) or answers a
+PNG of the asked size (images). Every request is recorded with its headers, body and uploaded
+files so tests can check what the SDK really sent.
 """
 
+import base64
+import email.parser
+import email.policy
+import io
 import json
 import re
 import threading
@@ -16,10 +21,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+from PIL import Image
+
+API_KEY = "sk-test-0123456789"
+CHAT_PATH = "/v1/chat/completions"
+IMAGE_PATHS = ("/v1/images/generations", "/v1/images/edits")
+
 
 @dataclass(frozen=True)
 class Reply:
-    """A normal answer: `text`, or an echo of the last user message, sent word by word."""
+    """A normal answer: `text`, or an echo of the last user message, sent word by word (chat);
+    a PNG of the asked size (images)."""
 
     text: str | None = None
     finish_reason: str = "stop"
@@ -48,12 +61,22 @@ Behaviour = Reply | Fail | Slow
 
 
 @dataclass(frozen=True)
+class UploadedFile:
+    """A file part of a multipart request (an image edit's `image` or `mask`)."""
+
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     method: str
     path: str
     headers: dict[str, str]  # names lower-cased
-    body: dict[str, Any]
+    body: dict[str, Any]  # the JSON body, or a multipart body's text fields
     received_at: float  # time.monotonic()
+    files: dict[str, UploadedFile] = field(default_factory=dict)  # multipart file parts by field name
 
 
 @dataclass
@@ -69,13 +92,29 @@ class FakeOpenAI:
             self.requests.append(request)
 
     def take(self, request: RecordedRequest) -> Behaviour:
-        """Record a chat request and return what to do with it."""
+        """Record a chat or image request and return what to do with it."""
         with self._lock:
             self.requests.append(request)
             self._served += 1
             if not self.script:
                 return Reply()
             return self.script[min(self._served, len(self.script)) - 1]
+
+
+def point_engines_at(monkeypatch: pytest.MonkeyPatch, base_url: str, **overrides: str) -> None:
+    """Sets the environment OpenAI engines read to use the fake at base_url, with short timeouts,
+    two retries and millisecond backoffs; `overrides` replace any of these variables."""
+    env = {
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_BASE_URL": base_url,
+        "DDIFFUSION_PROVIDER_TIMEOUT_S": "5",
+        "DDIFFUSION_PROVIDER_MAX_RETRIES": "2",
+        "DDIFFUSION_PROVIDER_BACKOFF_S": "0.01",
+        "DDIFFUSION_PROVIDER_MAX_BACKOFF_S": "1",
+        **overrides,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
 
 @contextmanager
@@ -87,10 +126,13 @@ def fake_openai(script: list[Behaviour] | None = None) -> Iterator[FakeOpenAI]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = json.loads(raw or b"{}")
             headers = {name.lower(): value for name, value in self.headers.items()}
-            request = RecordedRequest("POST", self.path, headers, body, time.monotonic())
-            if self.path != "/v1/chat/completions":
+            if headers.get("content-type", "").startswith("multipart/form-data"):
+                body, files = _multipart(headers["content-type"], raw)
+            else:
+                body, files = json.loads(raw or b"{}"), {}
+            request = RecordedRequest("POST", self.path, headers, body, time.monotonic(), files)
+            if self.path not in (CHAT_PATH, *IMAGE_PATHS):
                 fake.record(request)
                 self._error(Fail(404, f"Unknown path {self.path}", type="invalid_request_error"))
                 return
@@ -102,6 +144,8 @@ def fake_openai(script: list[Behaviour] | None = None) -> Iterator[FakeOpenAI]:
                     behaviour = behaviour.then
                 if isinstance(behaviour, Fail):
                     self._error(behaviour)
+                elif self.path in IMAGE_PATHS:
+                    self._image(body)
                 elif body.get("stream"):
                     self._stream(behaviour, body)
                 else:
@@ -127,6 +171,27 @@ def fake_openai(script: list[Behaviour] | None = None) -> Iterator[FakeOpenAI]:
                     }
                 ],
                 "usage": _usage(body, text),
+            }
+            self._send(200, "application/json", json.dumps(payload).encode(), {})
+
+        def _image(self, body: dict[str, Any]) -> None:
+            size = body.get("size") or "auto"
+            width, height = (1024, 1024) if size == "auto" else map(int, size.split("x"))
+            buffer = io.BytesIO()
+            Image.new("RGB", (width, height), (40, 90, 200)).save(buffer, format="PNG")
+            payload = {
+                "created": int(time.time()),
+                "data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}],
+                "background": "opaque",
+                "output_format": "png",
+                "quality": "medium",
+                "size": f"{width}x{height}",
+                "usage": {
+                    "input_tokens": 50,
+                    "input_tokens_details": {"image_tokens": 40, "text_tokens": 10},
+                    "output_tokens": 1056,
+                    "total_tokens": 1106,
+                },
             }
             self._send(200, "application/json", json.dumps(payload).encode(), {})
 
@@ -179,11 +244,33 @@ def fake_openai(script: list[Behaviour] | None = None) -> Iterator[FakeOpenAI]:
         server.server_close()
 
 
+def _multipart(content_type: str, raw: bytes) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
+    """A multipart/form-data body as (text fields, file parts), parsed by the stdlib's MIME parser."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    fields: dict[str, Any] = {}
+    files: dict[str, UploadedFile] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if part.get_filename() is None:
+            fields[name] = data.decode()
+        else:
+            files[name] = UploadedFile(part.get_filename(), part.get_content_type(), data)
+    return fields, files
+
+
 def _answer(reply: Reply, body: dict[str, Any]) -> str:
     if reply.text is not None:
         return reply.text
-    users = [message["content"] for message in body.get("messages", []) if message.get("role") == "user"]
+    users = [_text(message["content"]) for message in body.get("messages", []) if message.get("role") == "user"]
     return users[-1] if users else ""
+
+
+def _text(content: str | list[dict[str, Any]]) -> str:
+    """A message's text: the content, or its text parts joined (image parts have none)."""
+    if isinstance(content, str):
+        return content
+    return " ".join(part["text"] for part in content if part.get("type") == "text")
 
 
 def _envelope(kind: str, model: str) -> dict[str, Any]:
@@ -199,6 +286,6 @@ def _envelope(kind: str, model: str) -> dict[str, Any]:
 
 def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
     # Words stand in for tokens: close enough for a fake, and stable for assertions.
-    prompt = sum(len(str(message.get("content", "")).split()) for message in body.get("messages", []))
+    prompt = sum(len(_text(message.get("content", "")).split()) for message in body.get("messages", []))
     completion = len(text.split())
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

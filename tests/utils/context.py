@@ -15,6 +15,7 @@ class FakeContext:
         self.saved: list[dict[str, Any]] = []
         self.steps: list[tuple[int, int]] = []
         self.lines: list[str] = []
+        self.previews: list[tuple[int, bytes]] = []
         self.checks = 0
         self.cancel_after = cancel_after
         self.cancel_checks_after = cancel_checks_after
@@ -23,6 +24,9 @@ class FakeContext:
         self.steps.append((step, total))
         if self.cancel_after is not None and len(self.steps) >= self.cancel_after:
             raise TaskCancelled()
+
+    def preview(self, png: bytes, step: int) -> None:
+        self.previews.append((step, png))
 
     def check_cancelled(self) -> None:
         self.checks += 1

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.catalogue import ModelEntry
 from core.errors import PlatformError, TaskCancelled
+from core.settings import Settings
 from workers.comfy.client import ComfyClient, Done, Executing, Failed, Idle, Interrupted, Preview, Progress
 from workers.context import TaskContext
 
@@ -78,7 +79,7 @@ class ComfySettings(BaseSettings):
 
 
 class ComfyEngine:
-    def __init__(self, models_dir: Path, device: str | None = None) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         # Models live on the sidecar; the signature is the one every engine has.
         self.settings = ComfySettings()
         s = self.settings

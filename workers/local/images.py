@@ -1,73 +1,192 @@
-"""Diffusers image engine: warm pipelines shared by txt2img and img2img."""
+"""Diffusers image engine: warm pipelines, every mode on the same components.
 
+A model is loaded once (into the memory-budgeted cache) with its main pipeline class; its other
+modes (img2img, inpaint, edit) are built on the same components with `from_pipe`, which costs
+no memory. Per request there are only cheap objects: the generator and the call arguments.
+"""
+
+import hashlib
+import inspect
 import io
+import json
 import threading
+import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import diffusers
+import safetensors.torch
 import torch
-from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
+from diffusers import DiffusionPipeline
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from core.catalogue import ModelEntry
+from core.errors import InvalidRequestError, PlatformError
+from core.settings import Settings
 from workers.context import TaskContext
+from workers.local.cache import GB, ModelCache, WarmModel, default_budget_bytes, free_memory, weights_bytes
+from workers.local.previews import latents_preview
 from workers.local.weights import pick_device, require_weights
+
+LIBRARIES = ("torch", "diffusers", "transformers", "peft")
 
 
 class DiffusersImageEngine:
-    def __init__(self, models_dir: Path, device: str | None = None) -> None:
-        self.models_dir = models_dir
-        self.device, self.dtype = pick_device(device)
-        self._pipelines: dict[tuple[str, str], DiffusionPipeline] = {}
-        self._lock = threading.RLock()
-        self.loads = 0
+    def __init__(self, settings: Settings) -> None:
+        self.models_dir = settings.resolved_models_dir
+        self.loras_dir = settings.resolved_loras_dir
+        self.preview_every = settings.preview_every
+        self.device, self.dtype = pick_device(settings.device)
+        budget = settings.model_memory_gb * GB or default_budget_bytes(self.device)
+        self.cache = ModelCache(int(budget), self.device)
+        # One run at a time per process: LoRAs are loaded onto the shared, warm modules.
+        self._lock = threading.Lock()
 
-    def pipeline(self, entry: ModelEntry, mode: str) -> DiffusionPipeline:
-        """The warm pipeline for a model and mode; img2img shares txt2img's components."""
-        with self._lock:
-            key = (entry.name, mode)
-            if key not in self._pipelines:
-                if mode == "txt2img":
-                    self._pipelines[key] = self._load(entry)
-                else:
-                    pipe = AutoPipelineForImage2Image.from_pipe(self.pipeline(entry, "txt2img"))
-                    pipe.set_progress_bar_config(disable=True)
-                    self._pipelines[key] = pipe
-            return self._pipelines[key]
+    def pipeline(self, entry: ModelEntry, mode: str) -> tuple[DiffusionPipeline, WarmModel]:
+        """The warm pipeline for a model's mode, loading the model on first use."""
+        path = require_weights(entry, self.models_dir)
+        warm = self.cache.get(str(path), weights_bytes(path), lambda: self._load(entry, path))
+        class_name = entry.modes[mode]
+        if type(warm.model).__name__ == class_name:
+            return warm.model, warm
+        if class_name not in warm.derived:
+            pipe = getattr(diffusers, class_name).from_pipe(warm.model)
+            pipe.set_progress_bar_config(disable=True)
+            warm.derived[class_name] = pipe
+        return warm.derived[class_name], warm
 
-    def _load(self, entry: ModelEntry) -> DiffusionPipeline:
-        pipeline_class = getattr(diffusers, entry.pipeline)
-        pipe = pipeline_class.from_pretrained(require_weights(entry, self.models_dir), dtype=self.dtype)
+    def _load(self, entry: ModelEntry, path: Path) -> tuple[DiffusionPipeline, dict[str, Any]]:
+        pipe = getattr(diffusers, entry.pipeline).from_pretrained(path, dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
-        self.loads += 1
-        return pipe.to(self.device)
+        return pipe.to(self.device), {"weights_revision": weights_revision(path)}
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
-        width, height, steps, seed = params["width"], params["height"], params["steps"], params["seed"]
-        call: dict[str, Any] = {
+        mode = "inpaint" if params.get("mask") else "img2img" if params.get("image") else "txt2img"
+        with self._lock:
+            pipe, warm = self.pipeline(entry, mode)
+            ctx.check_cancelled()
+            try:
+                loras = self._apply_loras(entry, pipe, params.get("loras") or [], ctx)
+                try:
+                    image = self._generate(entry, pipe, mode, params, ctx)
+                finally:
+                    if loras:
+                        pipe.unload_lora_weights()
+            except torch.OutOfMemoryError as exc:
+                raise PlatformError(
+                    f"Out of {self.device} memory running {entry.name} at {params['width']}x{params['height']}; "
+                    "lower the size or steps, or free the device.",
+                    code="out_of_memory",
+                ) from exc
+            finally:
+                free_memory(self.device)
+        record = {
+            "model": entry.name,
+            "weights": entry.weights,
+            "weights_revision": warm.info["weights_revision"],
+            "pipeline": type(pipe).__name__,
+            "scheduler": type(pipe.scheduler).__name__,
+            "mode": mode,
+            "seed": params["seed"],
+            "steps": params["steps"],
+            "guidance": params["guidance"],
+            "width": image.width,
+            "height": image.height,
+            "strength": params.get("strength"),
+            "loras": loras,
+            "device": self.device,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "versions": {name: version(name) for name in LIBRARIES},
+        }
+        png = PngInfo()
+        png.add_text("deferred-diffusion", json.dumps(record))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", pnginfo=png)
+        return [ctx.save_output(buffer.getvalue(), "image/png", width=image.width, height=image.height, seed=params["seed"], reproducibility=record)]
+
+    def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> Image.Image:
+        width, height, steps = params["width"], params["height"], params["steps"]
+        wanted: dict[str, Any] = {
             "prompt": params["prompt"],
             "negative_prompt": params.get("negative_prompt") or None,
             "num_inference_steps": steps,
             "guidance_scale": params["guidance"],
+            "width": width,
+            "height": height,
+            "max_area": width * height,  # Kontext sizes its output by area and the input's aspect ratio
+            **entry.call_defaults,
         }
-        if params.get("image"):
-            pipe = self.pipeline(entry, "img2img")
+        if mode != "txt2img":
             init = Image.open(io.BytesIO(ctx.read_input(params["image"]))).convert("RGB")
-            call |= {"image": init.resize((width, height), Image.LANCZOS), "strength": params["strength"]}
-        else:
-            pipe = self.pipeline(entry, "txt2img")
-            call |= {"width": width, "height": height}
-        ctx.check_cancelled()
+            wanted |= {"image": init.resize((width, height), Image.LANCZOS), "strength": params["strength"]}
+        if mode == "inpaint":
+            mask = Image.open(io.BytesIO(ctx.read_input(params["mask"]))).convert("L")
+            wanted["mask_image"] = mask.resize((width, height), Image.NEAREST)
+        accepted = inspect.signature(pipe.__call__).parameters
+        call = {name: value for name, value in wanted.items() if name in accepted and value is not None}
+        if ignored := sorted(name for name in ("negative_prompt", "strength") if name in wanted and name not in accepted and wanted[name]):
+            ctx.log(f"{type(pipe).__name__} does not take {', '.join(ignored)}; ignored")
+
+        started = time.perf_counter()
 
         def on_step_end(pipeline: DiffusionPipeline, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-            ctx.progress(step + 1, getattr(pipeline, "num_timesteps", steps))
+            total = getattr(pipeline, "num_timesteps", steps)
+            done = step + 1
+            if self.preview_every and done % self.preview_every == 0 and done < total:
+                ctx.preview(latents_preview(pipeline, kwargs["latents"], height, width), done)
+            ctx.progress(done, total)
             return kwargs
 
         # Noise from a CPU generator: the same seed means the same noise on any device.
-        generator = torch.Generator("cpu").manual_seed(seed)
+        generator = torch.Generator("cpu").manual_seed(params["seed"])
         with torch.inference_mode():
             image = pipe(**call, generator=generator, callback_on_step_end=on_step_end, output_type="pil").images[0]
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        return [ctx.save_output(buffer.getvalue(), "image/png", width=image.width, height=image.height, seed=seed)]
+        ctx.log(f"{type(pipe).__name__}: {steps} steps in {time.perf_counter() - started:.2f}s on {self.device}")
+        return image
+
+    def _apply_loras(self, entry: ModelEntry, pipe: DiffusionPipeline, loras: list[dict[str, Any]], ctx: TaskContext) -> list[dict[str, Any]]:
+        """Load the request's LoRAs onto the warm pipeline; returns what the record says of them.
+        The caller unloads them afterwards, so the next request sees clean weights."""
+        applied: list[dict[str, Any]] = []
+        for index, spec in enumerate(loras):
+            label = spec.get("name") or spec["ref"]
+            data = self._lora_bytes(spec, ctx)
+            adapter = f"lora{index}"
+            try:
+                pipe.load_lora_weights(safetensors.torch.load(data), adapter_name=adapter)
+            except (ValueError, KeyError, RuntimeError, safetensors.SafetensorError) as exc:
+                pipe.unload_lora_weights()
+                raise PlatformError(f"LoRA {label} does not fit {entry.name}: {str(exc)[:300]}", code="lora_mismatch") from exc
+            if not any(adapter in names for names in pipe.get_list_adapters().values()):
+                pipe.unload_lora_weights()
+                raise PlatformError(
+                    f"LoRA {label} has no weights for any module of {entry.name} ({type(pipe).__name__}); it was made for another model.",
+                    code="lora_mismatch",
+                )
+            applied.append({"lora": label, "sha256": hashlib.sha256(data).hexdigest(), "scale": spec.get("scale", 1.0)})
+        if applied:
+            pipe.set_adapters([f"lora{i}" for i in range(len(applied))], adapter_weights=[lora["scale"] for lora in applied])
+            ctx.log("LoRAs: " + ", ".join(f"{lora['lora']} × {lora['scale']}" for lora in applied))
+        return applied
+
+    def _lora_bytes(self, spec: dict[str, Any], ctx: TaskContext) -> bytes:
+        if spec.get("ref"):
+            return ctx.read_input(spec["ref"])
+        path = (self.loras_dir / f"{spec['name']}.safetensors").resolve()
+        if path.parent != self.loras_dir or not path.is_file():
+            raise InvalidRequestError(f"No LoRA named {spec['name']!r} in {self.loras_dir}; upload it with POST /api/files and use its ref.")
+        return path.read_bytes()
+
+
+def weights_revision(path: Path) -> str:
+    """The Hugging Face commit of a cache snapshot, or a digest of a local dir's configs and
+    weight file sizes (cheap, and changes whenever the weights are replaced)."""
+    if path.parent.name == "snapshots":
+        return path.name
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode())
+        digest.update(file.read_bytes() if file.suffix == ".json" else str(file.stat().st_size).encode())
+    return "sha256:" + digest.hexdigest()[:16]

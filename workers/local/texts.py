@@ -1,7 +1,6 @@
 """Transformers text engine: warm causal LMs answering chat messages."""
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -9,6 +8,7 @@ import transformers
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
 from core.catalogue import ModelEntry
+from core.settings import Settings
 from workers.context import TaskContext
 from workers.local.weights import pick_device, require_weights
 
@@ -26,10 +26,20 @@ class _Progress(StoppingCriteria):
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
+def _text_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages with text content only: a list of parts becomes its text parts joined (the
+    catalogue refuses image parts for models without the vision capability)."""
+    return [
+        message if isinstance(message["content"], str)
+        else {"role": message["role"], "content": "\n".join(part["text"] for part in message["content"] if part["type"] == "text")}
+        for message in messages
+    ]
+
+
 class TransformersTextEngine:
-    def __init__(self, models_dir: Path, device: str | None = None) -> None:
-        self.models_dir = models_dir
-        self.device, self.dtype = pick_device(device)
+    def __init__(self, settings: Settings) -> None:
+        self.models_dir = settings.resolved_models_dir
+        self.device, self.dtype = pick_device(settings.device)
         self._models: dict[str, tuple[PreTrainedModel, PreTrainedTokenizerBase]] = {}
         # Sampling draws from torch's global generator, so seeded runs take turns.
         self._lock = threading.Lock()
@@ -47,7 +57,7 @@ class TransformersTextEngine:
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
         with self._lock:
             model, tokenizer = self.model(entry)
-            inputs = tokenizer.apply_chat_template(params["messages"], add_generation_prompt=True, return_tensors="pt", return_dict=True).to(self.device)
+            inputs = tokenizer.apply_chat_template(_text_messages(params["messages"]), add_generation_prompt=True, return_tensors="pt", return_dict=True).to(self.device)
             prompt_tokens = inputs["input_ids"].shape[-1]
             temperature = params["temperature"]
             sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}

@@ -9,9 +9,31 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import (
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FluxPipeline,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
+    StableDiffusion3Pipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
 from tokenizers import Tokenizer, pre_tokenizers, trainers
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen2Tokenizer,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+)
 
 # Enough English for a byte-level BPE to learn some merges; the weights are random anyway.
 CORPUS = (
@@ -48,11 +70,57 @@ def _train_bpe(pipeline: Tokenizer, special_tokens: list[str]) -> tuple[dict[str
     return {token: index for index, token in enumerate(tokens)}, merges
 
 
-def build_tiny_sd(out_dir: Path) -> None:
-    """Stable Diffusion 1.x classes: UNet, VAE with 8x downsampling, CLIP text encoder and tokenizer."""
+def _clip_tokenizer() -> CLIPTokenizer:
     bos, eos = "<|startoftext|>", "<|endoftext|>"
     vocab, merges = _train_bpe(CLIPTokenizer().backend_tokenizer, [bos, eos])
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, bos_token=bos, eos_token=eos, unk_token=eos, pad_token=eos, model_max_length=77)
+    return CLIPTokenizer(vocab=vocab, merges=merges, bos_token=bos, eos_token=eos, unk_token=eos, pad_token=eos, model_max_length=77)
+
+
+def _t5_tokenizer() -> T5Tokenizer:
+    """A T5-style tokenizer: a Unigram vocabulary behind T5's own Metaspace pipeline, in T5's
+    layout (pad, eos, unk first). Built, not trained (the Unigram trainer is not deterministic):
+    CORPUS's words score above single characters, and every printable ASCII character is there,
+    so any English text tokenizes without `unk`."""
+    words = sorted({"▁" + word for line in CORPUS for word in line.split()})
+    characters = sorted({*(chr(code) for code in range(33, 127)), *(f"▁{chr(code)}" for code in range(33, 127))})
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -3.0)]
+    pieces += [(word, -1.0) for word in words] + [(char, -5.0) for char in characters if char not in words]
+    return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=512)
+
+
+def _clip_text_config(tokenizer: CLIPTokenizer, projection_dim: int = 32) -> CLIPTextConfig:
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+        max_position_embeddings=77, projection_dim=projection_dim, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+
+
+def _t5_encoder(tokenizer: T5Tokenizer, d_model: int) -> T5EncoderModel:
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer), d_model=d_model, d_ff=64, d_kv=8, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        )
+    )  # fmt: skip
+
+
+def _vae(latent_channels: int, **flow_matching_scale: float) -> AutoencoderKL:
+    return AutoencoderKL(
+        block_out_channels=(8, 8, 16, 16),  # four blocks: 8x downsampling, as in the real VAEs
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=latent_channels,
+        norm_num_groups=8,
+        layers_per_block=1,
+        sample_size=64,
+        **flow_matching_scale,
+    )
+
+
+def build_tiny_sd(out_dir: Path) -> None:
+    """Stable Diffusion 1.x classes: UNet, VAE with 8x downsampling, CLIP text encoder and tokenizer."""
+    tokenizer = _clip_tokenizer()
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         sample_size=8,  # latents of a 64x64 image, so the pipeline's default size is 64x64
@@ -63,26 +131,72 @@ def build_tiny_sd(out_dir: Path) -> None:
         cross_attention_dim=32,
         attention_head_dim=4,
     )
-    vae = AutoencoderKL(
-        block_out_channels=(8, 8, 16, 16),  # four blocks: 8x downsampling, as in the real VAE
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4,
-        norm_num_groups=8,
-        layers_per_block=1,
-        sample_size=64,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-            max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )  # fmt: skip
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
     pipe = StableDiffusionPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        unet=unet, vae=_vae(4), text_encoder=CLIPTextModel(_clip_text_config(tokenizer)), tokenizer=tokenizer,
+        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
+
+
+def build_tiny_sdxl(out_dir: Path) -> None:
+    """SDXL classes: two CLIP text encoders (the second with projection) and a UNet with SDXL's
+    added text-time conditioning."""
+    tokenizer = _clip_tokenizer()
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop numbers + the pooled projection
+        cross_attention_dim=64,  # both encoders' hidden states side by side
+    )
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
+    pipe = StableDiffusionXLPipeline(
+        vae=_vae(4), text_encoder=CLIPTextModel(_clip_text_config(tokenizer)),
+        text_encoder_2=CLIPTextModelWithProjection(_clip_text_config(tokenizer)), tokenizer=tokenizer,
+        tokenizer_2=tokenizer, unet=unet, scheduler=scheduler, add_watermarker=False,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
+
+
+def build_tiny_sd3(out_dir: Path) -> None:
+    """Stable Diffusion 3 classes: MMDiT transformer, 16-channel VAE, two CLIP encoders and T5."""
+    clip, t5 = _clip_tokenizer(), _t5_tokenizer()
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=2, attention_head_dim=8,
+        num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=64, pooled_projection_dim=64,
+    )  # fmt: skip
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=_vae(16, shift_factor=0.0609, scaling_factor=1.5035),
+        text_encoder=CLIPTextModelWithProjection(_clip_text_config(clip)), tokenizer=clip,
+        text_encoder_2=CLIPTextModelWithProjection(_clip_text_config(clip)), tokenizer_2=clip,
+        text_encoder_3=_t5_encoder(t5, d_model=64), tokenizer_3=t5,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
+
+
+def build_tiny_flux(out_dir: Path) -> None:
+    """Flux.1 classes: a two-layer Flux transformer, 16-channel VAE, CLIP and T5 encoders. The
+    same components serve FluxPipeline, FluxImg2ImgPipeline, FluxInpaintPipeline and Kontext."""
+    clip, t5 = _clip_tokenizer(), _t5_tokenizer()
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+    )  # fmt: skip
+    pipe = FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=_vae(16, shift_factor=0.1159, scaling_factor=0.3611),
+        text_encoder=CLIPTextModel(_clip_text_config(clip)), tokenizer=clip, text_encoder_2=_t5_encoder(t5, d_model=32),
+        tokenizer_2=t5, transformer=transformer,
     )  # fmt: skip
     pipe.save_pretrained(out_dir)
 
@@ -110,7 +224,13 @@ def build_tiny_llm(out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-TINY_BUILDERS: dict[str, Callable[[Path], None]] = {"tiny-sd": build_tiny_sd, "tiny-llm": build_tiny_llm}
+TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
+    "tiny-sd": build_tiny_sd,
+    "tiny-sdxl": build_tiny_sdxl,
+    "tiny-sd3": build_tiny_sd3,
+    "tiny-flux": build_tiny_flux,
+    "tiny-llm": build_tiny_llm,
+}
 
 
 def ensure_tiny_models(models_dir: Path, names: Iterable[str] | None = None) -> list[str]:

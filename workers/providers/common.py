@@ -29,6 +29,12 @@ class ProviderSettings(BaseSettings):
 
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    replicate_api_token: SecretStr | None = Field(None, validation_alias=AliasChoices("REPLICATE_API_TOKEN"))
+    replicate_base_url: str | None = Field(None, validation_alias=AliasChoices("DDIFFUSION_REPLICATE_BASE_URL"))
+    replicate_deadline_s: float = Field(
+        540, gt=0, description="A Replicate prediction still running after this is cancelled there; keep it below the cpu time limit."
+    )
+    replicate_poll_s: float = Field(1.0, gt=0, description="How often a running Replicate prediction is polled.")
     timeout_s: float = Field(120, gt=0, description="Per-request connect/read timeout.")
     max_retries: int = Field(4, ge=0, description="Retries after the first attempt on 429, 5xx and network errors.")
     backoff_s: float = Field(1.0, ge=0, description="Base of the exponential backoff.")

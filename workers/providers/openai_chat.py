@@ -1,42 +1,41 @@
 """OpenAI chat engine: streams a chat completion from OpenAI (or any compatible server)."""
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import openai
 
 from core.catalogue import ModelEntry
-from core.errors import ModelUnavailableError, PlatformError
+from core.errors import ModelUnavailableError
 from workers.context import TaskContext
-from workers.providers.common import ProviderSettings, Retryable, retry_after_s, with_retries
+from workers.providers.common import ProviderSettings, with_retries
+from workers.providers.openai_client import make_client, mapped_errors, provider_image
 
 
 class OpenAIChatEngine:
     def __init__(self, models_dir: Path, device: str | None = None) -> None:
         # Neither applies to a hosted model; the signature is the one every engine has.
         self.settings = ProviderSettings()
-        self._client: openai.OpenAI | None = None
-        if self.settings.openai_api_key is not None:
-            self._client = openai.OpenAI(
-                api_key=self.settings.openai_api_key.get_secret_value(),
-                base_url=self.settings.openai_base_url,
-                timeout=self.settings.timeout_s,
-                max_retries=0,
-            )
+        self._client = make_client(self.settings)
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
         if self._client is None:
             raise ModelUnavailableError(f"{entry.name} needs OpenAI, which is not configured on this worker: set OPENAI_API_KEY.")
         client = self._client
-        return with_retries(self.settings, ctx, lambda: [{"text": self._stream(client, entry, params, ctx)}])
+        # Images are read once, not once per attempt.
+        messages = [_openai_message(message, ctx) for message in params["messages"]]
+        return with_retries(self.settings, ctx, lambda: [{"text": self._stream(client, entry, messages, params, ctx)}])
 
-    def _stream(self, client: openai.OpenAI, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> str:
+    def _stream(
+        self, client: openai.OpenAI, entry: ModelEntry, messages: list[dict[str, Any]], params: dict[str, Any], ctx: TaskContext
+    ) -> str:
         max_tokens: int = params["max_tokens"]
         pieces: list[str] = []
-        try:
+        with mapped_errors(client, self.settings.timeout_s):
             stream = client.chat.completions.create(
                 model=entry.pipeline,
-                messages=params["messages"],
+                messages=messages,  # type: ignore[arg-type]  # plain dicts in the SDK's TypedDict shapes
                 # `max_tokens` is deprecated upstream and refused by reasoning models.
                 max_completion_tokens=max_tokens,
                 temperature=params["temperature"],
@@ -57,19 +56,19 @@ class OpenAIChatEngine:
                         ctx.progress(min(len(pieces), max_tokens), max_tokens)
                     if choice.finish_reason == "length":
                         ctx.log(f"the answer was cut at max_tokens={max_tokens}")
-        except openai.APITimeoutError as exc:
-            raise Retryable(PlatformError(f"OpenAI did not answer within {self.settings.timeout_s:g}s", code="provider_timeout")) from exc
-        except openai.APIConnectionError as exc:
-            raise Retryable(PlatformError(f"Could not reach OpenAI at {client.base_url}: {exc.message}", code="provider_error")) from exc
-        except openai.RateLimitError as exc:
-            error = PlatformError(f"OpenAI rate limit: {exc.message}", code="provider_rate_limited")
-            if exc.code == "insufficient_quota":
-                raise error from exc  # the account is out of credit: waiting will not help
-            raise Retryable(error, retry_after_s(exc.response.headers)) from exc
-        except openai.InternalServerError as exc:
-            error = PlatformError(f"OpenAI failed: {exc.message}", code="provider_error")
-            raise Retryable(error, retry_after_s(exc.response.headers)) from exc
-        except openai.APIError as exc:
-            # Other 4xx and errors sent inside the stream: the request itself is wrong.
-            raise PlatformError(f"OpenAI refused the request: {exc.message}", code="provider_error") from exc
         return "".join(pieces)
+
+
+def _openai_message(message: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """A message as OpenAI takes it: our image parts (blob refs) become `image_url` data URLs."""
+    content = message["content"]
+    if isinstance(content, str):
+        return message
+    return {"role": message["role"], "content": [_openai_part(part, ctx) for part in content]}
+
+
+def _openai_part(part: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    if part["type"] == "text":
+        return {"type": "text", "text": part["text"]}
+    data, content_type = provider_image(ctx.read_input(part["image"]))
+    return {"type": "image_url", "image_url": {"url": f"data:{content_type};base64,{base64.b64encode(data).decode()}"}}

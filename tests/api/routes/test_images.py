@@ -27,7 +27,7 @@ def test_txt2img_succeeds_with_png_of_asked_size(platform_client: TestClient, us
     task_id = submit(platform_client, user, width=96, height=64, steps=3)
     record = wait_for(platform_client, "images", task_id, user)
     assert record["status"] == "succeeded", record
-    assert record["progress"] == {"step": 3, "total": 3, "fraction": 1.0}
+    assert record["progress"] == {"step": 3, "total": 3, "fraction": 1.0, "eta_s": None}
     assert record["started_at"] and record["finished_at"]
     assert record["timings"]["run_s"] > 0
     [output] = record["outputs"]

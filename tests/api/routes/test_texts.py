@@ -35,11 +35,12 @@ def test_empty_messages_are_422(client: TestClient, user: dict[str, str]) -> Non
     assert response.status_code == 422
 
 
-def test_videos_have_routes_but_no_models_yet(client: TestClient, user: dict[str, str]) -> None:
-    assert client.get("/api/videos/models", headers=user).json() == []
+def test_unknown_video_model_is_422_naming_the_video_models(client: TestClient, user: dict[str, str]) -> None:
+    listed = [model["name"] for model in client.get("/api/videos/models", headers=user).json()]
+    assert "replicate/kwaivgi/kling-v2.1" in listed
     response = client.post("/api/videos", json={"model": "ltx-video", "prompt": "x"}, headers=user)
     assert response.status_code == 422
-    assert "none are configured here yet" in response.json()["error"]["message"]
+    assert response.json()["error"]["details"]["available"] == listed
     assert client.get("/api/videos/0123", headers=user).status_code == 404
 
 

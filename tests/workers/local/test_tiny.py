@@ -14,7 +14,7 @@ from workers.local.tiny import TINY_BUILDERS, ensure_tiny_models
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("models")
-    assert ensure_tiny_models(path) == ["tiny-sd", "tiny-llm"]
+    assert ensure_tiny_models(path) == list(TINY_BUILDERS)
     return path
 
 
@@ -69,9 +69,9 @@ def test_builds_are_deterministic(tmp_path: Path) -> None:
 def test_ensure_skips_what_is_there_and_builds_only_what_is_named(tmp_path: Path) -> None:
     assert ensure_tiny_models(tmp_path, ["tiny-llm"]) == ["tiny-llm"]
     assert ensure_tiny_models(tmp_path, []) == []
-    assert ensure_tiny_models(tmp_path) == ["tiny-sd"]
+    assert ensure_tiny_models(tmp_path) == [name for name in TINY_BUILDERS if name != "tiny-llm"]
     assert ensure_tiny_models(tmp_path) == []
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny-llm", "tiny-sd"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(TINY_BUILDERS)
 
 
 def test_a_failed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,7 @@
 """OpenAIChatEngine with the real openai SDK against the loopback fake server."""
 
+import base64
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -7,15 +9,16 @@ from typing import Any, cast
 
 import openai
 import pytest
+from PIL import Image
 
 from core.catalogue import CATALOGUE
 from core.errors import ModelUnavailableError, PlatformError, TaskCancelled
-from tests.fakes.openai_server import Fail, Reply, Slow, fake_openai
+from tests.fakes.openai_server import API_KEY, Fail, Reply, Slow, fake_openai, point_engines_at
 from tests.utils.context import FakeContext
+from tests.utils.tasks import data_url, png_bytes
 from workers.context import TaskContext
 from workers.providers.openai_chat import OpenAIChatEngine
 
-API_KEY = "sk-test-0123456789"
 ENTRY = CATALOGUE["gpt-4o-mini"]
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
 PARAMS: dict[str, Any] = {"messages": MESSAGES, "max_tokens": 64, "temperature": 0.2, "seed": 7}
@@ -27,17 +30,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
     """Points the engine's settings at a fake; small backoff so retries take milliseconds."""
 
     def apply(base_url: str, **overrides: str) -> OpenAIChatEngine:
-        env = {
-            "OPENAI_API_KEY": API_KEY,
-            "OPENAI_BASE_URL": base_url,
-            "DDIFFUSION_PROVIDER_TIMEOUT_S": "5",
-            "DDIFFUSION_PROVIDER_MAX_RETRIES": "2",
-            "DDIFFUSION_PROVIDER_BACKOFF_S": "0.01",
-            "DDIFFUSION_PROVIDER_MAX_BACKOFF_S": "1",
-            **overrides,
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+        point_engines_at(monkeypatch, base_url, **overrides)
         return OpenAIChatEngine(Path())
 
     return apply
@@ -160,3 +153,39 @@ def test_the_fake_answers_without_streaming_too() -> None:
         completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
     assert completion.choices[0].message.content == "Name a colour."
     assert completion.usage is not None and completion.usage.completion_tokens == 3
+
+
+def test_image_parts_are_sent_as_data_urls_of_the_stored_image(configure: Configure) -> None:
+    ctx = FakeContext()
+    png = png_bytes(32, 24)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 200, 10)).save(jpeg, format="JPEG")
+    png_ref, jpeg_ref = ctx.put_input(png), ctx.put_input(jpeg.getvalue())
+    content = [{"type": "text", "text": "What is in these?"}, {"type": "image", "image": png_ref}, {"type": "image", "image": jpeg_ref}]
+    params = PARAMS | {"messages": [{"role": "user", "content": content}]}
+    with fake_openai([Reply("A red square and a green one.")]) as fake:
+        assert configure(fake.base_url).run(CATALOGUE["gpt-4o"], params, cast(TaskContext, ctx)) == [{"text": "A red square and a green one."}]
+    [request] = fake.requests
+    assert request.body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in these?"},
+                {"type": "image_url", "image_url": {"url": data_url(png)}},
+                {"type": "image_url", "image_url": {"url": data_url(jpeg.getvalue(), "image/jpeg")}},
+            ],
+        }
+    ]
+
+
+def test_an_image_openai_does_not_read_is_sent_as_png(configure: Configure) -> None:
+    ctx = FakeContext()
+    tiff = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(tiff, format="TIFF")
+    params = PARAMS | {"messages": [{"role": "user", "content": [{"type": "image", "image": ctx.put_input(tiff.getvalue())}]}]}
+    with fake_openai([Reply("ok")]) as fake:
+        configure(fake.base_url).run(CATALOGUE["gpt-4o"], params, cast(TaskContext, ctx))
+    url = fake.requests[0].body["messages"][0]["content"][0]["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")
+    sent = Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2])))
+    assert (sent.format, sent.size, sent.getpixel((0, 0))) == ("PNG", (8, 8), (1, 2, 3))

@@ -1,0 +1,68 @@
+"""Every tiny twin in every mode, end to end through the api with real gpu workers."""
+
+import io
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from core.catalogue import CATALOGUE
+from tests.utils.tasks import data_url, png_bytes, wait_for
+
+TINY_IMAGE_MODES = [
+    (name, mode) for name, entry in CATALOGUE.items() if entry.tiny and entry.domain == "images" for mode in entry.modes or entry.routes
+]
+
+
+def mode_inputs(mode: str) -> dict[str, str]:
+    inputs = {"image": data_url(png_bytes(96, 64))} if mode != "txt2img" else {}
+    if mode == "inpaint":
+        inputs["mask"] = data_url(png_bytes(96, 64, (255, 255, 255)))
+    return inputs
+
+
+@pytest.mark.parametrize(("model", "mode"), TINY_IMAGE_MODES)
+def test_twin_mode_succeeds_with_a_png_and_its_reproducibility_record(platform_client: TestClient, user: dict[str, str], model: str, mode: str) -> None:
+    body = {"model": model, "prompt": "a red teapot", "width": 96, "height": 64, "seed": 11, **mode_inputs(mode)}
+    response = platform_client.post("/api/images", json=body, headers=user)
+    assert response.status_code == 202, response.text
+    record = wait_for(platform_client, "images", response.json()["id"], user)
+    assert record["status"] == "succeeded", record
+    entry = CATALOGUE[model]
+    if entry.routes:
+        assert record["model"] == entry.routes[mode]
+        assert f"{model} → {entry.routes[mode]} ({mode})" in record["logs"]
+    [output] = record["outputs"]
+    reproducibility = output["reproducibility"]
+    assert reproducibility["model"] == record["model"] and reproducibility["mode"] == mode and reproducibility["seed"] == 11
+    assert reproducibility["pipeline"] == CATALOGUE[record["model"]].modes[mode]
+    assert (reproducibility["width"], reproducibility["height"]) == (record["request"]["width"], record["request"]["height"])
+    image = Image.open(io.BytesIO(platform_client.get(output["url"]).content))
+    assert image.format == "PNG" and image.size == (output["width"], output["height"]) == (96, 64)
+    assert json.loads(image.text["deferred-diffusion"]) == reproducibility
+
+
+def test_a_mode_the_model_lacks_is_refused_at_submit(client: TestClient, user: dict[str, str]) -> None:
+    body = {"model": "tiny-flux-kontext", "prompt": "x", **mode_inputs("inpaint")}
+    response = client.post("/api/images", json=body, headers=user)
+    assert response.status_code == 422
+    assert "does not do inpaint" in response.json()["error"]["message"]
+    response = client.post("/api/images", json={"model": "tiny-sd", "prompt": "x", "mask": data_url(png_bytes())}, headers=user)
+    assert response.status_code == 422 and "`mask` needs the `image`" in response.json()["error"]["message"]
+
+
+def test_previews_and_eta_reach_the_event_stream(platform_client: TestClient, user: dict[str, str]) -> None:
+    body = {"model": "tiny-sd", "prompt": "previews", "steps": 12, "seed": 3}
+    task_id = platform_client.post("/api/images", json=body, headers=user).json()["id"]
+    records = []
+    with platform_client.stream("GET", f"/api/images/{task_id}/events", headers=user) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                records.append(json.loads(line.removeprefix("data:").strip()))
+    assert records[-1]["status"] == "succeeded" and records[-1]["preview"] is None
+    previews = [record["preview"] for record in records if record["preview"]]
+    assert previews and {preview["step"] for preview in previews} <= {5, 10}
+    preview = Image.open(io.BytesIO(platform_client.get(previews[-1]["url"]).content))
+    assert preview.format == "PNG" and preview.size == (64, 64)
+    assert any(record["progress"]["eta_s"] is not None for record in records if record["status"] == "running")

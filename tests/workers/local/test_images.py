@@ -1,0 +1,174 @@
+"""The diffusers engine on every tiny image twin, driven directly (no broker)."""
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PIL import Image
+
+from core.catalogue import CATALOGUE, ModelEntry
+from core.errors import PlatformError
+from core.settings import Settings
+from tests.utils.context import FakeContext
+from workers.local.images import DiffusersImageEngine
+
+TINY_IMAGE_MODELS = [name for name, entry in CATALOGUE.items() if entry.tiny and entry.engine == "diffusers"]
+
+
+def make_engine(models_dir: Path, **settings: Any) -> DiffusersImageEngine:
+    return DiffusersImageEngine(Settings(models_dir=models_dir, device="cpu", **settings))
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_models: Path) -> DiffusersImageEngine:
+    return make_engine(tiny_models, preview_every=0)
+
+
+def png_input(ctx: FakeContext, color: tuple[int, int, int] | int, size: tuple[int, int] = (64, 64), mode: str = "RGB") -> str:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format="PNG")
+    return ctx.put_input(buffer.getvalue())
+
+
+def request(entry: ModelEntry, **overrides: Any) -> dict[str, Any]:
+    return {"prompt": "a red teapot", **entry.defaults, "seed": 7, "strength": 0.8} | overrides
+
+
+def run(engine: DiffusersImageEngine, name: str, ctx: FakeContext, **overrides: Any) -> dict[str, Any]:
+    entry = CATALOGUE[name]
+    [output] = engine.run(entry, request(entry, **overrides), ctx)
+    return output
+
+
+def output_image(ctx: FakeContext, output: dict[str, Any]) -> Image.Image:
+    return Image.open(io.BytesIO(ctx.blobs[output["ref"]]))
+
+
+@pytest.mark.parametrize("name", TINY_IMAGE_MODELS)
+def test_every_mode_of_every_twin_makes_an_image_of_the_asked_size(engine: DiffusersImageEngine, name: str) -> None:
+    ctx = FakeContext()
+    inputs = {"txt2img": {}, "img2img": {"image": png_input(ctx, (200, 40, 40), (80, 48))}}
+    inputs["inpaint"] = inputs["img2img"] | {"mask": png_input(ctx, 255, (64, 64), "L")}
+    for mode, extra in inputs.items():
+        if mode not in CATALOGUE[name].modes:
+            continue
+        output = run(engine, name, ctx, width=64, height=48 if "sd3" not in name and "flux" not in name else 32, **extra)
+        image = output_image(ctx, output)
+        assert image.format == "PNG" and image.size == (output["width"], output["height"]) == (64, output["height"])
+        record = output["reproducibility"]
+        assert record["mode"] == mode and record["pipeline"] == CATALOGUE[name].modes[mode] and record["seed"] == 7
+        assert record["weights_revision"].startswith("sha256:") and record["versions"]["diffusers"] and record["device"] == "cpu"
+        assert json.loads(image.text["deferred-diffusion"]) == record
+    assert ctx.steps and ctx.steps[-1][0] == ctx.steps[-1][1]
+
+
+def test_a_seed_reproduces_the_image_and_a_warm_model_loads_nothing(tiny_models: Path) -> None:
+    engine = make_engine(tiny_models)
+    ctx = FakeContext()
+    first = run(engine, "tiny-sd", ctx)
+    img2img = run(engine, "tiny-sd", ctx, image=first["ref"])
+    second = run(engine, "tiny-sd", ctx)
+    assert first["ref"] == second["ref"]  # the same bytes
+    assert img2img["reproducibility"]["pipeline"] == "StableDiffusionImg2ImgPipeline"
+    assert engine.cache.loads == 1  # img2img was built on the txt2img components
+
+
+def test_least_recently_used_models_are_evicted_beyond_the_budget(tiny_models: Path) -> None:
+    one_model = 1.5 * max(engine_bytes(tiny_models, name) for name in ("tiny-sd", "tiny-sdxl")) / 1024**3
+    engine = make_engine(tiny_models, model_memory_gb=one_model)
+    ctx = FakeContext()
+    run(engine, "tiny-sd", ctx)
+    run(engine, "tiny-sdxl", ctx)
+    assert engine.cache.warm_keys() == [str(tiny_models / "tiny-sdxl")] and engine.cache.evictions == 1
+    run(engine, "tiny-sdxl", ctx)
+    assert engine.cache.loads == 2
+    run(engine, "tiny-sd", ctx)
+    assert engine.cache.loads == 3 and engine.cache.warm_keys() == [str(tiny_models / "tiny-sd")]
+
+
+def engine_bytes(models_dir: Path, name: str) -> int:
+    engine = make_engine(models_dir)
+    _, warm = engine.pipeline(CATALOGUE[name], "txt2img")
+    return warm.size_bytes
+
+
+def test_previews_come_every_few_steps(tiny_models: Path) -> None:
+    engine = make_engine(tiny_models, preview_every=2)
+    ctx = FakeContext()
+    run(engine, "tiny-flux", ctx, steps=5)
+    assert [step for step, _ in ctx.previews] == [2, 4]
+    preview = Image.open(io.BytesIO(ctx.previews[0][1]))
+    assert preview.format == "PNG" and preview.size == (64, 64)
+
+
+def make_lora(models_dir: Path, out: Path, model: str = "tiny-sd") -> Path:
+    """A LoRA for a tiny model's denoiser, with random (non-zero) up-projections so it shows."""
+    from diffusers import DiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = DiffusionPipeline.from_pretrained(models_dir / model)
+    torch.manual_seed(3)
+    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False))
+    type(pipe).save_lora_weights(out, unet_lora_layers=get_peft_model_state_dict(pipe.unet))
+    return out / "pytorch_lora_weights.safetensors"
+
+
+def test_a_lora_applies_to_one_request_only(engine: DiffusersImageEngine, tiny_models: Path, tmp_path: Path) -> None:
+    ctx = FakeContext()
+    lora = ctx.put_input(make_lora(tiny_models, tmp_path).read_bytes())
+    before = run(engine, "tiny-sd", ctx)
+    with_lora = run(engine, "tiny-sd", ctx, loras=[{"ref": lora, "scale": 1.0}])
+    after = run(engine, "tiny-sd", ctx)
+    assert with_lora["ref"] != before["ref"]
+    assert after["ref"] == before["ref"]  # clean weights again
+    assert with_lora["reproducibility"]["loras"] == [{"lora": lora, "sha256": lora.removeprefix("sha256:"), "scale": 1.0}]
+
+
+def test_a_lora_for_another_model_fails_clearly_and_leaves_the_model_clean(engine: DiffusersImageEngine, tiny_models: Path, tmp_path: Path) -> None:
+    ctx = FakeContext()
+    before = run(engine, "tiny-sdxl", ctx)
+    lora = ctx.put_input(make_lora(tiny_models, tmp_path, "tiny-sd").read_bytes())
+    with pytest.raises(PlatformError, match="does not fit tiny-sdxl|no weights for any module") as failure:
+        run(engine, "tiny-sdxl", ctx, loras=[{"ref": lora}])
+    assert failure.value.code == "lora_mismatch"
+    assert run(engine, "tiny-sdxl", ctx)["ref"] == before["ref"]
+
+
+def test_a_lora_by_name_comes_from_the_lora_dir_only(tiny_models: Path, tmp_path: Path) -> None:
+    loras_dir = tmp_path / "loras"
+    loras_dir.mkdir()
+    make_lora(tiny_models, tmp_path).rename(loras_dir / "teapot.safetensors")
+    engine = make_engine(tiny_models, loras_dir=loras_dir)
+    ctx = FakeContext()
+    assert run(engine, "tiny-sd", ctx, loras=[{"name": "teapot", "scale": 0.5}])["reproducibility"]["loras"][0]["lora"] == "teapot"
+    with pytest.raises(PlatformError, match="No LoRA named 'nope'"):
+        run(engine, "tiny-sd", ctx, loras=[{"name": "nope"}])
+
+
+def test_out_of_memory_fails_the_task_and_the_engine_runs_the_next_one(engine: DiffusersImageEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = FakeContext()
+    real_attention = torch.nn.functional.scaled_dot_product_attention
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> torch.Tensor:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", out_of_memory)
+    with pytest.raises(PlatformError, match="Out of cpu memory running tiny-sd") as failure:
+        run(engine, "tiny-sd", ctx)
+    assert failure.value.code == "out_of_memory"
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", real_attention)
+    assert output_image(ctx, run(engine, "tiny-sd", ctx)).size == (64, 64)
+
+
+def test_weights_revision_changes_with_the_weights(tiny_models: Path, tmp_path: Path) -> None:
+    from workers.local.images import weights_revision
+
+    first = weights_revision(tiny_models / "tiny-sd")
+    assert first == weights_revision(tiny_models / "tiny-sd")
+    snapshot = tmp_path / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    assert weights_revision(snapshot) == "0123abcd"

@@ -1,0 +1,102 @@
+"""Warm models within a memory budget: least recently used evicted first.
+
+Sizes are measured from the loaded modules' parameters and buffers; before a load, the
+weights' files on disk stand in for the size, so room is made before the memory is needed.
+"""
+
+import gc
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+import torch
+
+log = structlog.get_logger("worker")
+
+GB = 1024**3
+
+
+@dataclass
+class WarmModel:
+    """One loaded model and what was derived from it (other pipelines on its components)."""
+
+    model: Any
+    size_bytes: int
+    info: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
+def module_bytes(model: Any) -> int:
+    """Bytes held by the torch modules of a pipeline (its components) or of a single model."""
+    modules = [model] if isinstance(model, torch.nn.Module) else [c for c in getattr(model, "components", {}).values() if isinstance(c, torch.nn.Module)]
+    return sum(t.numel() * t.element_size() for module in modules for t in (*module.parameters(), *module.buffers()))
+
+
+def weights_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
+
+
+def default_budget_bytes(device: str) -> int:
+    """90% of the device's memory: the GPU's, or the machine's RAM on CPU/MPS."""
+    if device.startswith("cuda"):
+        return int(torch.cuda.get_device_properties(torch.device(device)).total_memory * 0.9)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.9)
+
+
+class ModelCache:
+    def __init__(self, budget_bytes: int, device: str) -> None:
+        self.budget_bytes = budget_bytes
+        self.device = device
+        self._warm: OrderedDict[str, WarmModel] = OrderedDict()
+        self._lock = threading.RLock()
+        self.loads = 0
+        self.evictions = 0
+
+    def get(self, key: str, expected_bytes: int, load: Callable[[], tuple[Any, dict[str, Any]]]) -> WarmModel:
+        """The warm model under key, loading it (after making room) on a miss."""
+        with self._lock:
+            if key in self._warm:
+                self._warm.move_to_end(key)
+                return self._warm[key]
+            self._make_room(expected_bytes)
+            model, info = load()
+            self.loads += 1
+            warm = WarmModel(model, module_bytes(model), info)
+            self._warm[key] = warm
+            self._make_room(0, keep=key)
+            log.info("model loaded", key=key, size_gb=round(warm.size_bytes / GB, 3), warm=list(self._warm))
+            return warm
+
+    def warm_keys(self) -> list[str]:
+        with self._lock:
+            return list(self._warm)
+
+    def used_bytes(self) -> int:
+        return sum(warm.size_bytes for warm in self._warm.values())
+
+    def _make_room(self, needed: int, keep: str | None = None) -> None:
+        evicted = False
+        while self._warm and self.used_bytes() + needed > self.budget_bytes:
+            oldest = next(iter(self._warm))
+            if oldest == keep:
+                break  # the one just loaded is over the budget on its own; it stays while in use
+            del self._warm[oldest]
+            self.evictions += 1
+            evicted = True
+            log.info("model evicted", key=oldest, budget_gb=round(self.budget_bytes / GB, 3))
+        if evicted:
+            free_memory(self.device)
+
+
+def free_memory(device: str) -> None:
+    """Return freed tensors' memory: after an eviction, a cancel or an out-of-memory error."""
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    elif device == "mps":
+        torch.mps.empty_cache()
