@@ -97,8 +97,32 @@ class InputStore:
             refs.append(ref)
             return ref
 
+        async def resolve_lora(field: str, value: str) -> str:
+            ref = await self._resolve_safetensors(field, value)
+            refs.append(ref)
+            return ref
+
         await _map_inputs(params, resolve_one)
+        for index, lora in enumerate(params.get("loras") or []):
+            if lora.get("ref"):
+                lora["ref"] = await resolve_lora(f"loras[{index}].ref", lora["ref"])
         return refs
+
+    async def _resolve_safetensors(self, field: str, value: str) -> str:
+        """A LoRA file: a stored blob or an allowed URL (fetched once; stored by content)."""
+        if value.startswith("data:"):
+            raise InvalidInputError(f"`{field}`: upload the LoRA with POST /api/files and use its ref; data URLs are for images.")
+        if BLOB_REF.match(value):
+            try:
+                data = await asyncio.to_thread(self.blobs.read, value)
+            except NotFoundError:
+                raise InvalidInputError(f"`{field}`: no file {value}; upload it with POST /api/files first.") from None
+        else:
+            data = await self._fetch(field, value)
+        # A safetensors file opens with its header's length (8 bytes) and then the JSON header.
+        if len(data) < 10 or data[8:9] != b"{":
+            raise InvalidInputError(f"`{field}`: not a .safetensors file; LoRAs are accepted in safetensors format only.")
+        return value if BLOB_REF.match(value) else (await self.store_bytes(data, "application/octet-stream")).ref
 
     async def _resolve(self, field: str, value: str) -> str:
         if BLOB_REF.match(value):

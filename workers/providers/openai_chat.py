@@ -1,21 +1,21 @@
 """OpenAI chat engine: streams a chat completion from OpenAI (or any compatible server)."""
 
 import base64
-from pathlib import Path
 from typing import Any
 
 import openai
 
 from core.catalogue import ModelEntry
 from core.errors import ModelUnavailableError
+from core.settings import Settings
 from workers.context import TaskContext
 from workers.providers.common import ProviderSettings, with_retries
 from workers.providers.openai_client import make_client, mapped_errors, provider_image
 
 
 class OpenAIChatEngine:
-    def __init__(self, models_dir: Path, device: str | None = None) -> None:
-        # Neither applies to a hosted model; the signature is the one every engine has.
+    def __init__(self, settings: Settings) -> None:
+        # Every engine is built from the platform settings; a provider's own come from its env names.
         self.settings = ProviderSettings()
         self._client = make_client(self.settings)
 

@@ -4,7 +4,6 @@ import base64
 import binascii
 import io
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -13,6 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.catalogue import ModelEntry
 from core.errors import ModelUnavailableError, PlatformError
+from core.settings import Settings
 from workers.context import TaskContext
 from workers.providers.common import ProviderSettings, with_retries
 from workers.providers.openai_client import make_client, mapped_errors, png_bytes, provider_image
@@ -23,8 +23,8 @@ _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
 class OpenAIImageEngine:
-    def __init__(self, models_dir: Path, device: str | None = None) -> None:
-        # Neither applies to a hosted model; the signature is the one every engine has.
+    def __init__(self, settings: Settings) -> None:
+        # Every engine is built from the platform settings; a provider's own come from its env names.
         self.settings = ProviderSettings()
         self._client = make_client(self.settings)
 

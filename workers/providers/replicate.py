@@ -11,7 +11,6 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -24,6 +23,7 @@ from replicate.prediction import Prediction
 from core.catalogue import ModelEntry
 from core.errors import ModelUnavailableError, PlatformError
 from core.schemas import Domain
+from core.settings import Settings
 from workers.context import TaskContext
 from workers.providers.common import ProviderSettings, Retryable, retry_after_s, wait, with_retries
 
@@ -55,8 +55,8 @@ def _raise_for_status(response: httpx.Response) -> None:
 
 
 class ReplicateEngine:
-    def __init__(self, models_dir: Path, device: str | None = None) -> None:
-        # Neither applies to a hosted model; the signature is the one every engine has.
+    def __init__(self, settings: Settings) -> None:
+        # Every engine is built from the platform settings; a provider's own come from its env names.
         self.settings = ProviderSettings()
         timeout = httpx.Timeout(self.settings.timeout_s)
         self._client: replicate.Client | None = None

@@ -2,12 +2,14 @@
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from core.catalogue import CATALOGUE
+from tests.utils.loras import make_lora
 from tests.utils.tasks import data_url, png_bytes, wait_for
 
 TINY_IMAGE_MODES = [
@@ -66,3 +68,27 @@ def test_previews_and_eta_reach_the_event_stream(platform_client: TestClient, us
     preview = Image.open(io.BytesIO(platform_client.get(previews[-1]["url"]).content))
     assert preview.format == "PNG" and preview.size == (64, 64)
     assert any(record["progress"]["eta_s"] is not None for record in records if record["status"] == "running")
+
+
+def test_a_lora_uploaded_as_a_file_applies_to_its_request_only(platform_client: TestClient, user: dict[str, str], tiny_models: Path, tmp_path: Path) -> None:
+    lora_file = make_lora(tiny_models, tmp_path)
+    uploaded = platform_client.post("/api/files", files={"file": ("teapot.safetensors", lora_file.read_bytes())}, headers=user)
+    assert uploaded.status_code == 201, uploaded.text
+    lora = uploaded.json()["ref"]
+
+    def image_ref(**fields: object) -> str:
+        body = {"model": "tiny-sd", "prompt": "a red teapot", "seed": 5} | fields
+        record = wait_for(platform_client, "images", platform_client.post("/api/images", json=body, headers=user).json()["id"], user)
+        assert record["status"] == "succeeded", record
+        return record["outputs"][0]["ref"]
+
+    plain = image_ref()
+    assert image_ref(loras=[{"ref": lora, "scale": 0.8}]) != plain
+    assert image_ref() == plain
+
+
+def test_a_lora_that_is_not_safetensors_is_refused_at_submit(client: TestClient, user: dict[str, str]) -> None:
+    ref = client.post("/api/files", files={"file": ("x.png", png_bytes())}, headers=user).json()["ref"]
+    response = client.post("/api/images", json={"model": "tiny-sd", "prompt": "x", "loras": [{"ref": ref}]}, headers=user)
+    assert response.status_code == 422
+    assert "`loras[0].ref`: not a .safetensors file" in response.json()["error"]["message"]

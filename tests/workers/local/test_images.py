@@ -13,6 +13,7 @@ from core.catalogue import CATALOGUE, ModelEntry
 from core.errors import PlatformError
 from core.settings import Settings
 from tests.utils.context import FakeContext
+from tests.utils.loras import make_lora
 from workers.local.images import DiffusersImageEngine
 
 TINY_IMAGE_MODELS = [name for name, entry in CATALOGUE.items() if entry.tiny and entry.engine == "diffusers"]
@@ -102,19 +103,6 @@ def test_previews_come_every_few_steps(tiny_models: Path) -> None:
     assert [step for step, _ in ctx.previews] == [2, 4]
     preview = Image.open(io.BytesIO(ctx.previews[0][1]))
     assert preview.format == "PNG" and preview.size == (64, 64)
-
-
-def make_lora(models_dir: Path, out: Path, model: str = "tiny-sd") -> Path:
-    """A LoRA for a tiny model's denoiser, with random (non-zero) up-projections so it shows."""
-    from diffusers import DiffusionPipeline
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    pipe = DiffusionPipeline.from_pretrained(models_dir / model)
-    torch.manual_seed(3)
-    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False))
-    type(pipe).save_lora_weights(out, unet_lora_layers=get_peft_model_state_dict(pipe.unet))
-    return out / "pytorch_lora_weights.safetensors"
 
 
 def test_a_lora_applies_to_one_request_only(engine: DiffusersImageEngine, tiny_models: Path, tmp_path: Path) -> None:

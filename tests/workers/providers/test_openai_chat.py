@@ -4,7 +4,6 @@ import base64
 import io
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, cast
 
 import openai
@@ -13,6 +12,7 @@ from PIL import Image
 
 from core.catalogue import CATALOGUE
 from core.errors import ModelUnavailableError, PlatformError, TaskCancelled
+from core.settings import Settings
 from tests.fakes.openai_server import API_KEY, Fail, Reply, Slow, fake_openai, point_engines_at
 from tests.utils.context import FakeContext
 from tests.utils.tasks import data_url, png_bytes
@@ -31,7 +31,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
 
     def apply(base_url: str, **overrides: str) -> OpenAIChatEngine:
         point_engines_at(monkeypatch, base_url, **overrides)
-        return OpenAIChatEngine(Path())
+        return OpenAIChatEngine(Settings())
 
     return apply
 
@@ -144,7 +144,7 @@ def test_cancelling_between_attempts_stops_retrying(configure: Configure) -> Non
 def test_without_an_api_key_the_model_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ModelUnavailableError, match="OPENAI_API_KEY"):
-        run(OpenAIChatEngine(Path()), FakeContext())
+        run(OpenAIChatEngine(Settings()), FakeContext())
 
 
 def test_the_fake_answers_without_streaming_too() -> None:

@@ -2,7 +2,6 @@
 
 import io
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -10,6 +9,7 @@ from PIL import Image
 
 from core.catalogue import CATALOGUE
 from core.errors import ModelUnavailableError, PlatformError
+from core.settings import Settings
 from tests.fakes.openai_server import API_KEY, Fail, Reply, Slow, fake_openai, point_engines_at
 from tests.utils.context import FakeContext
 from tests.utils.tasks import png_bytes
@@ -25,7 +25,7 @@ Configure = Callable[..., OpenAIImageEngine]
 def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
     def apply(base_url: str, **overrides: str) -> OpenAIImageEngine:
         point_engines_at(monkeypatch, base_url, **overrides)
-        return OpenAIImageEngine(Path())
+        return OpenAIImageEngine(Settings())
 
     return apply
 
@@ -120,4 +120,4 @@ def test_a_refused_prompt_fails_at_once(configure: Configure) -> None:
 def test_without_an_api_key_the_model_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ModelUnavailableError, match="OPENAI_API_KEY"):
-        run(OpenAIImageEngine(Path()), FakeContext())
+        run(OpenAIImageEngine(Settings()), FakeContext())

@@ -2,7 +2,6 @@
 
 import io
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -12,6 +11,7 @@ from core import catalogue
 from core.catalogue import CATALOGUE, ModelEntry
 from core.errors import ModelUnavailableError, PlatformError, TaskCancelled
 from core.schemas import ImageRequest, VideoRequest
+from core.settings import Settings
 from tests.fakes.replicate_server import FailCreate, FailPrediction, FakeReplicate, Hang, Succeed, fake_replicate
 from tests.utils.context import FakeContext
 from tests.utils.tasks import png_bytes
@@ -42,7 +42,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        return ReplicateEngine(Path())
+        return ReplicateEngine(Settings())
 
     return apply
 
@@ -211,4 +211,4 @@ def test_text_to_video_sends_the_nearest_aspect_ratio(configure: Configure) -> N
 def test_without_a_token_the_model_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
     with pytest.raises(ModelUnavailableError, match="REPLICATE_API_TOKEN"):
-        run(ReplicateEngine(Path()), FakeContext())
+        run(ReplicateEngine(Settings()), FakeContext())
