@@ -1,0 +1,40 @@
+"""The catalogue's promises: twins match their real entries, routes lead somewhere, docs list it all."""
+
+from pathlib import Path
+
+import pytest
+
+from core.catalogue import CATALOGUE, Capability, ModelEntry, resolve
+from core.errors import InvalidRequestError
+from core.schemas import Domain, ImageRequest
+
+LOCAL = [entry for entry in CATALOGUE.values() if entry.queue == "gpu"]
+
+
+@pytest.mark.parametrize("entry", [entry for entry in LOCAL if not entry.tiny], ids=lambda entry: entry.name)
+def test_every_real_local_model_has_a_tiny_twin_of_the_same_classes(entry: ModelEntry) -> None:
+    twin = CATALOGUE[entry.twin or ""]
+    assert twin.tiny and twin.domain == entry.domain and twin.engine == entry.engine
+    assert (twin.pipeline, twin.modes) == (entry.pipeline, entry.modes)
+    assert {route: CATALOGUE[target].twin for route, target in entry.routes.items()} == twin.routes
+
+
+@pytest.mark.parametrize("entry", [entry for entry in LOCAL if entry.modes], ids=lambda entry: entry.name)
+def test_image_modes_and_capabilities_agree(entry: ModelEntry) -> None:
+    assert {mode for mode in entry.modes} == {c.value for c in entry.capabilities} - {Capability.lora.value, Capability.video.value}
+
+
+def test_a_family_routes_by_inputs() -> None:
+    ref = "sha256:" + "0" * 64
+    cases = {(): "flux-1-dev", ("image",): "flux-1-kontext", ("image", "mask"): "flux-1-dev"}
+    for inputs, variant in cases.items():
+        entry, notes = resolve(Domain.images, ImageRequest(model="flux-1", prompt="x", **dict.fromkeys(inputs, ref)))
+        assert entry.name == variant and notes and variant in notes[0]
+    with pytest.raises(InvalidRequestError, match="`mask` needs the `image`"):
+        resolve(Domain.images, ImageRequest(model="flux-1", prompt="x", mask=ref))
+
+
+def test_the_readme_lists_every_model() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [name for name in CATALOGUE if f"`{name}`" not in readme]
+    assert not missing, f"README.md does not list {missing}"
