@@ -1,5 +1,6 @@
 """The serving layer behind every domain's routes: submit, read, cancel, stream."""
 
+import asyncio
 import hashlib
 import json
 import time
@@ -12,7 +13,7 @@ from celery import Celery
 
 from api.files import InputStore, UrlSigner
 from api.keys import KeyStore, Principal
-from core import catalogue
+from core import catalogue, workflows
 from core.blobs import BlobStore
 from core.errors import BacklogFullError, ConflictError, InvalidRequestError, UnknownTaskError
 from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
@@ -48,6 +49,9 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
             code="model_not_configured",
         )
     params, notes = catalogue.normalize(entry, body)
+    if entry.engine == "comfyui":
+        # The worker's own check, run here so a bad graph is a 422 and never queued (reads a template file).
+        await asyncio.to_thread(workflows.prepare, params, platform.settings.resolved_comfy_workflows_dir, platform.settings.comfy_allowed_nodes)
     notes = route_notes + notes
     refs = await platform.inputs.resolve(params)
     settings = platform.settings
@@ -161,7 +165,13 @@ async def record_events(platform: Platform, task: StoredTask, base_url: str) -> 
 
 async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
     """Catalogue entries of a domain, `available` where a live worker reports the weights."""
-    available = await available_models(platform)
+    workers = await live_workers(platform.redis)
+    available = {model for worker in workers.values() for model in worker.get("models", [])}
+    warm = {model for worker in workers.values() for model in worker.get("warm", [])}
+    entries = catalogue.models_for(domain)
+    templates = None
+    if any(entry.engine == "comfyui" for entry in entries):
+        templates = await asyncio.to_thread(workflows.list_templates, platform.settings.resolved_comfy_workflows_dir)
     return [
         ModelInfo(
             name=entry.name,
@@ -172,9 +182,11 @@ async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
             defaults=entry.defaults,
             limits=entry.limits.model_dump(),
             available=entry.name in available,
+            warm=entry.name in warm,
             weights=entry.weights,
+            templates=templates if entry.engine == "comfyui" else None,
         )
-        for entry in catalogue.models_for(domain)
+        for entry in entries
     ]
 
 

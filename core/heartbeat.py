@@ -17,6 +17,11 @@ def worker_key(hostname: str) -> str:
     return f"dd:worker:{hostname}"
 
 
+def warm_key(worker_pid: int) -> str:
+    """Hash of a worker's pool processes (pid → JSON list of the models each holds warm)."""
+    return f"dd:warm:{worker_pid}"
+
+
 def beat(client: Any, hostname: str, queues: list[str], models: list[str], warm: list[str]) -> None:
     """Record one beat (sync client): O(queues) Redis writes."""
     now = time.time()

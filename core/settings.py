@@ -9,7 +9,11 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.workflows import DEFAULT_ALLOWED_NODES
+
 DAY_S = 24 * 3600
+# Templates beside the source tree, in a checkout (core/ is one level below the repository root).
+CHECKOUT_WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "comfy_sidecar" / "workflows"
 
 
 class Settings(BaseSettings):
@@ -48,10 +52,19 @@ class Settings(BaseSettings):
     allow_downloads: bool = Field(False, description="Let workers fetch missing weights from the Hugging Face Hub (HF_TOKEN where needed).")
     loras_dir: Path | None = Field(None, description="LoRAs requested by name; defaults to <data_dir>/loras.")
     preview_every: int = Field(5, ge=0, description="A preview image every N denoising steps; 0 = none.")
+    # Both the api (checks at submit, lists templates) and the comfy workers (run them) read these two.
+    comfy_workflows_dir: Path | None = Field(
+        None,
+        description="Trusted ComfyUI templates, <name>.json in API format; defaults to comfy_sidecar/workflows in "
+        "a checkout, else <data_dir>/workflows.",
+    )
+    comfy_allowed_nodes: Annotated[frozenset[str], NoDecode] = Field(
+        DEFAULT_ALLOWED_NODES, description="Node classes a user-supplied ComfyUI graph may use (comma list)."
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("fetch_allowed_hosts", "cors_origins", mode="before")
+    @field_validator("fetch_allowed_hosts", "cors_origins", "comfy_allowed_nodes", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -65,6 +78,13 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_loras_dir(self) -> Path:
         return (self.loras_dir or self.data_dir / "loras").resolve()
+
+    @cached_property
+    def resolved_comfy_workflows_dir(self) -> Path:
+        if self.comfy_workflows_dir is not None:
+            return self.comfy_workflows_dir.resolve()
+        # An installed package has no comfy_sidecar/ beside it: the data dir is the fallback.
+        return CHECKOUT_WORKFLOWS_DIR if CHECKOUT_WORKFLOWS_DIR.is_dir() else (self.data_dir / "workflows").resolve()
 
     @cached_property
     def blobs_dir(self) -> Path:
@@ -89,8 +109,8 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            elif isinstance(value, list):
-                value = ",".join(value)
+            elif isinstance(value, list | frozenset):
+                value = ",".join(value if isinstance(value, list) else sorted(value))
             elif isinstance(value, Path):
                 value = value.resolve()
             env[field.alias or f"DDIFFUSION_{name.upper()}"] = str(value)

@@ -28,7 +28,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     DDIFFUSION_HOST=0.0.0.0 \
-    DDIFFUSION_DATA_DIR=/data
+    DDIFFUSION_DATA_DIR=/data \
+    DDIFFUSION_COMFY_WORKFLOWS_DIR=/opt/ddiffusion/workflows
 # One fixed uid/gid in every image of the platform: api and workers share the data volume, and a
 # named volume takes its owner from the first image that mounts it.
 RUN groupadd --system --gid 10001 ddiffusion \
@@ -37,6 +38,8 @@ RUN groupadd --system --gid 10001 ddiffusion \
  && mkdir -p /data/blobs \
  && chown -R ddiffusion:ddiffusion /data
 COPY --from=build /opt/venv /opt/venv
+# ComfyUI templates: the api checks workflow requests against them at submit and lists them.
+COPY comfy_sidecar/workflows /opt/ddiffusion/workflows
 # Numeric, so a runtime that insists on a non-root uid (Kubernetes runAsNonRoot) can verify it.
 USER 10001:10001
 # An empty working directory: pydantic-settings reads `.env` from here, and there is none.

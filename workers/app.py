@@ -6,6 +6,8 @@ weights stay warm between tasks and a cpu worker never imports torch.
 """
 
 import importlib
+import json
+import os
 import threading
 from typing import Any
 
@@ -16,7 +18,7 @@ from celery import signals
 
 from core.blobs import BlobStore
 from core.catalogue import CATALOGUE, ModelEntry
-from core.heartbeat import HEARTBEAT_S, beat, leave
+from core.heartbeat import HEARTBEAT_S, beat, leave, warm_key
 from core.logs import configure_logging
 from core.queue import TASK_NAMES, make_celery
 from core.records import TaskStore
@@ -26,13 +28,14 @@ from workers.runner import Engine, run_task
 
 ENGINES = {
     "diffusers": "workers.local.images:DiffusersImageEngine",
+    "diffusers_video": "workers.local.videos:DiffusersVideoEngine",
     "transformers": "workers.local.texts:TransformersTextEngine",
     "openai": "workers.providers.openai_chat:OpenAIChatEngine",
     "openai_images": "workers.providers.openai_images:OpenAIImageEngine",
     "replicate": "workers.providers.replicate:ReplicateEngine",
     "comfyui": "workers.comfy.engine:ComfyEngine",
 }
-LOCAL_ENGINES = {"diffusers", "transformers"}
+LOCAL_ENGINES = {"diffusers", "diffusers_video", "transformers"}
 
 settings = Settings()
 configure_logging(settings.log_level, settings.log_json)
@@ -60,6 +63,12 @@ class WorkerState:
     def context(self, task_id: str) -> TaskContext:
         return TaskContext(task_id, self.store, BlobStore(settings.blobs_dir), self.client, settings.result_ttl_s)
 
+    def report_warm(self) -> None:
+        """Tell this worker's heartbeat (in the parent process) which models this process holds
+        warm: engines live in the pool processes, the heartbeat does not see them."""
+        warm = sorted(name for engine in self._engines.values() for name in getattr(engine, "warm_models", list)())
+        self.client.hset(warm_key(os.getppid()), str(os.getpid()), json.dumps(warm))
+
     def engine(self, entry: ModelEntry) -> Engine:
         if entry.engine not in self._engines:
             module, name = ENGINES[entry.engine].split(":")
@@ -72,7 +81,13 @@ state = WorkerState()
 
 
 def execute(task_id: str) -> str:
-    return run_task(task_id, state.store, state.context, state.engine, settings.max_attempts)
+    try:
+        return run_task(task_id, state.store, state.context, state.engine, settings.max_attempts)
+    finally:
+        try:
+            state.report_warm()
+        except redis.RedisError as exc:
+            log.warning("could not report warm models", error=str(exc))
 
 
 for task_name in TASK_NAMES.values():
@@ -105,6 +120,28 @@ def runnable_models(queues: list[str]) -> list[str]:
     return [entry.name for entry in CATALOGUE.values() if entry.queue in queues and model_available(entry)]
 
 
+def pool_warm_models(client: redis.Redis) -> list[str]:
+    """Models warm in any live pool process of this worker; entries of dead processes are dropped."""
+    key = warm_key(os.getpid())
+    warm: set[str] = set()
+    for pid, models in client.hgetall(key).items():
+        if process_alive(int(pid)):
+            warm.update(json.loads(models))
+        else:
+            client.hdel(key, pid)
+    return sorted(warm)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @signals.worker_ready.connect
 def start_heartbeat(sender: Any, **kwargs: Any) -> None:
     hostname = sender.hostname
@@ -115,7 +152,7 @@ def start_heartbeat(sender: Any, **kwargs: Any) -> None:
     def loop() -> None:
         while not stop.is_set():
             try:
-                beat(client, hostname, queues, runnable_models(queues), [])
+                beat(client, hostname, queues, runnable_models(queues), pool_warm_models(client))
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", error=str(exc))
             stop.wait(HEARTBEAT_S)
@@ -124,6 +161,7 @@ def start_heartbeat(sender: Any, **kwargs: Any) -> None:
         stop.set()
         try:
             leave(client, hostname, queues)
+            client.delete(warm_key(os.getpid()))
         except redis.RedisError:
             pass  # Redis is gone first; the beat expires on its own
 

@@ -16,6 +16,7 @@ from core.schemas.common import (
     TaskRecord,
     TaskStatus,
     Timings,
+    WorkflowTemplate,
 )
 from core.schemas.images import ImageRequest, LoraSpec
 from core.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
@@ -59,4 +60,5 @@ __all__ = [
     "Timings",
     "VideoRequest",
     "WorkflowRequest",
+    "WorkflowTemplate",
 ]

@@ -137,6 +137,15 @@ class FileUploaded(BaseModel):
     size: int
 
 
+class WorkflowTemplate(BaseModel):
+    """A trusted ComfyUI template and what a request may set in it."""
+
+    name: str = Field(description="The request's `template`.")
+    description: str
+    patchable: dict[str, list[str]] = Field(description="Node title (or id) → its settable inputs, for `patches`.")
+    inputs: list[str] = Field(description="Image loader nodes by title (or id): each needs a file in `inputs`.")
+
+
 class ModelInfo(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -148,4 +157,6 @@ class ModelInfo(BaseModel):
     defaults: dict[str, Any]
     limits: dict[str, Any]
     available: bool = Field(description="A live worker on the model's queue reports the weights present.")
+    warm: bool = Field(False, description="A live worker holds the model loaded: no load time before the next task.")
     weights: str = Field(description="Where workers look for the weights.")
+    templates: list[WorkflowTemplate] | None = Field(None, description="ComfyUI: the workflow templates a request can name.")

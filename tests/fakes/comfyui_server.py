@@ -6,7 +6,8 @@ preview frames.
 Prompts run one at a time on the server's event loop, as ComfyUI's prompt worker does, so a
 second prompt waits in `queue_pending`. "Running" a node sends `executing`; a KSampler sends
 one `progress` and one preview frame per step; SaveImage/PreviewImage write a PNG of the
-graph's size (from EmptyLatentImage, ImageScale or the uploaded image) that /view serves.
+graph's size (from EmptyLatentImage, ImageScale or the uploaded image) that /view serves, and
+VHS_VideoCombine (a VideoHelperSuite custom node) an MP4 listed under `gifs`, as it does.
 Behaviours are attributes set per test: `fail_node`, `step_delay_s`, `drop_socket_at`,
 `checkpoints`. Every
 request is recorded in `requests`.
@@ -15,6 +16,7 @@ request is recorded in `requests`.
 import asyncio
 import io
 import json
+import mimetypes
 import socket
 import struct
 import threading
@@ -35,13 +37,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 PREVIEW_IMAGE = 1  # BinaryEventTypes.PREVIEW_IMAGE
 JPEG = 1  # image format word of a PREVIEW_IMAGE frame (2 = PNG)
+MP4_HEADER = b"\x00\x00\x00\x18ftypmp42"
 
 # Node classes the fake knows (a subset of ComfyUI's nodes.py), and whether each is an output node.
 NODE_CLASSES = {
     "CheckpointLoaderSimple": False, "CLIPTextEncode": False, "KSampler": False, "KSamplerAdvanced": False,
     "EmptyLatentImage": False, "VAEDecode": False, "VAEEncode": False, "LoadImage": False, "LoadImageMask": False,
     "LoraLoader": False, "ImageScale": False, "ImageInvert": False, "SaveImage": True, "PreviewImage": True,
-    "SaveLatent": True,
+    "SaveLatent": True, "VHS_VideoCombine": True,
 }  # fmt: skip
 SAMPLERS = {"KSampler", "KSamplerAdvanced"}
 
@@ -161,7 +164,8 @@ class FakeComfyUI:
         data = self.files.get(key)
         if data is None:
             return Response(status_code=404)
-        return Response(data, media_type="image/png", headers={"Content-Disposition": f'filename="{key[2]}"'})
+        media_type = mimetypes.guess_type(key[2])[0] or "application/octet-stream"
+        return Response(data, media_type=media_type, headers={"Content-Disposition": f'filename="{key[2]}"'})
 
     async def upload_image(self, request: Request) -> Response:
         async with request.form() as form:
@@ -260,6 +264,8 @@ class FakeComfyUI:
             if node["class_type"] in ("SaveImage", "PreviewImage"):
                 results[node_id] = {"images": [self._save(node, size or (64, 64))]}
                 await send("executed", {"node": node_id, "display_node": node_id, "output": results[node_id], "prompt_id": prompt_id})
+            if node["class_type"] == "VHS_VideoCombine":
+                results[node_id] = {"gifs": [self._save_video(node)]}
             executed.append(node_id)
         await send("execution_success", {"prompt_id": prompt_id}, keep=True)
         await self._finish(prompt_id, number, prompt, extra, outputs, results, messages, "success")
@@ -317,6 +323,12 @@ class FakeComfyUI:
         filename = f"{name}_{self._counter:05}_.png"
         self.files[(kind, subfolder, filename)] = _image_bytes(size, "PNG")
         return {"filename": filename, "subfolder": subfolder, "type": kind}
+
+    def _save_video(self, node: dict[str, Any]) -> dict[str, str]:
+        self._counter += 1
+        filename = f"{node['inputs'].get('filename_prefix', 'AnimateDiff')}_{self._counter:05}.mp4"
+        self.files[("output", "", filename)] = MP4_HEADER + bytes(64)
+        return {"filename": filename, "subfolder": "", "type": "output", "format": "video/h264-mp4"}
 
     def _validate(self, prompt: dict[str, Any], outputs: list[str]) -> dict[str, Any]:
         """A few of ComfyUI's input checks, in its node_errors shape."""

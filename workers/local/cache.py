@@ -28,6 +28,7 @@ class WarmModel:
     model: Any
     size_bytes: int
     info: dict[str, Any] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)  # catalogue entries served by these weights
     derived: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,6 +72,10 @@ class ModelCache:
             self._make_room(0, keep=key)
             log.info("model loaded", key=key, size_gb=round(warm.size_bytes / GB, 3), warm=list(self._warm))
             return warm
+
+    def warm(self) -> list[WarmModel]:
+        with self._lock:
+            return list(self._warm.values())
 
     def warm_keys(self) -> list[str]:
         with self._lock:

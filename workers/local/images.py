@@ -6,7 +6,6 @@ no memory. Per request there are only cheap objects: the generator and the call 
 """
 
 import hashlib
-import inspect
 import io
 import json
 import threading
@@ -27,6 +26,7 @@ from core.errors import InvalidRequestError, PlatformError
 from core.settings import Settings
 from workers.context import TaskContext
 from workers.local.cache import GB, ModelCache, WarmModel, default_budget_bytes, free_memory, weights_bytes
+from workers.local.calls import call_arguments, seeded_generator, step_callback
 from workers.local.previews import latents_preview
 from workers.local.weights import pick_device, require_weights
 
@@ -48,6 +48,7 @@ class DiffusersImageEngine:
         """The warm pipeline for a model's mode, loading the model on first use."""
         path = require_weights(entry, self.models_dir)
         warm = self.cache.get(str(path), weights_bytes(path), lambda: self._load(entry, path))
+        warm.names.add(entry.name)
         class_name = entry.modes[mode]
         if type(warm.model).__name__ == class_name:
             return warm.model, warm
@@ -56,6 +57,10 @@ class DiffusersImageEngine:
             pipe.set_progress_bar_config(disable=True)
             warm.derived[class_name] = pipe
         return warm.derived[class_name], warm
+
+    def warm_models(self) -> list[str]:
+        """Catalogue names whose weights are loaded in this process."""
+        return sorted(name for warm in self.cache.warm() for name in warm.names)
 
     def _load(self, entry: ModelEntry, path: Path) -> tuple[DiffusionPipeline, dict[str, Any]]:
         pipe = getattr(diffusers, entry.pipeline).from_pretrained(path, dtype=self.dtype)
@@ -124,23 +129,10 @@ class DiffusersImageEngine:
         if mode == "inpaint":
             mask = Image.open(io.BytesIO(ctx.read_input(params["mask"]))).convert("L")
             wanted["mask_image"] = mask.resize((width, height), Image.NEAREST)
-        accepted = inspect.signature(pipe.__call__).parameters
-        call = {name: value for name, value in wanted.items() if name in accepted and value is not None}
-        if ignored := sorted(name for name in ("negative_prompt", "strength") if name in wanted and name not in accepted and wanted[name]):
-            ctx.log(f"{type(pipe).__name__} does not take {', '.join(ignored)}; ignored")
-
+        call = call_arguments(pipe, wanted, ctx, optional=("negative_prompt", "strength"))
         started = time.perf_counter()
-
-        def on_step_end(pipeline: DiffusionPipeline, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-            total = getattr(pipeline, "num_timesteps", steps)
-            done = step + 1
-            if self.preview_every and done % self.preview_every == 0 and done < total:
-                ctx.preview(latents_preview(pipeline, kwargs["latents"], height, width), done)
-            ctx.progress(done, total)
-            return kwargs
-
-        # Noise from a CPU generator: the same seed means the same noise on any device.
-        generator = torch.Generator("cpu").manual_seed(params["seed"])
+        on_step_end = step_callback(ctx, steps, self.preview_every, lambda pipeline, latents: latents_preview(pipeline, latents, height, width))
+        generator = seeded_generator(params["seed"])
         with torch.inference_mode():
             image = pipe(**call, generator=generator, callback_on_step_end=on_step_end, output_type="pil").images[0]
         ctx.log(f"{type(pipe).__name__}: {steps} steps in {time.perf_counter() - started:.2f}s on {self.device}")

@@ -45,6 +45,9 @@ class TransformersTextEngine:
         self._lock = threading.Lock()
         self.loads = 0
 
+    def warm_models(self) -> list[str]:
+        return sorted(self._models)
+
     def model(self, entry: ModelEntry) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         if entry.name not in self._models:
             path = require_weights(entry, self.models_dir)

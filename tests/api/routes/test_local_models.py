@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,16 @@ def test_a_lora_that_is_not_safetensors_is_refused_at_submit(client: TestClient,
     response = client.post("/api/images", json={"model": "tiny-sd", "prompt": "x", "loras": [{"ref": ref}]}, headers=user)
     assert response.status_code == 422
     assert "`loras[0].ref`: not a .safetensors file" in response.json()["error"]["message"]
+
+
+def test_workers_advertise_the_models_they_hold_warm(platform_client: TestClient, user: dict[str, str]) -> None:
+    task_id = platform_client.post("/api/images", json={"model": "tiny-sdxl", "prompt": "warm"}, headers=user).json()["id"]
+    assert wait_for(platform_client, "images", task_id, user)["status"] == "succeeded"
+    deadline = time.monotonic() + 20  # the next heartbeats carry it
+    while True:
+        listing = {model["name"]: model for model in platform_client.get("/api/images/models", headers=user).json()}
+        if listing["tiny-sdxl"]["warm"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert listing["tiny-sdxl"]["warm"] and listing["tiny-sdxl"]["available"]
+    assert not listing["sdxl"]["warm"] and not listing["sdxl"]["available"]

@@ -1,6 +1,7 @@
 """ComfyEngine against the loopback fake ComfyUI: HTTP + websocket, as the real server speaks them."""
 
 import io
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,8 @@ from PIL import Image
 
 from core.catalogue import CATALOGUE
 from core.errors import PlatformError, TaskCancelled
-from tests.fakes.comfyui_server import FakeComfyUI, fake_comfyui, unused_url
+from core.settings import Settings
+from tests.fakes.comfyui_server import MP4_HEADER, FakeComfyUI, fake_comfyui, unused_url
 from tests.utils.context import FakeContext
 from workers.comfy.engine import ComfyEngine
 from workers.context import TaskContext
@@ -45,7 +47,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        engines.append(ComfyEngine(Path()))
+        engines.append(ComfyEngine(Settings(_env_file=None)))
         return engines[-1]
 
     yield apply
@@ -103,10 +105,12 @@ def test_template_with_patches_saves_the_output_its_size_progress_and_previews(c
     assert sent["prompt"]["3"]["inputs"]["steps"] == 4
     assert sent["client_id"] and comfy.requests_to("GET", "/ws")[0].query == {"clientId": sent["client_id"]}
     assert ctx.steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    # Previews are throttled to one a second: a fast run keeps only the first.
-    previews = [entry for entry in ctx.saved if entry.get("preview")]
-    assert len(previews) == 1 and previews[0]["content_type"] == "image/jpeg"
-    assert any(line == f"preview {previews[0]['ref']}" for line in ctx.lines)
+    # Previews are throttled to one a second: a fast run keeps only the first, as a PNG (the fake sends JPEG).
+    [(step, preview)] = ctx.previews
+    assert step == 1 and preview.startswith(b"\x89PNG")
+    with Image.open(io.BytesIO(preview)) as image:
+        assert image.size == (8, 8)
+    assert len(ctx.saved) == 1  # previews are not outputs
     assert any("executing node 3 (KSampler 'sampler')" in line for line in ctx.lines)
 
 
@@ -271,3 +275,22 @@ def test_a_dropped_websocket_is_reopened_and_the_run_still_ends_with_its_output(
 
     assert [(o["width"], o["height"]) for o in outputs] == [(512, 512)]
     assert len(comfy.requests_to("GET", "/ws")) == 2
+
+
+def test_templates_come_from_the_configured_dir_may_use_any_node_and_video_outputs_are_kept(
+    comfy: FakeComfyUI, configure: Configure, tmp_path: Path
+) -> None:
+    template = graph()
+    template["6"] = {"class_type": "VHS_VideoCombine", "inputs": {"filename_prefix": "clip", "images": ["5", 0]}}
+    (tmp_path / "clip.json").write_text(json.dumps(template))
+    engine = configure(comfy.base_url, DDIFFUSION_COMFY_WORKFLOWS_DIR=str(tmp_path))
+    ctx = FakeContext()
+
+    [output] = run(engine, ctx, template="clip")
+
+    assert output["content_type"] == "video/mp4" and "width" not in output
+    assert ctx.blobs[output["ref"]].startswith(MP4_HEADER)
+    assert any("(gifs) from node 6" in line for line in ctx.lines)
+    with pytest.raises(PlatformError) as raised:
+        run(engine, ctx, template="txt2img")  # the checkout's templates are not in the configured dir
+    assert raised.value.code == "comfy_unknown_template" and "clip" in raised.value.message
