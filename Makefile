@@ -2,18 +2,27 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# The client generator lives in its own venv: its pinned typer/ruff differ from the project's.
+export CLIENT_GEN_VENV ?= .venv-client-gen
+CLIENT_GEN := $(CLIENT_GEN_VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench openapi lint clean
+.PHONY: help install run test bench openapi client lint build up down logs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[gpu,cpu,test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e clients/python
+	touch $@
+
+$(CLIENT_GEN): clients/generator/requirements.txt
+	python3 -m venv $(CLIENT_GEN_VENV)
+	$(CLIENT_GEN_VENV)/bin/pip install --quiet --disable-pip-version-check -r clients/generator/requirements.txt
 	touch $@
 
 install: $(INSTALLED) ## create the venv and install the project (once)
@@ -21,7 +30,7 @@ install: $(INSTALLED) ## create the venv and install the project (once)
 run: $(INSTALLED) ## start Redis (embedded), the api and one worker per queue
 	$(VENV)/bin/ddiffusion serve
 
-test: $(INSTALLED) ## run the test suite against real parts (no tests found is a failure)
+test: $(INSTALLED) $(CLIENT_GEN) ## run the test suite against real parts (no tests found is a failure)
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
@@ -31,8 +40,23 @@ bench: $(INSTALLED) ## measure submit rate, latencies, overhead and Redis bytes;
 openapi: $(INSTALLED) ## write openapi.json from the app
 	$(PY) -m api.openapi > openapi.json
 
-lint: $(INSTALLED) ## check the code with ruff
-	$(VENV)/bin/ruff check core api workers bench tests
+client: $(CLIENT_GEN) ## regenerate clients/python/deferred_diffusion_client from openapi.json
+	clients/generate.sh
 
-clean: ## remove the venv and local data
-	rm -rf $(VENV) data
+lint: $(INSTALLED) ## check the code with ruff
+	$(VENV)/bin/ruff check core api workers bench tests clients/python
+
+build: ## build the docker images of docker-compose.yml
+	docker compose build
+
+up: ## start the platform with docker compose, in the background
+	docker compose up -d
+
+down: ## stop the docker compose platform
+	docker compose down
+
+logs: ## follow the docker compose logs
+	docker compose logs -f
+
+clean: ## remove the venvs and local data
+	rm -rf $(VENV) $(CLIENT_GEN_VENV) data

@@ -120,6 +120,7 @@ def render(platform: Platform, task: StoredTask, base_url: str) -> TaskRecord:
             step=task.step, total=task.total, fraction=min(1.0, task.step / task.total) if task.total else 0.0,
             eta_s=task.eta_s if task.status == TaskStatus.running else None,
         ),  # fmt: skip
+        partial_text=task.partial_text if task.status == TaskStatus.running else None,
         preview=Preview(url=platform.signer.url(base, task.preview["ref"]), step=task.preview["step"])
         if task.preview and task.status == TaskStatus.running
         else None,

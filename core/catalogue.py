@@ -34,6 +34,8 @@ class ModelLimits(BaseModel):
     max_steps: int = 150
     max_tokens: int = 4096
     sizes: tuple[str, ...] = Field((), description="The only WIDTHxHEIGHT sizes the model makes, when it has a fixed set.")
+    max_frames: int = 257
+    frame_multiple: int = Field(1, description="Local video models make frame_multiple·k + 1 frames (8k+1 for LTX-Video).")
 
 
 class ModelEntry(BaseModel):
@@ -75,6 +77,23 @@ def _image_entry(name: str, pipeline: str, weights: str, description: str, modes
         weights=weights,
         description=description,
         capabilities=frozenset({Capability(mode) for mode in modes} | {Capability.lora}),
+        modes=modes,
+        **fields,
+    )
+
+
+def _video_entry(name: str, weights: str, description: str, modes: dict[str, str], **fields: Any) -> ModelEntry:
+    """A local video model; its modes are keyed txt2img/img2img like the video capabilities that
+    `_check_video_mode` reads (text-to-video, image-to-video)."""
+    return ModelEntry(
+        name=name,
+        domain=Domain.videos,
+        queue=Queue.gpu,
+        engine="diffusers_video",
+        pipeline=modes["txt2img"],
+        weights=weights,
+        description=description,
+        capabilities=frozenset({Capability(mode) for mode in modes} | {Capability.video}),
         modes=modes,
         **fields,
     )
@@ -160,7 +179,26 @@ def _entries() -> dict[str, ModelEntry]:
             twin="tiny-llm",
         ),
     ]
-    return {entry.name: entry for entry in [*images, *families, *texts]}
+    ltx_modes = {"txt2img": "LTXPipeline", "img2img": "LTXImageToVideoPipeline"}
+    tiny_video_defaults = {"width": 64, "height": 64, "num_frames": 9, "fps": 8, "steps": 2}
+    videos = [
+        _video_entry("tiny-ltx", "tiny-ltx", "LTX-Video classes with small random weights, for tests.", ltx_modes,
+                     defaults=tiny_video_defaults | {"guidance": 3.0}, tiny=True,
+                     limits=ModelLimits(size_multiple=32, max_pixels=256 * 256, max_steps=50, max_frames=33, frame_multiple=8)),
+        _video_entry("ltx-video", "Lightricks/LTX-Video", "LTX-Video: text to video, or animates `image` as its first frame; "
+                     "sizes in multiples of 32, 8k+1 frames.", ltx_modes, twin="tiny-ltx",
+                     defaults={"width": 704, "height": 480, "num_frames": 121, "fps": 24, "steps": 50, "guidance": 3.0},
+                     limits=ModelLimits(size_multiple=32, max_pixels=1280 * 720, max_frames=257, frame_multiple=8)),
+        _video_entry("tiny-wan", "tiny-wan", "Wan 2.1 text-to-video classes with small random weights, for tests.",
+                     {"txt2img": "WanPipeline"}, defaults=tiny_video_defaults | {"guidance": 5.0}, tiny=True,
+                     limits=ModelLimits(size_multiple=16, max_pixels=256 * 256, max_steps=50, max_frames=33, frame_multiple=4)),
+        # Image-to-video is another checkpoint (Wan2.1-I2V-14B, with a CLIP image encoder), not these components.
+        _video_entry("wan-2.1", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Wan 2.1 T2V 1.3B: text to video only (no `image`); "
+                     "sizes in multiples of 16, 4k+1 frames.", {"txt2img": "WanPipeline"}, twin="tiny-wan",
+                     defaults={"width": 832, "height": 480, "num_frames": 81, "fps": 16, "steps": 50, "guidance": 5.0},
+                     limits=ModelLimits(size_multiple=16, max_pixels=1280 * 720, max_frames=129, frame_multiple=4)),
+    ]  # fmt: skip
+    return {entry.name: entry for entry in [*images, *families, *texts, *videos]}
 
 
 def _service_entries() -> dict[str, ModelEntry]:
@@ -295,13 +333,12 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
             params.setdefault(name, entry.defaults.get(name))
         _require_listed_size(entry, params)
         _snap_size(entry, params, notes)
-        if params["steps"] is not None and params["steps"] > entry.limits.max_steps:
-            raise InvalidRequestError(
-                f"steps={params['steps']} is above {entry.name}'s limit of {entry.limits.max_steps}; lower it."
-            )
+        _check_steps(entry, params)
         _check_image_mode(entry, request)
         if request.image is None:
             params.pop("strength", None)
+    elif isinstance(request, VideoRequest) and entry.modes:
+        _normalize_local_video(entry, params, notes)
     elif isinstance(request, TextRequest) and request.max_tokens > entry.limits.max_tokens:
         raise InvalidRequestError(
             f"max_tokens={request.max_tokens} is above {entry.name}'s limit of {entry.limits.max_tokens}; lower it."
@@ -313,6 +350,29 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
     if "seed" in type(request).model_fields and params.get("seed") is None:
         params["seed"] = secrets.randbelow(2**32)
     return params, notes
+
+
+def _check_steps(entry: ModelEntry, params: dict[str, Any]) -> None:
+    if params["steps"] is not None and params["steps"] > entry.limits.max_steps:
+        raise InvalidRequestError(f"steps={params['steps']} is above {entry.name}'s limit of {entry.limits.max_steps}; lower it.")
+
+
+def _normalize_local_video(entry: ModelEntry, params: dict[str, Any], notes: list[str]) -> None:
+    """Defaults, size and frame-count rules of a local video model (hosted ones have their own)."""
+    for name in ("width", "height", "num_frames", "fps", "steps", "guidance"):
+        params.setdefault(name, entry.defaults.get(name))
+    _snap_size(entry, params, notes)
+    _check_steps(entry, params)
+    multiple, asked = entry.limits.frame_multiple, params["num_frames"]
+    snapped = max(multiple, asked - 1 - (asked - 1) % multiple) + 1 if multiple > 1 else asked
+    if snapped != asked:
+        notes.append(f"num_frames snapped from {asked} to {snapped} ({multiple}k+1 for {entry.name})")
+        params["num_frames"] = snapped
+    if snapped > entry.limits.max_frames:
+        raise InvalidRequestError(
+            f"num_frames={snapped} is above {entry.name}'s limit of {entry.limits.max_frames}; lower it.",
+            details={"max_frames": entry.limits.max_frames},
+        )
 
 
 def _check_vision(entry: ModelEntry, request: TaskRequest) -> None:

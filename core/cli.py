@@ -1,4 +1,4 @@
-"""The `ddiffusion` console script (server side): `ddiffusion serve`."""
+"""The server's console script, `ddiffusion-server serve`; the client's `ddiffusion serve` calls it too."""
 
 import argparse
 
@@ -7,7 +7,7 @@ from core.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ddiffusion", description="deferred-diffusion platform")
+    parser = argparse.ArgumentParser(prog="ddiffusion-server", description="deferred-diffusion platform")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="start Redis (embedded unless DDIFFUSION_REDIS_URL is set), the api and the workers")
     args = parser.parse_args(argv)

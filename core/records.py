@@ -3,6 +3,7 @@
 Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:task:{id}          hash   the record's fields
   dd:task:{id}:logs     list   last N log lines (RPUSH + LTRIM, O(1) per line)
+  dd:task:{id}:text     string the text generated so far while running (APPEND, O(1) per token)
   dd:queue:{queue}      zset   queued task ids by submit sequence → position is ZRANK
   dd:active             set    unfinished task ids (global backlog)
   dd:active:{key_id}    set    unfinished task ids of one API key (per-key backlog)
@@ -40,6 +41,10 @@ def task_key(task_id: str) -> str:
 
 def logs_key(task_id: str) -> str:
     return f"dd:task:{task_id}:logs"
+
+
+def text_key(task_id: str) -> str:
+    return f"dd:task:{task_id}:text"
 
 
 def events_channel(task_id: str) -> str:
@@ -95,19 +100,21 @@ return {'created', ARGV[1], tostring(redis.call('ZRANK', KEYS[2], ARGV[1]))}
 """
 
 START = """
--- KEYS: task, queue, channel ; ARGV: id, now
+-- KEYS: task, queue, channel, partial text ; ARGV: id, now
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
 if status ~= 'queued' and status ~= 'running' then return {status, '0'} end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2])
+redis.call('HDEL', KEYS[1], 'preview', 'eta_s')
+redis.call('DEL', KEYS[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('PUBLISH', KEYS[3], 'running')
 return {'running', tostring(attempts)}
 """
 
 # Shared by FINISH and CANCEL: end the task, free its backlog slots, count it, let it expire.
-# KEYS: task, queue, active, active of key, logs, channel, stats status, run sum, run count
+# KEYS: task, queue, active, active of key, logs, channel, stats status, run sum, run count, partial text
 # ARGV: id, status, now, outputs json, error json, ttl, model
 _END = """
 local function finish(status)
@@ -118,6 +125,7 @@ local function finish(status)
   redis.call('SREM', KEYS[4], ARGV[1])
   redis.call('EXPIRE', KEYS[1], ARGV[6])
   redis.call('EXPIRE', KEYS[5], ARGV[6])
+  redis.call('DEL', KEYS[10])
   redis.call('HINCRBY', KEYS[7], status, 1)
   if status == 'succeeded' and started then
     redis.call('HINCRBYFLOAT', KEYS[8], ARGV[7], tonumber(ARGV[3]) - tonumber(started))
@@ -166,6 +174,7 @@ class StoredTask:
     total: int
     eta_s: float | None
     preview: dict[str, Any] | None
+    partial_text: str | None
     outputs: list[dict[str, Any]]
     error: ErrorInfo | None
     attempts: int
@@ -174,7 +183,7 @@ class StoredTask:
     position: int | None
 
     @staticmethod
-    def parse(fields: dict[str, str], logs: list[str], position: int | None) -> "StoredTask":
+    def parse(fields: dict[str, str], logs: list[str], position: int | None, partial_text: str | None = None) -> "StoredTask":
         def number(name: str) -> float | None:
             return float(fields[name]) if fields.get(name) else None
 
@@ -194,6 +203,7 @@ class StoredTask:
             total=int(fields.get("total") or 0),
             eta_s=number("eta_s"),
             preview=json.loads(fields.get("preview") or "null"),
+            partial_text=partial_text,
             outputs=json.loads(fields.get("outputs") or "[]"),
             error=ErrorInfo(**error) if error else None,
             attempts=int(fields.get("attempts") or 0),
@@ -218,6 +228,7 @@ def end_keys(task_id: str, queue: str, key_id: str) -> list[str]:
         STATS_STATUS_KEY,
         STATS_RUN_SUM_KEY,
         STATS_RUN_COUNT_KEY,
+        text_key(task_id),
     ]
 
 
@@ -230,16 +241,17 @@ def read_pipeline(pipe: Any, task_id: str) -> None:
     """Queue the reads of one record: its hash, its logs and its rank in every queue."""
     pipe.hgetall(task_key(task_id))
     pipe.lrange(logs_key(task_id), 0, -1)
+    pipe.get(text_key(task_id))
     for queue in Queue:
         pipe.zrank(queue_key(queue), task_id)
 
 
 def parse_read(results: list[Any]) -> StoredTask | None:
-    fields, logs, *ranks = results
+    fields, logs, partial_text, *ranks = results
     if not fields:
         return None
     position = next((rank for rank in ranks if rank is not None), None)
-    return StoredTask.parse(fields, logs, position)
+    return StoredTask.parse(fields, logs, position, partial_text)
 
 
 @dataclass(frozen=True)
@@ -337,7 +349,7 @@ class TaskStore:
 
     def start(self, task: StoredTask) -> tuple[str, int]:
         """Mark running. Returns the status it had when not startable, and the attempt number."""
-        status, attempts = self._start([task_key(task.id), queue_key(task.queue), events_channel(task.id)], [task.id, time.time()])
+        status, attempts = self._start([task_key(task.id), queue_key(task.queue), events_channel(task.id), text_key(task.id)], [task.id, time.time()])
         return status, int(attempts)
 
     def progress(self, task_id: str, step: int, total: int, eta_s: float | None = None) -> bool:
@@ -355,6 +367,17 @@ class TaskStore:
             pipe.hset(task_key(task_id), "preview", json.dumps({"ref": ref, "step": step}))
             pipe.publish(events_channel(task_id), "preview")
             pipe.execute()
+
+    def append_text(self, task_id: str, piece: str) -> None:
+        """Add generated text to the task's partial text and announce it."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.append(text_key(task_id), piece)
+            pipe.expire(text_key(task_id), self.ttl_s)
+            pipe.publish(events_channel(task_id), "text")
+            pipe.execute()
+
+    def clear_text(self, task_id: str) -> None:
+        self.client.delete(text_key(task_id))
 
     def cancel_requested(self, task_id: str) -> bool:
         return self.client.hget(task_key(task_id), "cancel") == "1"

@@ -49,6 +49,7 @@ class WorkerState:
     def __init__(self) -> None:
         self._engines: dict[str, Engine] = {}
         self._client: redis.Redis | None = None
+        self._model_cache: Any = None  # workers.local.cache.ModelCache, imported only where torch is
 
     @property
     def client(self) -> redis.Redis:
@@ -66,14 +67,22 @@ class WorkerState:
     def report_warm(self) -> None:
         """Tell this worker's heartbeat (in the parent process) which models this process holds
         warm: engines live in the pool processes, the heartbeat does not see them."""
-        warm = sorted(name for engine in self._engines.values() for name in getattr(engine, "warm_models", list)())
+        warm = self._model_cache.warm_names() if self._model_cache is not None else []
         self.client.hset(warm_key(os.getppid()), str(os.getpid()), json.dumps(warm))
 
     def engine(self, entry: ModelEntry) -> Engine:
         if entry.engine not in self._engines:
             module, name = ENGINES[entry.engine].split(":")
             engine_class = getattr(importlib.import_module(module), name)
-            self._engines[entry.engine] = engine_class(settings)
+            if entry.engine in LOCAL_ENGINES:
+                # One model cache per process: the local engines share its memory budget.
+                if self._model_cache is None:
+                    cache = importlib.import_module("workers.local.cache")
+                    weights = importlib.import_module("workers.local.weights")
+                    self._model_cache = cache.ModelCache.for_settings(settings, weights.pick_device(settings.device)[0])
+                self._engines[entry.engine] = engine_class(settings, cache=self._model_cache)
+            else:
+                self._engines[entry.engine] = engine_class(settings)
         return self._engines[entry.engine]
 
 

@@ -46,6 +46,14 @@ class TaskContext:
         self.client.zadd(BLOB_EXPIRY_KEY, {info.ref: time.time() + self.ttl_s}, gt=True)
         self.store.preview(self.task_id, info.ref, step)
 
+    def stream_text(self, piece: str) -> None:
+        """Publish newly generated text: the record's `partial_text` grows as it comes."""
+        self.store.append_text(self.task_id, piece)
+
+    def restart_text(self) -> None:
+        """Drop the partial text of an attempt that failed and will be retried."""
+        self.store.clear_text(self.task_id)
+
     def check_cancelled(self) -> None:
         if self.store.cancel_requested(self.task_id):
             raise TaskCancelled()

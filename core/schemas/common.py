@@ -118,6 +118,7 @@ class TaskRecord(BaseModel):
     timings: Timings = Timings()
     request: dict[str, Any] = Field(default_factory=dict, description="The request as it runs: defaults filled in, sizes snapped, inputs as refs.")
     outputs: list[TaskOutput] = Field(default_factory=list)
+    partial_text: str | None = Field(None, description="Texts: what has been generated so far, while running; the answer is in `outputs`.")
     preview: Preview | None = Field(None, description="The latest preview while running, where the model makes them.")
     error: ErrorInfo | None = None
     logs: list[str] = Field(default_factory=list, description="The task's last log lines.")

@@ -16,6 +16,7 @@ class FakeContext:
         self.steps: list[tuple[int, int]] = []
         self.lines: list[str] = []
         self.previews: list[tuple[int, bytes]] = []
+        self.text = ""
         self.checks = 0
         self.cancel_after = cancel_after
         self.cancel_checks_after = cancel_checks_after
@@ -27,6 +28,12 @@ class FakeContext:
 
     def preview(self, png: bytes, step: int) -> None:
         self.previews.append((step, png))
+
+    def stream_text(self, piece: str) -> None:
+        self.text += piece
+
+    def restart_text(self) -> None:
+        self.text = ""
 
     def check_cancelled(self) -> None:
         self.checks += 1

@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 import torch
 
+from core.settings import Settings
+
 log = structlog.get_logger("worker")
 
 GB = 1024**3
@@ -50,6 +52,12 @@ def default_budget_bytes(device: str) -> int:
 
 
 class ModelCache:
+    """One per worker process, shared by its local engines, so that together they keep to one budget."""
+
+    @classmethod
+    def for_settings(cls, settings: Settings, device: str) -> "ModelCache":
+        return cls(int(settings.model_memory_gb * GB) or default_budget_bytes(device), device)
+
     def __init__(self, budget_bytes: int, device: str) -> None:
         self.budget_bytes = budget_bytes
         self.device = device
@@ -76,6 +84,10 @@ class ModelCache:
     def warm(self) -> list[WarmModel]:
         with self._lock:
             return list(self._warm.values())
+
+    def warm_names(self) -> list[str]:
+        """Catalogue names whose weights are loaded."""
+        return sorted(name for warm in self.warm() for name in warm.names)
 
     def warm_keys(self) -> list[str]:
         with self._lock:

@@ -25,7 +25,7 @@ from core.catalogue import ModelEntry
 from core.errors import InvalidRequestError, PlatformError
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.local.cache import GB, ModelCache, WarmModel, default_budget_bytes, free_memory, weights_bytes
+from workers.local.cache import ModelCache, WarmModel, free_memory, weights_bytes
 from workers.local.calls import call_arguments, seeded_generator, step_callback
 from workers.local.previews import latents_preview
 from workers.local.weights import pick_device, require_weights
@@ -34,13 +34,12 @@ LIBRARIES = ("torch", "diffusers", "transformers", "peft")
 
 
 class DiffusersImageEngine:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cache: ModelCache | None = None) -> None:
         self.models_dir = settings.resolved_models_dir
         self.loras_dir = settings.resolved_loras_dir
         self.preview_every = settings.preview_every
         self.device, self.dtype = pick_device(settings.device)
-        budget = settings.model_memory_gb * GB or default_budget_bytes(self.device)
-        self.cache = ModelCache(int(budget), self.device)
+        self.cache = cache or ModelCache.for_settings(settings, self.device)
         # One run at a time per process: LoRAs are loaded onto the shared, warm modules.
         self._lock = threading.Lock()
 
@@ -57,10 +56,6 @@ class DiffusersImageEngine:
             pipe.set_progress_bar_config(disable=True)
             warm.derived[class_name] = pipe
         return warm.derived[class_name], warm
-
-    def warm_models(self) -> list[str]:
-        """Catalogue names whose weights are loaded in this process."""
-        return sorted(name for warm in self.cache.warm() for name in warm.names)
 
     def _load(self, entry: ModelEntry, path: Path) -> tuple[DiffusionPipeline, dict[str, Any]]:
         pipe = getattr(diffusers, entry.pipeline).from_pretrained(path, dtype=self.dtype)

@@ -11,15 +11,21 @@ from pathlib import Path
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderKLLTXVideo,
+    AutoencoderKLWan,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     FluxPipeline,
     FluxTransformer2DModel,
+    LTXPipeline,
+    LTXVideoTransformer3DModel,
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
+    WanPipeline,
+    WanTransformer3DModel,
 )
 from tokenizers import Tokenizer, pre_tokenizers, trainers
 from transformers import (
@@ -33,6 +39,8 @@ from transformers import (
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
+    UMT5Config,
+    UMT5EncoderModel,
 )
 
 # Enough English for a byte-level BPE to learn some merges; the weights are random anyway.
@@ -201,6 +209,53 @@ def build_tiny_flux(out_dir: Path) -> None:
     pipe.save_pretrained(out_dir)
 
 
+def build_tiny_ltx(out_dir: Path) -> None:
+    """LTX-Video classes (after diffusers' own LTX tests): a one-layer LTX transformer, a causal
+    video VAE and T5. The same components serve LTXPipeline and LTXImageToVideoPipeline."""
+    t5 = _t5_tokenizer()
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
+        cross_attention_dim=32, num_layers=1, caption_channels=32,
+    )  # fmt: skip
+    # The real VAE's 32x spatial and 8x temporal compression (4x4 patches, three scaling blocks),
+    # so the twin has LTX-Video's size and frame rules, on 8 channels throughout.
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False), decoder_spatio_temporal_scaling=(True, True, True, False),
+        patch_size=4, patch_size_t=1, encoder_causal=True, decoder_causal=False,
+    )  # fmt: skip
+    pipe = LTXPipeline(
+        transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=_t5_encoder(t5, d_model=32),
+        tokenizer=t5,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
+
+
+def build_tiny_wan(out_dir: Path) -> None:
+    """Wan 2.1 text-to-video classes (after diffusers' own Wan tests): a two-layer Wan transformer,
+    the Wan video VAE (8x spatial, 4x temporal compression) and a UMT5 encoder with a T5 tokenizer."""
+    t5 = _t5_tokenizer()
+    torch.manual_seed(0)
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(t5), d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
+            pad_token_id=t5.pad_token_id, eos_token_id=t5.eos_token_id,
+        )
+    )  # fmt: skip
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16, text_dim=32,
+        freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )  # fmt: skip
+    pipe = WanPipeline(
+        transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder=text_encoder,
+        tokenizer=t5,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
+
+
 def build_tiny_llm(out_dir: Path) -> None:
     """A Qwen2 causal LM with Qwen's ChatML special tokens and chat template."""
     pad, im_start, im_end = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
@@ -229,6 +284,8 @@ TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
     "tiny-sdxl": build_tiny_sdxl,
     "tiny-sd3": build_tiny_sd3,
     "tiny-flux": build_tiny_flux,
+    "tiny-ltx": build_tiny_ltx,
+    "tiny-wan": build_tiny_wan,
     "tiny-llm": build_tiny_llm,
 }
 

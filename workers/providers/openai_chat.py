@@ -32,6 +32,7 @@ class OpenAIChatEngine:
     ) -> str:
         max_tokens: int = params["max_tokens"]
         pieces: list[str] = []
+        ctx.restart_text()  # a retried attempt starts its answer over
         with mapped_errors(client, self.settings.timeout_s):
             stream = client.chat.completions.create(
                 model=entry.pipeline,
@@ -52,6 +53,7 @@ class OpenAIChatEngine:
                     choice = chunk.choices[0]
                     if choice.delta.content:
                         pieces.append(choice.delta.content)
+                        ctx.stream_text(choice.delta.content)
                         # One content delta is about one token; this is also where a cancel lands.
                         ctx.progress(min(len(pieces), max_tokens), max_tokens)
                     if choice.finish_reason == "length":

@@ -1,3 +1,5 @@
+import json
+
 from fastapi.testclient import TestClient
 
 from tests.fakes import FakeServices
@@ -38,7 +40,7 @@ def test_empty_messages_are_422(client: TestClient, user: dict[str, str]) -> Non
 def test_unknown_video_model_is_422_naming_the_video_models(client: TestClient, user: dict[str, str]) -> None:
     listed = [model["name"] for model in client.get("/api/videos/models", headers=user).json()]
     assert "replicate/kwaivgi/kling-v2.1" in listed
-    response = client.post("/api/videos", json={"model": "ltx-video", "prompt": "x"}, headers=user)
+    response = client.post("/api/videos", json={"model": "sora-2", "prompt": "x"}, headers=user)
     assert response.status_code == 422
     assert response.json()["error"]["details"]["available"] == listed
     assert client.get("/api/videos/0123", headers=user).status_code == 404
@@ -53,3 +55,18 @@ def test_hosted_chat_model_streams_from_the_provider(platform_client: TestClient
     assert "echo this back" in record["outputs"][0]["text"]
     sent = [request for request in fakes.openai.requests if request.body.get("messages") == body["messages"]]
     assert sent and sent[-1].headers["authorization"] == "Bearer sk-test" and sent[-1].body["model"] == "gpt-4o-mini"
+
+
+def test_generated_text_streams_into_the_record(platform_client: TestClient, user: dict[str, str]) -> None:
+    body = {"model": "tiny-llm", "messages": [{"role": "user", "content": "write a haiku"}], "max_tokens": 48, "temperature": 1.0, "seed": 21}
+    task_id = platform_client.post("/api/texts", json=body, headers=user).json()["id"]
+    records = []
+    with platform_client.stream("GET", f"/api/texts/{task_id}/events", headers=user) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                records.append(json.loads(line.removeprefix("data:").strip()))
+    final = records[-1]
+    assert final["status"] == "succeeded" and final["partial_text"] is None
+    answer = final["outputs"][0]["text"]
+    partials = [record["partial_text"] for record in records if record["partial_text"]]
+    assert partials and all(answer.startswith(partial) for partial in partials)

@@ -160,3 +160,16 @@ def test_weights_revision_changes_with_the_weights(tiny_models: Path, tmp_path: 
     snapshot = tmp_path / "snapshots" / "0123abcd"
     snapshot.mkdir(parents=True)
     assert weights_revision(snapshot) == "0123abcd"
+
+
+def test_local_engines_of_a_process_share_one_budget(tiny_models: Path) -> None:
+    from workers.local.cache import ModelCache
+    from workers.local.texts import TransformersTextEngine
+
+    settings = Settings(models_dir=tiny_models, device="cpu")
+    cache = ModelCache(engine_bytes(tiny_models, "tiny-sd") + 1, "cpu")  # room for tiny-sd alone
+    images, texts = DiffusersImageEngine(settings, cache=cache), TransformersTextEngine(settings, cache=cache)
+    ctx = FakeContext()
+    run(images, "tiny-sd", ctx)
+    texts.run(CATALOGUE["tiny-llm"], {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0, "seed": 1}, ctx)
+    assert cache.warm_names() == ["tiny-llm"] and cache.evictions == 1

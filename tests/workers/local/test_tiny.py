@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
+from diffusers import DiffusionPipeline, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPTokenizer, Qwen2Tokenizer
 
 from workers.local import tiny
@@ -54,6 +54,18 @@ def test_tiny_llm_chats_and_generates(models_dir: Path) -> None:
     new_tokens = generated[0, inputs["input_ids"].shape[-1] :]
     assert 0 < len(new_tokens) <= 8
     assert isinstance(tokenizer.decode(new_tokens, skip_special_tokens=True), str)
+
+
+@pytest.mark.parametrize("name", ["tiny-ltx", "tiny-wan"])
+def test_tiny_video_twins_run_text_to_video_with_their_real_compression(models_dir: Path, name: str) -> None:
+    pipe = DiffusionPipeline.from_pretrained(models_dir / name)
+    pipe.set_progress_bar_config(disable=True)
+    if name == "tiny-ltx":  # LTX-Video's VAE: 32x in space, 8x in time
+        assert (pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio) == (32, 8)
+    else:  # Wan's VAE: 8x in space, 4x in time
+        assert (pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal) == (8, 4)
+    video = pipe("a red teapot", width=64, height=64, num_frames=9, num_inference_steps=2, output_type="np").frames
+    assert video.shape == (1, 9, 64, 64, 3)
 
 
 def test_builds_are_deterministic(tmp_path: Path) -> None:

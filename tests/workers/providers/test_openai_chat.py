@@ -52,6 +52,7 @@ def test_streams_the_answer_and_sends_key_model_and_parameters(configure: Config
     assert request.body["stream"] is True
     assert (request.body["max_completion_tokens"], request.body["temperature"], request.body["seed"]) == (64, 0.2, 7)
     assert ctx.steps == [(step, 64) for step in range(1, 7)]  # one per streamed word
+    assert ctx.text == "Ultramarine blue, like a Renaissance sky."  # streamed into the record as it came
     assert any("6 completion tokens" in line for line in ctx.lines)
 
 

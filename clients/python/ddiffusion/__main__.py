@@ -1,0 +1,3 @@
+from ddiffusion.cli import main
+
+main()

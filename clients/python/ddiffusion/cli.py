@@ -1,0 +1,415 @@
+"""`ddiffusion`: the platform from a shell. Exit codes scripts can rely on: 0 success, 1 the task
+failed or was cancelled, 2 usage error, 3 API or connection error (or --timeout reached)."""
+
+# No `from __future__ import annotations` here: typer on Python 3.9 reads the raw signature, and
+# string annotations would hide the `Annotated[..., typer.Option(...)]` metadata from it.
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+
+from ddiffusion.client import DEFAULT_API_ADDRESS, ApiError, Client, is_terminal
+from deferred_diffusion_client.models import Domain, TaskRecord
+
+EXIT_TASK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_API_ERROR = 3
+SERVER_DISTRIBUTION = "deferred-diffusion"
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+images_app = typer.Typer(no_args_is_help=True, help="Image tasks.")
+texts_app = typer.Typer(no_args_is_help=True, help="Text (chat) tasks.")
+videos_app = typer.Typer(no_args_is_help=True, help="Video tasks.")
+workflows_app = typer.Typer(no_args_is_help=True, help="ComfyUI workflow tasks.")
+tasks_app = typer.Typer(no_args_is_help=True, help="Any task by domain and id.")
+models_app = typer.Typer(no_args_is_help=True, help="The model catalogue.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys (needs the admin key).")
+for sub_app, name in [
+    (images_app, "images"),
+    (texts_app, "texts"),
+    (videos_app, "videos"),
+    (workflows_app, "workflows"),
+    (tasks_app, "tasks"),
+    (models_app, "models"),
+    (keys_app, "keys"),
+]:
+    app.add_typer(sub_app, name=name)
+
+stderr = Console(stderr=True)
+
+
+@dataclass
+class Connection:
+    address: str
+    api_key: Optional[str]
+    client: Optional[Client] = None
+
+    def open(self, ctx: typer.Context) -> Client:
+        if self.client is None:
+            self.client = Client(self.address, self.api_key)
+            ctx.call_on_close(self.client.close)
+        return self.client
+
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
+Wait = Annotated[bool, typer.Option("--wait", "-w", help="Wait for the task to finish, showing progress.")]
+OutputDir = Annotated[Optional[Path], typer.Option("--output", "-o", help="Save the outputs into this folder (implies --wait).")]
+Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Give up waiting after this many seconds (exit 3).")]
+
+
+@app.callback()
+def connect(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Option(envvar="DDIFFUSION_API_ADDRESS", help="The platform's base URL.")] = DEFAULT_API_ADDRESS,
+    api_key: Annotated[Optional[str], typer.Option(envvar="DDIFFUSION_API_KEY", help="Your API key (or the admin key).")] = None,
+) -> None:
+    ctx.obj = Connection(address, api_key)
+
+
+def client_of(ctx: typer.Context) -> Client:
+    return ctx.find_object(Connection).open(ctx)
+
+
+def echo_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@contextmanager
+def reporting_errors(as_json: bool) -> Iterator[None]:
+    """Turns the layer's exceptions into a message and the documented exit code."""
+    try:
+        yield
+    except ApiError as exc:
+        if as_json:
+            echo_json({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
+        else:
+            stderr.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_API_ERROR) from None
+    except TimeoutError as exc:
+        stderr.print(f"[red]timeout:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_API_ERROR) from None
+    except (ValueError, OSError) as exc:
+        stderr.print(f"[red]usage:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def wait_with_progress(client: Client, domain: str, task_id: str, as_json: bool, timeout_s: Optional[float]) -> TaskRecord:
+    if as_json:
+        return client.wait(domain, task_id, timeout_s=timeout_s)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        bar: TaskID = progress.add_task(task_id, total=None)
+
+        def show(record: TaskRecord) -> None:
+            status = record.status.value
+            if status == "queued" and isinstance(record.position, int):
+                status = f"queued, {record.position} ahead"
+            step, total = (record.progress.step, record.progress.total) if record.progress else (0, 0)
+            progress.update(bar, description=f"{task_id} {status}", completed=step or 0, total=total or None)
+
+        return client.wait(domain, task_id, on_progress=show, timeout_s=timeout_s)
+
+
+def report(client: Client, record: TaskRecord, output: Optional[Path], as_json: bool) -> None:
+    """Prints the outcome (downloading outputs first when asked) and exits 1 unless it succeeded."""
+    succeeded = record.status.value == "succeeded"
+    saved = client.download(record, output) if output is not None and succeeded else []
+    if as_json:
+        echo_json({"id": record.id, "status": record.status.value, "files": [str(path) for path in saved], "record": record.to_dict()})
+    else:
+        for result in record.outputs or []:
+            if isinstance(result.text, str):
+                typer.echo(result.text)
+        for path in saved:
+            typer.echo(str(path))
+        if record.error:
+            stderr.print(f"[red]{record.status.value}:[/] {record.error.code}: {record.error.message}", highlight=False)
+        elif not succeeded:
+            stderr.print(f"[yellow]{record.status.value}[/]", highlight=False)
+    if not succeeded:
+        raise typer.Exit(EXIT_TASK_FAILED)
+
+
+def submit(
+    ctx: typer.Context, domain: str, request: dict[str, Any], wait: bool, output: Optional[Path], as_json: bool, timeout_s: Optional[float]
+) -> None:
+    """Submits; without waiting prints the task id, otherwise waits, downloads and reports."""
+    with reporting_errors(as_json):
+        client = client_of(ctx)
+        request = {name: value for name, value in request.items() if value is not None}
+        created = client.submit(domain, request)
+        if not (wait or output is not None):
+            echo_json(created.to_dict()) if as_json else typer.echo(created.id)
+            return
+        report(client, wait_with_progress(client, domain, created.id, as_json, timeout_s), output, as_json)
+
+
+def input_ref(ctx: typer.Context, value: Optional[str], as_json: bool) -> Optional[str]:
+    """A local path is uploaded first; refs and URLs pass as they are."""
+    if value is None:
+        return None
+    with reporting_errors(as_json):
+        return client_of(ctx).input_ref(value)
+
+
+@images_app.command("create")
+def create_image(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="e.g. tiny-sd, sd-1.5, sdxl (see `ddiffusion models list images`).")],
+    prompt: Annotated[str, typer.Option(help="What to make.")],
+    negative_prompt: Optional[str] = None,
+    width: Optional[int] = None,
+    height: Optional[int] = None,
+    steps: Optional[int] = None,
+    guidance: Optional[float] = None,
+    seed: Optional[int] = None,
+    image: Annotated[Optional[str], typer.Option(help="Init image: a local file (uploaded), a sha256: ref or a URL.")] = None,
+    mask: Annotated[Optional[str], typer.Option(help="Inpainting mask, like --image.")] = None,
+    strength: Annotated[Optional[float], typer.Option(help="How much of --image is repainted (0-1].")] = None,
+    wait: Wait = False,
+    output: OutputDir = None,
+    as_json: AsJson = False,
+    timeout: Timeout = None,
+) -> None:
+    """Submit an image task."""
+    request = {
+        "model": model,
+        "prompt": prompt,
+        "negative_prompt": negative_prompt,
+        "width": width,
+        "height": height,
+        "steps": steps,
+        "guidance": guidance,
+        "seed": seed,
+        "image": input_ref(ctx, image, as_json),
+        "mask": input_ref(ctx, mask, as_json),
+        "strength": strength,
+    }
+    submit(ctx, "images", request, wait, output, as_json, timeout)
+
+
+@texts_app.command("create")
+def create_text(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="e.g. tiny-llm, qwen-2.5, gpt-4o (see `ddiffusion models list texts`).")],
+    prompt: Annotated[str, typer.Option(help="The user message.")],
+    system: Annotated[Optional[str], typer.Option(help="A system message before it.")] = None,
+    max_tokens: Optional[int] = None,
+    temperature: Optional[float] = None,
+    seed: Optional[int] = None,
+    wait: Wait = False,
+    output: OutputDir = None,
+    as_json: AsJson = False,
+    timeout: Timeout = None,
+) -> None:
+    """Submit a chat task; with --wait the answer is printed."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    request = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+    submit(ctx, "texts", request, wait, output, as_json, timeout)
+
+
+@videos_app.command("create")
+def create_video(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="See `ddiffusion models list videos`.")],
+    prompt: Annotated[str, typer.Option(help="What to make.")],
+    negative_prompt: Optional[str] = None,
+    image: Annotated[Optional[str], typer.Option(help="First frame: a local file (uploaded), a sha256: ref or a URL.")] = None,
+    width: Optional[int] = None,
+    height: Optional[int] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Number of frames.")] = None,
+    fps: Optional[int] = None,
+    steps: Optional[int] = None,
+    guidance: Optional[float] = None,
+    seed: Optional[int] = None,
+    wait: Wait = False,
+    output: OutputDir = None,
+    as_json: AsJson = False,
+    timeout: Timeout = None,
+) -> None:
+    """Submit a video task."""
+    request = {
+        "model": model,
+        "prompt": prompt,
+        "negative_prompt": negative_prompt,
+        "image": input_ref(ctx, image, as_json),
+        "width": width,
+        "height": height,
+        "num_frames": frames,
+        "fps": fps,
+        "steps": steps,
+        "guidance": guidance,
+        "seed": seed,
+    }
+    submit(ctx, "videos", request, wait, output, as_json, timeout)
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise typer.BadParameter(f"{text!r} is not NAME=VALUE.")
+    return name, value
+
+
+def parse_patches(patches: list[str]) -> dict[str, dict[str, Any]]:
+    """`NODE.INPUT=VALUE` items, VALUE read as JSON where it is JSON (768, true) and as text otherwise."""
+    parsed: dict[str, dict[str, Any]] = {}
+    for patch in patches:
+        target, value = parse_assignment(patch)
+        node, dot, input_name = target.rpartition(".")
+        if not dot or not node or not input_name:
+            raise typer.BadParameter(f"{patch!r} is not NODE.INPUT=VALUE.")
+        try:
+            parsed.setdefault(node, {})[input_name] = json.loads(value)
+        except ValueError:
+            parsed.setdefault(node, {})[input_name] = value
+    return parsed
+
+
+@workflows_app.command("create")
+def create_workflow(
+    ctx: typer.Context,
+    template: Annotated[Optional[str], typer.Option(help="A trusted template from comfy_sidecar/workflows/, e.g. txt2img.")] = None,
+    workflow: Annotated[Optional[Path], typer.Option(help="Your own API-format ComfyUI graph (a JSON file).")] = None,
+    patch: Annotated[
+        Optional[list[str]], typer.Option(help="NODE.INPUT=VALUE, by node title or id; repeatable. VALUE is JSON or text.")
+    ] = None,
+    input_files: Annotated[
+        Optional[list[str]], typer.Option("--input", help="NODE=FILE|REF: an input file for a LoadImage node; repeatable.")
+    ] = None,
+    model: Annotated[Optional[str], typer.Option(help="The ComfyUI backend (default: the server's).")] = None,
+    wait: Wait = False,
+    output: OutputDir = None,
+    as_json: AsJson = False,
+    timeout: Timeout = None,
+) -> None:
+    """Submit a ComfyUI workflow task: --template NAME or --workflow FILE, with --patch and --input."""
+    if (template is None) == (workflow is None):
+        raise typer.BadParameter("Give exactly one of --template or --workflow.")
+    inputs = dict(parse_assignment(item) for item in input_files or [])
+    request = {
+        "model": model,
+        "template": template,
+        "workflow": json.loads(workflow.read_text()) if workflow is not None else None,
+        "patches": parse_patches(patch or []),
+        "inputs": {node: input_ref(ctx, value, as_json) for node, value in inputs.items()},
+    }
+    submit(ctx, "workflows", request, wait, output, as_json, timeout)
+
+
+def print_record(record: TaskRecord) -> None:
+    typer.echo(f"{record.id}  {record.domain.value}  {record.model}  {record.status.value}")
+    if record.progress and record.progress.total:
+        typer.echo(f"progress  {record.progress.step}/{record.progress.total}")
+    if record.error:
+        typer.echo(f"error  {record.error.code}: {record.error.message}")
+    for result in record.outputs or []:
+        typer.echo(result.url if isinstance(result.url, str) else str(result.text))
+
+
+@tasks_app.command("get")
+def get_task(ctx: typer.Context, domain: Domain, task_id: str, as_json: AsJson = False) -> None:
+    """Show a task's record."""
+    with reporting_errors(as_json):
+        record = client_of(ctx).get(domain.value, task_id)
+    echo_json(record.to_dict()) if as_json else print_record(record)
+
+
+@tasks_app.command("cancel")
+def cancel_task(ctx: typer.Context, domain: Domain, task_id: str, as_json: AsJson = False) -> None:
+    """Cancel a task: a queued one never runs, a running one stops at its next step."""
+    with reporting_errors(as_json):
+        record = client_of(ctx).cancel(domain.value, task_id)
+    echo_json(record.to_dict()) if as_json else print_record(record)
+
+
+@tasks_app.command("watch")
+def watch_task(
+    ctx: typer.Context,
+    domain: Domain,
+    task_id: str,
+    output: OutputDir = None,
+    as_json: AsJson = False,
+    timeout: Timeout = None,
+) -> None:
+    """Wait for a task with a progress bar; exit 0 when it succeeded, 1 otherwise."""
+    with reporting_errors(as_json):
+        client = client_of(ctx)
+        record = client.get(domain.value, task_id)
+        if not is_terminal(record):
+            record = wait_with_progress(client, domain.value, task_id, as_json, timeout)
+        report(client, record, output, as_json)
+
+
+@models_app.command("list")
+def list_models(ctx: typer.Context, domain: Annotated[Optional[Domain], typer.Argument()] = None, as_json: AsJson = False) -> None:
+    """List models (of one domain, or all) and whether they are available here."""
+    with reporting_errors(as_json):
+        client = client_of(ctx)
+        models = [model for each in ([domain] if domain else list(Domain)) for model in client.models(each.value)]
+    if as_json:
+        echo_json([model.to_dict() for model in models])
+        return
+    # Names are what users type next: fold long ones rather than cut them short.
+    table = Table(Column("name", overflow="fold"), "domain", "queue", "available", "capabilities")
+    for model in models:
+        table.add_row(model.name, model.domain.value, model.queue.value, "yes" if model.available else "no", ", ".join(model.capabilities))
+    Console().print(table)
+
+
+@keys_app.command("create")
+def create_key(ctx: typer.Context, name: str, as_json: AsJson = False) -> None:
+    """Create a key; it is shown this once."""
+    with reporting_errors(as_json):
+        created = client_of(ctx).create_key(name)
+    echo_json(created.to_dict()) if as_json else typer.echo(f"{created.id}  {created.key}")
+
+
+@keys_app.command("list")
+def list_keys(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List keys (without secrets)."""
+    with reporting_errors(as_json):
+        keys = client_of(ctx).list_keys()
+    if as_json:
+        echo_json([key.to_dict() for key in keys])
+        return
+    for key in keys:
+        typer.echo(f"{key.id}  {key.name}  {key.created_at.isoformat()}")
+
+
+@keys_app.command("revoke")
+def revoke_key(ctx: typer.Context, key_id: str, as_json: AsJson = False) -> None:
+    """Revoke a key; it is refused at once."""
+    with reporting_errors(as_json):
+        client_of(ctx).revoke_key(key_id)
+    echo_json({"id": key_id, "revoked": True}) if as_json else typer.echo(f"revoked {key_id}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(ctx: typer.Context) -> None:
+    """Run the platform on this machine (needs the server package: see `ddiffusion-server`)."""
+    try:
+        metadata.distribution(SERVER_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        stderr.print(
+            "`ddiffusion serve` runs the platform itself, which is not installed here: this is the client only.\n"
+            "Install the server from a checkout of the repository with `pip install -e .` (or run `make run` there),\n"
+            "or point this client at a running platform with DDIFFUSION_API_ADDRESS.",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_USAGE) from None
+    from core.cli import main as server_main
+
+    raise typer.Exit(server_main(["serve", *ctx.args]))
+
+
+def main() -> None:
+    app(prog_name="ddiffusion")

@@ -1,0 +1,281 @@
+"""A small layer on the generated client: settings from the environment, one error type,
+upload, submit, wait with progress (SSE, polling when that fails), download, cancel, keys."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Optional, Union
+
+import httpx
+
+from deferred_diffusion_client import AuthenticatedClient
+from deferred_diffusion_client.api.admin import create_key, list_keys, revoke_key
+from deferred_diffusion_client.api.files import upload_file
+from deferred_diffusion_client.api.images import cancel_image, create_image, get_image, list_image_models
+from deferred_diffusion_client.api.texts import cancel_text, create_text, get_text, list_text_models
+from deferred_diffusion_client.api.videos import cancel_video, create_video, get_video, list_video_models
+from deferred_diffusion_client.api.workflows import cancel_workflow, create_workflow, get_workflow, list_workflow_models
+from deferred_diffusion_client.models import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyInfo,
+    ErrorResponse,
+    FileUpload,
+    FileUploaded,
+    ImageRequest,
+    ModelInfo,
+    TaskCreated,
+    TaskRecord,
+    TextRequest,
+    VideoRequest,
+    WorkflowRequest,
+)
+from deferred_diffusion_client.types import UNSET, File, Response
+
+DEFAULT_API_ADDRESS = "http://127.0.0.1:8000"
+EVENTS_PATH = "/api/{domain}/{task_id}/events"
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+# What a request may name as an input without uploading it first.
+INPUT_REF = re.compile(r"^(sha256:[0-9a-f]{64}|data:|https?://)")
+
+ProgressCallback = Callable[[TaskRecord], None]
+
+
+class ApiError(Exception):
+    """The API refused or could not be reached: its `{error: {code, message}}`, and the HTTP status
+    (None when no answer came back)."""
+
+    def __init__(self, code: str, message: str, status: Optional[int] = None) -> None:
+        super().__init__(f"{code}: {message}" if status is None else f"{status} {code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class DomainEndpoints:
+    """The generated modules of one domain's routes, and its request model."""
+
+    request: Any
+    create: ModuleType
+    get: ModuleType
+    cancel: ModuleType
+    models: ModuleType
+
+
+DOMAINS = {
+    "images": DomainEndpoints(ImageRequest, create_image, get_image, cancel_image, list_image_models),
+    "texts": DomainEndpoints(TextRequest, create_text, get_text, cancel_text, list_text_models),
+    "videos": DomainEndpoints(VideoRequest, create_video, get_video, cancel_video, list_video_models),
+    "workflows": DomainEndpoints(WorkflowRequest, create_workflow, get_workflow, cancel_workflow, list_workflow_models),
+}
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    address: str = DEFAULT_API_ADDRESS
+    api_key: Optional[str] = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ClientSettings:
+        """`DDIFFUSION_API_ADDRESS` (default http://127.0.0.1:8000) and `DDIFFUSION_API_KEY`."""
+        return cls(address=environ.get("DDIFFUSION_API_ADDRESS") or DEFAULT_API_ADDRESS, api_key=environ.get("DDIFFUSION_API_KEY") or None)
+
+
+def is_terminal(record: TaskRecord) -> bool:
+    return record.status.value in TERMINAL_STATUSES
+
+
+def error_from_response(status: int, content: bytes, parsed: object = None) -> ApiError:
+    if isinstance(parsed, ErrorResponse):
+        return ApiError(parsed.error.code, parsed.error.message, int(status))
+    try:
+        error = json.loads(content)["error"]
+        return ApiError(str(error["code"]), str(error["message"]), int(status))
+    except (ValueError, KeyError, TypeError):
+        # Not our envelope (a proxy's page, a crash): keep the start of it for the message.
+        return ApiError("http_error", content[:200].decode("utf-8", "replace") or f"HTTP {status}", int(status))
+
+
+class Client:
+    """One platform, one key. `Client()` reads DDIFFUSION_API_ADDRESS and DDIFFUSION_API_KEY."""
+
+    def __init__(self, address: Optional[str] = None, api_key: Optional[str] = None, timeout_s: float = 30.0) -> None:
+        settings = ClientSettings.from_env()
+        self.address = (address or settings.address).rstrip("/")
+        self.timeout = httpx.Timeout(timeout_s)
+        self.api = AuthenticatedClient(
+            base_url=self.address,
+            token=api_key or settings.api_key or "",
+            prefix="",
+            auth_header_name="X-API-Key",
+            timeout=self.timeout,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.api.get_httpx_client().close()
+
+    def _call(self, endpoint: ModuleType, *args: Any, **kwargs: Any) -> Any:
+        """Runs a generated endpoint; returns the parsed body of a 2xx answer, raises ApiError otherwise."""
+        try:
+            response: Response[Any] = endpoint.sync_detailed(*args, client=self.api, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError("unreachable", f"No answer from {self.address}: {exc}") from exc
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.parsed)
+        return response.parsed
+
+    @staticmethod
+    def _domain(domain: str) -> DomainEndpoints:
+        if domain not in DOMAINS:
+            raise ValueError(f"Unknown domain {domain!r}; one of {', '.join(DOMAINS)}.")
+        return DOMAINS[domain]
+
+    def upload(self, path: Union[str, os.PathLike], content_type: Optional[str] = None) -> FileUploaded:
+        """Stores a local file on the platform; use the returned `ref` as an input."""
+        path = Path(path)
+        content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        with path.open("rb") as payload:
+            body = FileUpload(file=File(payload=payload, file_name=path.name, mime_type=content_type))
+            return self._call(upload_file, body=body)
+
+    def input_ref(self, value: str) -> str:
+        """A ref, data URL or http(s) URL as it is; anything else is a local file to upload first."""
+        return value if INPUT_REF.match(value) else self.upload(value).ref
+
+    def submit(self, domain: str, request: Mapping[str, Any], idempotency_key: Optional[str] = None) -> TaskCreated:
+        endpoints = self._domain(domain)
+        body = endpoints.request.from_dict(dict(request))
+        return self._call(endpoints.create, body=body, idempotency_key=idempotency_key or UNSET)
+
+    def get(self, domain: str, task_id: str) -> TaskRecord:
+        return self._call(self._domain(domain).get, task_id)
+
+    def cancel(self, domain: str, task_id: str) -> TaskRecord:
+        return self._call(self._domain(domain).cancel, task_id)
+
+    def models(self, domain: str) -> list[ModelInfo]:
+        return self._call(self._domain(domain).models)
+
+    def create_key(self, name: str) -> ApiKeyCreated:
+        return self._call(create_key, body=ApiKeyCreate(name=name))
+
+    def list_keys(self) -> list[ApiKeyInfo]:
+        return self._call(list_keys)
+
+    def revoke_key(self, key_id: str) -> None:
+        self._call(revoke_key, key_id)
+
+    def wait(
+        self,
+        domain: str,
+        task_id: str,
+        on_progress: Optional[ProgressCallback] = None,
+        timeout_s: Optional[float] = None,
+        stream: bool = True,
+        poll_interval_s: float = 0.5,
+    ) -> TaskRecord:
+        """Returns the record once its status is terminal, calling `on_progress` on every change.
+
+        Streams Server-Sent Events; when the stream cannot be opened or breaks (a proxy that does
+        not pass SSE, a dropped connection), polls GET instead. Raises TimeoutError after `timeout_s`.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        last: Optional[dict[str, Any]] = None
+
+        def changed(record: TaskRecord) -> bool:
+            nonlocal last
+            current = record.to_dict()
+            if current == last:
+                return False
+            last = current
+            if on_progress is not None:
+                on_progress(record)
+            return True
+
+        if stream:
+            try:
+                for record in self._events(domain, task_id, deadline):
+                    changed(record)
+                    if is_terminal(record):
+                        return record
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass  # polling below answers the same question, and reports real API errors
+        while True:
+            record = self.get(domain, task_id)
+            changed(record)
+            if is_terminal(record):
+                return record
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Task {task_id} is still {record.status.value} after {timeout_s}s.")
+            time.sleep(poll_interval_s)
+
+    def _events(self, domain: str, task_id: str, deadline: Optional[float]) -> Iterator[TaskRecord]:
+        """The task's records from its SSE stream. Parsed here rather than with an SSE library so
+        the server's keep-alive comments let the deadline be checked while nothing changes."""
+        self._domain(domain)
+        path = EVENTS_PATH.format(domain=domain, task_id=task_id)
+        # Reads may wait for the server's 10 s keep-alive pings; connecting may not wait long.
+        timeout = httpx.Timeout(self.timeout.connect, read=max(30.0, self.timeout.read or 0.0))
+        with self.api.get_httpx_client().stream("GET", path, headers={"Accept": "text/event-stream"}, timeout=timeout) as response:
+            response.raise_for_status()
+            data: list[str] = []
+            for line in response.iter_lines():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"Task {task_id} did not finish in time.")
+                if line.startswith("data:"):
+                    data.append(line[5:].lstrip(" "))
+                elif not line and data:
+                    yield TaskRecord.from_dict(json.loads("\n".join(data)))
+                    data = []
+
+    def download(self, record: TaskRecord, folder: Union[str, os.PathLike]) -> list[Path]:
+        """Saves the record's file outputs into `folder` as `<task id>-<n><ext>`; returns the paths.
+        Signed URLs need no key, so none is sent (they may point at another host)."""
+        folder = Path(folder).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", record.id)[:100]
+        saved: list[Path] = []
+        for index, output in enumerate(record.outputs or []):
+            if not isinstance(output.url, str):
+                continue
+            content_type = output.content_type if isinstance(output.content_type, str) else ""
+            extension = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
+            target = folder / f"{safe_id}-{index}{extension}"
+            # A link planted at the target could point anywhere; write only into the folder itself.
+            if target.resolve().parent != folder:
+                raise ValueError(f"Refusing to write outside {folder}: {target}")
+            partial = target.with_name(target.name + ".part")
+            try:
+                self._fetch(httpx.URL(self.address + "/").join(output.url), partial)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(target)
+            saved.append(target)
+        return saved
+
+    def _fetch(self, url: httpx.URL, destination: Path) -> None:
+        try:
+            with httpx.stream("GET", url, timeout=self.timeout, follow_redirects=True) as response:
+                if response.status_code >= 400:
+                    raise error_from_response(response.status_code, response.read())
+                with destination.open("wb") as file:
+                    for chunk in response.iter_bytes():
+                        file.write(chunk)
+        except httpx.HTTPError as exc:
+            raise ApiError("unreachable", f"Downloading {url} failed: {exc}") from exc

@@ -1,0 +1,81 @@
+"""Contains all the data models used in inputs/outputs"""
+
+from .api_key_create import ApiKeyCreate
+from .api_key_created import ApiKeyCreated
+from .api_key_info import ApiKeyInfo
+from .chat_image_part import ChatImagePart
+from .chat_message import ChatMessage
+from .chat_message_role import ChatMessageRole
+from .chat_text_part import ChatTextPart
+from .domain import Domain
+from .error_body import ErrorBody
+from .error_info import ErrorInfo
+from .error_response import ErrorResponse
+from .file_upload import FileUpload
+from .file_uploaded import FileUploaded
+from .healthz_response_healthz import HealthzResponseHealthz
+from .image_request import ImageRequest
+from .lora_spec import LoraSpec
+from .model_info import ModelInfo
+from .model_info_defaults import ModelInfoDefaults
+from .model_info_limits import ModelInfoLimits
+from .preview import Preview
+from .progress import Progress
+from .queue import Queue
+from .task_created import TaskCreated
+from .task_output import TaskOutput
+from .task_output_reproducibility_type_0 import TaskOutputReproducibilityType0
+from .task_record import TaskRecord
+from .task_record_request import TaskRecordRequest
+from .task_status import TaskStatus
+from .text_request import TextRequest
+from .timings import Timings
+from .video_request import VideoRequest
+from .workflow_request import WorkflowRequest
+from .workflow_request_inputs import WorkflowRequestInputs
+from .workflow_request_patches import WorkflowRequestPatches
+from .workflow_request_patches_additional_property import WorkflowRequestPatchesAdditionalProperty
+from .workflow_request_workflow_type_0 import WorkflowRequestWorkflowType0
+from .workflow_template import WorkflowTemplate
+from .workflow_template_patchable import WorkflowTemplatePatchable
+
+__all__ = (
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyInfo",
+    "ChatImagePart",
+    "ChatMessage",
+    "ChatMessageRole",
+    "ChatTextPart",
+    "Domain",
+    "ErrorBody",
+    "ErrorInfo",
+    "ErrorResponse",
+    "FileUpload",
+    "FileUploaded",
+    "HealthzResponseHealthz",
+    "ImageRequest",
+    "LoraSpec",
+    "ModelInfo",
+    "ModelInfoDefaults",
+    "ModelInfoLimits",
+    "Preview",
+    "Progress",
+    "Queue",
+    "TaskCreated",
+    "TaskOutput",
+    "TaskOutputReproducibilityType0",
+    "TaskRecord",
+    "TaskRecordRequest",
+    "TaskStatus",
+    "TextRequest",
+    "Timings",
+    "VideoRequest",
+    "WorkflowRequest",
+    "WorkflowRequestInputs",
+    "WorkflowRequestPatches",
+    "WorkflowRequestPatchesAdditionalProperty",
+    "WorkflowRequestWorkflowType0",
+    "WorkflowTemplate",
+    "WorkflowTemplatePatchable",
+)

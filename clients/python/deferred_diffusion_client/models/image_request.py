@@ -1,0 +1,238 @@
+from collections.abc import Mapping
+from typing import Any, TypeVar, TYPE_CHECKING
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+from typing import cast
+from typing import Union
+
+if TYPE_CHECKING:
+    from ..models.lora_spec import LoraSpec
+
+
+T = TypeVar("T", bound="ImageRequest")
+
+
+@_attrs_define
+class ImageRequest:
+    """Text-to-image; with `image` image-to-image (or an edit, for editing models), with `image`
+    and `mask` inpainting — all on the same warm weights.
+
+        Attributes:
+            model (str):
+            prompt (str):
+            negative_prompt (Union[Unset, str]):  Default: ''.
+            width (Union[None, Unset, int]): Snapped down to the model's multiple.
+            height (Union[None, Unset, int]): Snapped down to the model's multiple.
+            steps (Union[None, Unset, int]):
+            guidance (Union[None, Unset, float]):
+            seed (Union[None, Unset, int]): Drawn and recorded when unset.
+            image (Union[None, Unset, str]): Init image for image-to-image, or the image to edit.
+            mask (Union[None, Unset, str]): Inpainting mask for `image`: white is repainted, black kept.
+            strength (Union[Unset, float]): How much of the init image is repainted. Default: 0.75.
+            loras (Union[Unset, list['LoraSpec']]): LoRAs applied to this request only.
+    """
+
+    model: str
+    prompt: str
+    negative_prompt: Union[Unset, str] = ""
+    width: Union[None, Unset, int] = UNSET
+    height: Union[None, Unset, int] = UNSET
+    steps: Union[None, Unset, int] = UNSET
+    guidance: Union[None, Unset, float] = UNSET
+    seed: Union[None, Unset, int] = UNSET
+    image: Union[None, Unset, str] = UNSET
+    mask: Union[None, Unset, str] = UNSET
+    strength: Union[Unset, float] = 0.75
+    loras: Union[Unset, list["LoraSpec"]] = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        model = self.model
+
+        prompt = self.prompt
+
+        negative_prompt = self.negative_prompt
+
+        width: Union[None, Unset, int]
+        if isinstance(self.width, Unset):
+            width = UNSET
+        else:
+            width = self.width
+
+        height: Union[None, Unset, int]
+        if isinstance(self.height, Unset):
+            height = UNSET
+        else:
+            height = self.height
+
+        steps: Union[None, Unset, int]
+        if isinstance(self.steps, Unset):
+            steps = UNSET
+        else:
+            steps = self.steps
+
+        guidance: Union[None, Unset, float]
+        if isinstance(self.guidance, Unset):
+            guidance = UNSET
+        else:
+            guidance = self.guidance
+
+        seed: Union[None, Unset, int]
+        if isinstance(self.seed, Unset):
+            seed = UNSET
+        else:
+            seed = self.seed
+
+        image: Union[None, Unset, str]
+        if isinstance(self.image, Unset):
+            image = UNSET
+        else:
+            image = self.image
+
+        mask: Union[None, Unset, str]
+        if isinstance(self.mask, Unset):
+            mask = UNSET
+        else:
+            mask = self.mask
+
+        strength = self.strength
+
+        loras: Union[Unset, list[dict[str, Any]]] = UNSET
+        if not isinstance(self.loras, Unset):
+            loras = []
+            for loras_item_data in self.loras:
+                loras_item = loras_item_data.to_dict()
+                loras.append(loras_item)
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "model": model,
+                "prompt": prompt,
+            }
+        )
+        if negative_prompt is not UNSET:
+            field_dict["negative_prompt"] = negative_prompt
+        if width is not UNSET:
+            field_dict["width"] = width
+        if height is not UNSET:
+            field_dict["height"] = height
+        if steps is not UNSET:
+            field_dict["steps"] = steps
+        if guidance is not UNSET:
+            field_dict["guidance"] = guidance
+        if seed is not UNSET:
+            field_dict["seed"] = seed
+        if image is not UNSET:
+            field_dict["image"] = image
+        if mask is not UNSET:
+            field_dict["mask"] = mask
+        if strength is not UNSET:
+            field_dict["strength"] = strength
+        if loras is not UNSET:
+            field_dict["loras"] = loras
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.lora_spec import LoraSpec
+
+        d = dict(src_dict)
+        model = d.pop("model")
+
+        prompt = d.pop("prompt")
+
+        negative_prompt = d.pop("negative_prompt", UNSET)
+
+        def _parse_width(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        width = _parse_width(d.pop("width", UNSET))
+
+        def _parse_height(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        height = _parse_height(d.pop("height", UNSET))
+
+        def _parse_steps(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        steps = _parse_steps(d.pop("steps", UNSET))
+
+        def _parse_guidance(data: object) -> Union[None, Unset, float]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, float], data)
+
+        guidance = _parse_guidance(d.pop("guidance", UNSET))
+
+        def _parse_seed(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        seed = _parse_seed(d.pop("seed", UNSET))
+
+        def _parse_image(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        image = _parse_image(d.pop("image", UNSET))
+
+        def _parse_mask(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        mask = _parse_mask(d.pop("mask", UNSET))
+
+        strength = d.pop("strength", UNSET)
+
+        loras = []
+        _loras = d.pop("loras", UNSET)
+        for loras_item_data in _loras or []:
+            loras_item = LoraSpec.from_dict(loras_item_data)
+
+            loras.append(loras_item)
+
+        image_request = cls(
+            model=model,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            image=image,
+            mask=mask,
+            strength=strength,
+            loras=loras,
+        )
+
+        return image_request

@@ -1,0 +1,105 @@
+from collections.abc import Mapping
+from typing import Any, TypeVar, TYPE_CHECKING
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+from typing import cast
+from typing import Union
+
+if TYPE_CHECKING:
+    from ..models.chat_message import ChatMessage
+
+
+T = TypeVar("T", bound="TextRequest")
+
+
+@_attrs_define
+class TextRequest:
+    """
+    Attributes:
+        model (str):
+        messages (list['ChatMessage']):
+        max_tokens (Union[Unset, int]):  Default: 256.
+        temperature (Union[Unset, float]):  Default: 0.7.
+        seed (Union[None, Unset, int]):
+    """
+
+    model: str
+    messages: list["ChatMessage"]
+    max_tokens: Union[Unset, int] = 256
+    temperature: Union[Unset, float] = 0.7
+    seed: Union[None, Unset, int] = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        model = self.model
+
+        messages = []
+        for messages_item_data in self.messages:
+            messages_item = messages_item_data.to_dict()
+            messages.append(messages_item)
+
+        max_tokens = self.max_tokens
+
+        temperature = self.temperature
+
+        seed: Union[None, Unset, int]
+        if isinstance(self.seed, Unset):
+            seed = UNSET
+        else:
+            seed = self.seed
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "model": model,
+                "messages": messages,
+            }
+        )
+        if max_tokens is not UNSET:
+            field_dict["max_tokens"] = max_tokens
+        if temperature is not UNSET:
+            field_dict["temperature"] = temperature
+        if seed is not UNSET:
+            field_dict["seed"] = seed
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.chat_message import ChatMessage
+
+        d = dict(src_dict)
+        model = d.pop("model")
+
+        messages = []
+        _messages = d.pop("messages")
+        for messages_item_data in _messages:
+            messages_item = ChatMessage.from_dict(messages_item_data)
+
+            messages.append(messages_item)
+
+        max_tokens = d.pop("max_tokens", UNSET)
+
+        temperature = d.pop("temperature", UNSET)
+
+        def _parse_seed(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        seed = _parse_seed(d.pop("seed", UNSET))
+
+        text_request = cls(
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+        )
+
+        return text_request

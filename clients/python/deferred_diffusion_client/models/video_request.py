@@ -1,0 +1,223 @@
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+from typing import cast, Union
+
+
+T = TypeVar("T", bound="VideoRequest")
+
+
+@_attrs_define
+class VideoRequest:
+    """Text-to-video; with `image` it becomes image-to-video where the model supports it.
+
+    Attributes:
+        model (str):
+        prompt (str):
+        negative_prompt (Union[Unset, str]):  Default: ''.
+        image (Union[None, Unset, str]):
+        width (Union[None, Unset, int]):
+        height (Union[None, Unset, int]):
+        num_frames (Union[None, Unset, int]):
+        fps (Union[None, Unset, int]):
+        steps (Union[None, Unset, int]):
+        guidance (Union[None, Unset, float]):
+        seed (Union[None, Unset, int]):
+    """
+
+    model: str
+    prompt: str
+    negative_prompt: Union[Unset, str] = ""
+    image: Union[None, Unset, str] = UNSET
+    width: Union[None, Unset, int] = UNSET
+    height: Union[None, Unset, int] = UNSET
+    num_frames: Union[None, Unset, int] = UNSET
+    fps: Union[None, Unset, int] = UNSET
+    steps: Union[None, Unset, int] = UNSET
+    guidance: Union[None, Unset, float] = UNSET
+    seed: Union[None, Unset, int] = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        model = self.model
+
+        prompt = self.prompt
+
+        negative_prompt = self.negative_prompt
+
+        image: Union[None, Unset, str]
+        if isinstance(self.image, Unset):
+            image = UNSET
+        else:
+            image = self.image
+
+        width: Union[None, Unset, int]
+        if isinstance(self.width, Unset):
+            width = UNSET
+        else:
+            width = self.width
+
+        height: Union[None, Unset, int]
+        if isinstance(self.height, Unset):
+            height = UNSET
+        else:
+            height = self.height
+
+        num_frames: Union[None, Unset, int]
+        if isinstance(self.num_frames, Unset):
+            num_frames = UNSET
+        else:
+            num_frames = self.num_frames
+
+        fps: Union[None, Unset, int]
+        if isinstance(self.fps, Unset):
+            fps = UNSET
+        else:
+            fps = self.fps
+
+        steps: Union[None, Unset, int]
+        if isinstance(self.steps, Unset):
+            steps = UNSET
+        else:
+            steps = self.steps
+
+        guidance: Union[None, Unset, float]
+        if isinstance(self.guidance, Unset):
+            guidance = UNSET
+        else:
+            guidance = self.guidance
+
+        seed: Union[None, Unset, int]
+        if isinstance(self.seed, Unset):
+            seed = UNSET
+        else:
+            seed = self.seed
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "model": model,
+                "prompt": prompt,
+            }
+        )
+        if negative_prompt is not UNSET:
+            field_dict["negative_prompt"] = negative_prompt
+        if image is not UNSET:
+            field_dict["image"] = image
+        if width is not UNSET:
+            field_dict["width"] = width
+        if height is not UNSET:
+            field_dict["height"] = height
+        if num_frames is not UNSET:
+            field_dict["num_frames"] = num_frames
+        if fps is not UNSET:
+            field_dict["fps"] = fps
+        if steps is not UNSET:
+            field_dict["steps"] = steps
+        if guidance is not UNSET:
+            field_dict["guidance"] = guidance
+        if seed is not UNSET:
+            field_dict["seed"] = seed
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        model = d.pop("model")
+
+        prompt = d.pop("prompt")
+
+        negative_prompt = d.pop("negative_prompt", UNSET)
+
+        def _parse_image(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        image = _parse_image(d.pop("image", UNSET))
+
+        def _parse_width(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        width = _parse_width(d.pop("width", UNSET))
+
+        def _parse_height(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        height = _parse_height(d.pop("height", UNSET))
+
+        def _parse_num_frames(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        num_frames = _parse_num_frames(d.pop("num_frames", UNSET))
+
+        def _parse_fps(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        fps = _parse_fps(d.pop("fps", UNSET))
+
+        def _parse_steps(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        steps = _parse_steps(d.pop("steps", UNSET))
+
+        def _parse_guidance(data: object) -> Union[None, Unset, float]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, float], data)
+
+        guidance = _parse_guidance(d.pop("guidance", UNSET))
+
+        def _parse_seed(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        seed = _parse_seed(d.pop("seed", UNSET))
+
+        video_request = cls(
+            model=model,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            image=image,
+            width=width,
+            height=height,
+            num_frames=num_frames,
+            fps=fps,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+        )
+
+        return video_request

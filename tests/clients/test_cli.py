@@ -1,0 +1,134 @@
+"""The `ddiffusion` command line against the real platform: outputs, files and exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import ddiffusion.cli
+import pytest
+from ddiffusion.cli import app
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+from tests.utils.platform import ADMIN_KEY
+from tests.utils.tasks import png_bytes
+
+TIMEOUT = ["--timeout", "120"]
+
+
+def ddiffusion_cli(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(app, list(args), env=env, prog_name="ddiffusion")
+
+
+def json_of(result: Result) -> Any:
+    return json.loads(result.stdout)
+
+
+def test_images_create_waits_and_saves_the_png(cli_env: dict[str, str], tmp_path: Path) -> None:
+    args = ["images", "create", "--model", "tiny-sd", "--prompt", "a teapot", "--width", "128", "--height", "64", "--steps", "2", "--seed", "3"]
+    result = ddiffusion_cli(cli_env, *args, "--wait", "-o", str(tmp_path), "--json", *TIMEOUT)
+    assert result.exit_code == 0, result.output
+    outcome = json_of(result)
+    assert outcome["status"] == "succeeded" and len(outcome["files"]) == 1
+    with Image.open(outcome["files"][0]) as image:
+        assert image.size == (128, 64)
+
+
+def test_images_create_uploads_a_local_init_image_and_prints_the_path(cli_env: dict[str, str], tmp_path: Path) -> None:
+    plate = tmp_path / "plate.png"
+    plate.write_bytes(png_bytes(64, 64))
+    out = tmp_path / "renders"
+    args = ["images", "create", "--model", "tiny-sd", "--prompt", "repaint", "--image", str(plate), "--strength", "0.5", "--steps", "2"]
+    result = ddiffusion_cli(cli_env, *args, "-o", str(out), *TIMEOUT)
+    assert result.exit_code == 0, result.output
+    [printed] = result.stdout.splitlines()
+    assert Path(printed).parent == out.resolve() and Path(printed).is_file()
+
+
+def test_failed_task_exits_1_with_its_error(cli_env: dict[str, str], tmp_path: Path) -> None:
+    # sd-1.5's weights are not on this machine: the task is accepted, then fails.
+    args = ["images", "create", "--model", "sd-1.5", "--prompt", "x", "--width", "64", "--height", "64", "--wait", "-o", str(tmp_path), "--json"]
+    result = ddiffusion_cli(cli_env, *args, *TIMEOUT)
+    assert result.exit_code == 1, result.output
+    outcome = json_of(result)
+    assert outcome["status"] == "failed" and outcome["record"]["error"]["code"] == "model_unavailable"
+    assert outcome["files"] == [] and list(tmp_path.iterdir()) == []
+
+
+def test_texts_create_prints_the_answer(cli_env: dict[str, str]) -> None:
+    result = ddiffusion_cli(cli_env, "texts", "create", "--model", "tiny-llm", "--prompt", "hello", "--max-tokens", "4", "--wait", *TIMEOUT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip()
+
+
+def test_submit_then_cancel_then_watch_exits_1(cli_env: dict[str, str]) -> None:
+    submitted = ddiffusion_cli(cli_env, "images", "create", "--model", "tiny-sd", "--prompt", "long", "--width", "256", "--height", "256", "--steps", "50")
+    assert submitted.exit_code == 0, submitted.output
+    task_id = submitted.stdout.strip()
+    cancelled = ddiffusion_cli(cli_env, "tasks", "cancel", "images", task_id, "--json")
+    assert cancelled.exit_code == 0 and json_of(cancelled)["id"] == task_id
+    watched = ddiffusion_cli(cli_env, "tasks", "watch", "images", task_id, "--json", *TIMEOUT)
+    assert watched.exit_code == 1, watched.output
+    assert json_of(watched)["status"] == "cancelled"
+    got = ddiffusion_cli(cli_env, "tasks", "get", "images", task_id, "--json")
+    assert got.exit_code == 0 and json_of(got)["status"] == "cancelled"
+
+
+def test_api_error_exits_3_with_the_code(cli_env: dict[str, str]) -> None:
+    result = ddiffusion_cli(cli_env, "tasks", "get", "images", "no-such-task", "--json")
+    assert result.exit_code == 3
+    assert json_of(result)["error"] == {"code": "unknown_task", "message": json_of(result)["error"]["message"], "status": 404}
+    unauthenticated = ddiffusion_cli(cli_env | {"DDIFFUSION_API_KEY": "dd_wrong_key"}, "models", "list")
+    assert unauthenticated.exit_code == 3 and "unauthenticated" in unauthenticated.output
+
+
+def test_usage_errors_exit_2(cli_env: dict[str, str], tmp_path: Path) -> None:
+    assert ddiffusion_cli(cli_env, "tasks", "get", "pictures", "some-id").exit_code == 2
+    assert ddiffusion_cli(cli_env, "images", "create", "--prompt", "no model").exit_code == 2
+    missing = ddiffusion_cli(cli_env, "images", "create", "--model", "tiny-sd", "--prompt", "x", "--image", str(tmp_path / "absent.png"))
+    assert missing.exit_code == 2
+    assert ddiffusion_cli(cli_env, "workflows", "create", "--template", "txt2img", "--patch", "no-equals-sign").exit_code == 2
+
+
+def test_models_list_json(cli_env: dict[str, str]) -> None:
+    result = ddiffusion_cli(cli_env, "models", "list", "--json")
+    assert result.exit_code == 0, result.output
+    models = {model["name"]: model for model in json_of(result)}
+    assert models["tiny-sd"]["available"] is True and models["tiny-sd"]["domain"] == "images"
+    assert models["tiny-llm"]["domain"] == "texts"
+    images_only = json_of(ddiffusion_cli(cli_env, "models", "list", "images", "--json"))
+    assert {model["domain"] for model in images_only} == {"images"}
+
+
+def test_admin_creates_lists_and_revokes_keys(cli_env: dict[str, str]) -> None:
+    admin = cli_env | {"DDIFFUSION_API_KEY": ADMIN_KEY}
+    created = ddiffusion_cli(admin, "keys", "create", "houdini-farm", "--json")
+    assert created.exit_code == 0, created.output
+    key = json_of(created)
+    listed = ddiffusion_cli(admin, "keys", "list", "--json")
+    assert listed.exit_code == 0 and key["id"] in {row["id"] for row in json_of(listed)}
+    assert ddiffusion_cli(cli_env | {"DDIFFUSION_API_KEY": key["key"]}, "models", "list", "--json").exit_code == 0
+    assert ddiffusion_cli(admin, "keys", "revoke", key["id"]).exit_code == 0
+    assert key["id"] not in {row["id"] for row in json_of(ddiffusion_cli(admin, "keys", "list", "--json"))}
+    assert ddiffusion_cli(cli_env | {"DDIFFUSION_API_KEY": key["key"]}, "models", "list").exit_code == 3
+    # A user key may not manage keys: the API's 403 is an API error.
+    assert ddiffusion_cli(cli_env, "keys", "list").exit_code == 3
+
+
+def test_serve_without_the_server_package_says_how_to_install_it(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ddiffusion.cli, "SERVER_DISTRIBUTION", "deferred-diffusion-not-installed")
+    result = ddiffusion_cli(cli_env, "serve")
+    assert result.exit_code == 2
+    assert "pip install -e ." in result.output
+
+
+def test_installed_console_script_runs(cli_env: dict[str, str]) -> None:
+    """The entry point as a shell runs it, in a process of its own."""
+    ddiffusion_script = Path(sys.executable).with_name("ddiffusion")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DDIFFUSION_")} | cli_env
+    result = subprocess.run([str(ddiffusion_script), "models", "list", "texts", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "tiny-llm" in {model["name"] for model in json.loads(result.stdout)}

@@ -1,0 +1,129 @@
+"""Diffusers video engine: text-to-video and image-to-video, encoded to H.264 MP4.
+
+Loading and warm modes are the image engine's: a model loads once (into the memory-budgeted
+cache) with its text-to-video pipeline class, and its image-to-video pipeline is built on the
+same components with `from_pipe`. Per request there are only the generator and call arguments.
+"""
+
+import io
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+from PIL import Image
+
+from core.catalogue import ModelEntry
+from core.errors import PlatformError
+from workers.context import TaskContext
+from workers.local.cache import free_memory
+from workers.local.calls import call_arguments, seeded_generator, step_callback
+from workers.local.images import LIBRARIES, DiffusersImageEngine
+from workers.local.previews import latents_preview
+
+
+class DiffusersVideoEngine(DiffusersImageEngine):
+    def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
+        mode = "img2img" if params.get("image") else "txt2img"
+        with self._lock:
+            pipe, warm = self.pipeline(entry, mode)
+            ctx.check_cancelled()
+            try:
+                frames = self._generate_frames(entry, pipe, mode, params, ctx)
+            except torch.OutOfMemoryError as exc:
+                raise PlatformError(
+                    f"Out of {self.device} memory running {entry.name} at {params['width']}x{params['height']}, "
+                    f"{params['num_frames']} frames; lower the size, frames or steps, or free the device.",
+                    code="out_of_memory",
+                ) from exc
+            finally:
+                free_memory(self.device)
+        count, height, width = frames.shape[:3]
+        record = {
+            "model": entry.name,
+            "weights": entry.weights,
+            "weights_revision": warm.info["weights_revision"],
+            "pipeline": type(pipe).__name__,
+            "scheduler": type(pipe.scheduler).__name__,
+            "mode": mode,
+            "seed": params["seed"],
+            "steps": params["steps"],
+            "guidance": params["guidance"],
+            "width": width,
+            "height": height,
+            "num_frames": count,
+            "fps": params["fps"],
+            "device": self.device,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "versions": {name: version(name) for name in LIBRARIES},
+        }
+        mp4 = encode_mp4(frames, params["fps"])
+        return [ctx.save_output(mp4, "video/mp4", width=width, height=height, seed=params["seed"], reproducibility=record)]
+
+    def _generate_frames(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> np.ndarray:
+        """The video as uint8 RGB frames, shaped (frames, height, width, 3)."""
+        width, height, steps, num_frames = params["width"], params["height"], params["steps"], params["num_frames"]
+        wanted: dict[str, Any] = {
+            "prompt": params["prompt"],
+            "negative_prompt": params.get("negative_prompt") or None,
+            "num_inference_steps": steps,
+            "guidance_scale": params["guidance"],
+            "width": width,
+            "height": height,
+            "num_frames": num_frames,
+            "frame_rate": params["fps"],  # LTX scales its positional embeddings in time by it
+            **entry.call_defaults,
+        }
+        if mode == "img2img":
+            first = Image.open(io.BytesIO(ctx.read_input(params["image"]))).convert("RGB")
+            wanted["image"] = first.resize((width, height), Image.LANCZOS)
+        call = call_arguments(pipe, wanted, ctx, optional=("negative_prompt",))
+        started = time.perf_counter()
+
+        def preview(pipeline: DiffusionPipeline, latents: torch.Tensor) -> bytes:
+            return latents_preview(pipeline, video_latents(pipeline, latents, num_frames, height, width), height, width)
+
+        on_step_end = step_callback(ctx, steps, self.preview_every, preview)
+        with torch.inference_mode():
+            output = pipe(**call, generator=seeded_generator(params["seed"]), callback_on_step_end=on_step_end, output_type="np")
+        ctx.log(f"{type(pipe).__name__}: {num_frames} frames, {steps} steps in {time.perf_counter() - started:.2f}s on {self.device}")
+        return (output.frames[0] * 255).round().astype(np.uint8)
+
+
+def video_latents(pipeline: DiffusionPipeline, latents: torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:
+    """Latents as (batch, channels, frames, h, w). LTX packs its latent patches into a sequence
+    during denoising; the pipeline's own unpacking restores the grid."""
+    if latents.ndim != 3:
+        return latents
+    spatial = pipeline.vae_spatial_compression_ratio
+    return pipeline._unpack_latents(
+        latents,
+        (num_frames - 1) // pipeline.vae_temporal_compression_ratio + 1,
+        height // spatial,
+        width // spatial,
+        pipeline.transformer_spatial_patch_size,
+        pipeline.transformer_temporal_patch_size,
+    )
+
+
+def encode_mp4(frames: np.ndarray, fps: int) -> bytes:
+    """H.264 in yuv420p, which every player takes, with the index up front for streaming. Sizes
+    are multiples of 16 or 32 (the catalogue snaps them), so ffmpeg's 16-pixel macro blocks never
+    resize a frame."""
+    height, width = frames.shape[1:3]
+    with tempfile.TemporaryDirectory(prefix="ddiffusion-video-") as tmp:
+        path = Path(tmp) / "video.mp4"
+        writer = imageio_ffmpeg.write_frames(
+            str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", ffmpeg_log_level="error",
+            output_params=["-movflags", "+faststart"],
+        )  # fmt: skip
+        writer.send(None)  # starts ffmpeg
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+        return path.read_bytes()
