@@ -165,9 +165,11 @@ async def record_events(platform: Platform, task: StoredTask, base_url: str) -> 
 
 
 async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
-    """Catalogue entries of a domain, `available` where a live worker reports the weights."""
+    """Catalogue entries of a domain, `available` where a live worker can run them and
+    `weights_present` where one has their weights on disk."""
     workers = await live_workers(platform.redis)
     available = {model for worker in workers.values() for model in worker.get("models", [])}
+    present = {model for worker in workers.values() for model in worker.get("present", [])}
     warm = {model for worker in workers.values() for model in worker.get("warm", [])}
     entries = catalogue.models_for(domain)
     templates = None
@@ -183,6 +185,7 @@ async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
             defaults=entry.defaults,
             limits=entry.limits.model_dump(),
             available=entry.name in available,
+            weights_present=entry.name in present,
             warm=entry.name in warm,
             weights=entry.weights,
             templates=templates if entry.engine == "comfyui" else None,

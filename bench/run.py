@@ -21,6 +21,7 @@ import httpx
 import redis
 from PIL import Image
 
+from bench.engines import engine_figures
 from core.launcher import api_command, wait_for_redis, worker_command
 from core.schemas import Queue
 from tests.utils.platform import ADMIN_KEY, RedisServer, free_port, make_settings, settings_env
@@ -203,6 +204,8 @@ def main() -> None:
                 results.update(await bytes_per_task_with_big_input(client, headers, server.client()))
 
         asyncio.run(measure_tasks())
+        say("engine figures per local model (load, warm step, outputs/s)…")
+        results["engines"] = engine_figures(root / "models")
         print(json.dumps(results, indent=2))
     finally:
         for process in (worker, api):

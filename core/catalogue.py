@@ -107,6 +107,7 @@ def _entries() -> dict[str, ModelEntry]:
     sd3_modes = {"txt2img": "StableDiffusion3Pipeline", "img2img": "StableDiffusion3Img2ImgPipeline", "inpaint": "StableDiffusion3InpaintPipeline"}
     flux_modes = {"txt2img": "FluxPipeline", "img2img": "FluxImg2ImgPipeline", "inpaint": "FluxInpaintPipeline"}
     kontext_modes = {"txt2img": "FluxKontextPipeline", "img2img": "FluxKontextPipeline"}
+    qwen_image_modes = {"txt2img": "QwenImagePipeline", "img2img": "QwenImageImg2ImgPipeline", "inpaint": "QwenImageInpaintPipeline"}
     tiny_limits = ModelLimits(max_pixels=512 * 512, max_steps=50)
     tiny_defaults = {"width": 64, "height": 64, "steps": 2, "guidance": 5.0}
     flux_limits = ModelLimits(size_multiple=16, max_pixels=2048 * 2048)
@@ -140,6 +141,14 @@ def _entries() -> dict[str, ModelEntry]:
         _image_entry("flux-1-kontext", "FluxKontextPipeline", "black-forest-labs/FLUX.1-Kontext-dev", "FLUX.1 Kontext [dev]: edits "
                      "`image` as the prompt says (gated: HF_TOKEN to download).", kontext_modes, twin="tiny-flux-kontext",
                      defaults={"width": 1024, "height": 1024, "steps": 28, "guidance": 2.5}, limits=flux_limits),
+        # Sizes in multiples of 16: the VAE's 8x and the transformer's 2x2 patches.
+        _image_entry("tiny-qwen-image", "QwenImagePipeline", "tiny-qwen-image", "Qwen-Image classes with small random "
+                     "weights, for tests.", qwen_image_modes, defaults=tiny_defaults | {"guidance": 4.0},
+                     limits=tiny_limits.model_copy(update={"size_multiple": 16}), tiny=True),
+        _image_entry("qwen-image", "QwenImagePipeline", "Qwen/Qwen-Image", "Qwen-Image (20B): strong at text in images; "
+                     "`guidance` (true CFG) applies with a `negative_prompt`.", qwen_image_modes, twin="tiny-qwen-image",
+                     defaults={"width": 1328, "height": 1328, "steps": 50, "guidance": 4.0},
+                     limits=ModelLimits(size_multiple=16, max_pixels=1664 * 1664)),
     ]  # fmt: skip
     families = [
         ModelEntry(
@@ -153,32 +162,19 @@ def _entries() -> dict[str, ModelEntry]:
             ("tiny-flux-1", "tiny-flux", "tiny-flux-kontext", None), ("flux-1", "flux-1-dev", "flux-1-kontext", "tiny-flux-1"),
         )
     ]  # fmt: skip
+    llm = {"domain": Domain.texts, "queue": Queue.gpu, "engine": "transformers", "pipeline": "AutoModelForCausalLM",
+           "capabilities": frozenset({Capability.chat})}  # fmt: skip
+    vlm = llm | {"pipeline": "Qwen2_5_VLForConditionalGeneration", "capabilities": frozenset({Capability.chat, Capability.vision})}
     texts = [
-        ModelEntry(
-            name="tiny-llm",
-            domain=Domain.texts,
-            queue=Queue.gpu,
-            engine="transformers",
-            pipeline="AutoModelForCausalLM",
-            weights="tiny-llm",
-            description="A causal language model with small random weights: the built-in default, for tests.",
-            capabilities=frozenset({Capability.chat}),
-            limits=ModelLimits(max_tokens=512),
-            tiny=True,
-        ),
-        ModelEntry(
-            name="qwen-2.5",
-            domain=Domain.texts,
-            queue=Queue.gpu,
-            engine="transformers",
-            pipeline="AutoModelForCausalLM",
-            weights="Qwen/Qwen2.5-7B-Instruct",
-            description="Qwen 2.5 7B Instruct.",
-            capabilities=frozenset({Capability.chat}),
-            limits=ModelLimits(max_tokens=8192),
-            twin="tiny-llm",
-        ),
-    ]
+        ModelEntry(name="tiny-llm", weights="tiny-llm", description="A causal language model with small random weights: "
+                   "the built-in default, for tests.", limits=ModelLimits(max_tokens=512), tiny=True, **llm),
+        ModelEntry(name="qwen-2.5", weights="Qwen/Qwen2.5-7B-Instruct", description="Qwen 2.5 7B Instruct.",
+                   limits=ModelLimits(max_tokens=8192), twin="tiny-llm", **llm),
+        ModelEntry(name="tiny-vlm", weights="tiny-vlm", description="Qwen2.5-VL classes with small random weights: chat "
+                   "about images, for tests.", limits=ModelLimits(max_tokens=512), tiny=True, **vlm),
+        ModelEntry(name="qwen-2.5-vl", weights="Qwen/Qwen2.5-VL-7B-Instruct", description="Qwen 2.5 VL 7B Instruct: chat "
+                   "about the images in user messages.", limits=ModelLimits(max_tokens=8192), twin="tiny-vlm", **vlm),
+    ]  # fmt: skip
     ltx_modes = {"txt2img": "LTXPipeline", "img2img": "LTXImageToVideoPipeline"}
     tiny_video_defaults = {"width": 64, "height": 64, "num_frames": 9, "fps": 8, "steps": 2}
     videos = [

@@ -1,5 +1,6 @@
-"""Worker liveness: each worker process beats every few seconds with its queues and the models
-it can run. The api reads this for /readyz and for `available` in model listings."""
+"""Worker liveness: each worker process beats every few seconds with its queues, the models it
+can run and those whose weights it has on disk. The api reads this for /readyz and for
+`available` and `weights_present` in model listings."""
 
 import json
 import time
@@ -22,11 +23,12 @@ def warm_key(worker_pid: int) -> str:
     return f"dd:warm:{worker_pid}"
 
 
-def beat(client: Any, hostname: str, queues: list[str], models: list[str], warm: list[str]) -> None:
+def beat(client: Any, hostname: str, queues: list[str], models: list[str], present: list[str], warm: list[str]) -> None:
     """Record one beat (sync client): O(queues) Redis writes."""
     now = time.time()
+    record = {"queues": queues, "models": models, "present": present, "warm": warm, "at": now}
     with client.pipeline(transaction=False) as pipe:
-        pipe.set(worker_key(hostname), json.dumps({"queues": queues, "models": models, "warm": warm, "at": now}), ex=STALE_AFTER_S)
+        pipe.set(worker_key(hostname), json.dumps(record), ex=STALE_AFTER_S)
         for queue in queues:
             pipe.zadd(queue_workers_key(queue), {hostname: now})
             pipe.zremrangebyscore(queue_workers_key(queue), "-inf", now - STALE_AFTER_S)

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     allow_downloads: bool = Field(False, description="Let workers fetch missing weights from the Hugging Face Hub (HF_TOKEN where needed).")
     loras_dir: Path | None = Field(None, description="LoRAs requested by name; defaults to <data_dir>/loras.")
     preview_every: int = Field(5, ge=0, description="A preview image every N denoising steps; 0 = none.")
+    cpu_offload_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Models whose components stay in RAM and move to the GPU only while they run."
+    )
+    compile_models: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Models whose denoiser runs under torch.compile.")
     # Both the api (checks at submit, lists templates) and the comfy workers (run them) read these two.
     comfy_workflows_dir: Path | None = Field(
         None,
@@ -61,10 +65,33 @@ class Settings(BaseSettings):
     comfy_allowed_nodes: Annotated[frozenset[str], NoDecode] = Field(
         DEFAULT_ALLOWED_NODES, description="Node classes a user-supplied ComfyUI graph may use (comma list)."
     )
+    comfy_url: str = Field("http://127.0.0.1:8188", description="Base URL of the ComfyUI server.")
+    comfy_timeout_s: float = Field(30, gt=0, description="Per-request read timeout.")
+    comfy_connect_timeout_s: float = Field(5, gt=0)
+    comfy_retries: int = Field(3, ge=0, description="Retries after the first attempt when ComfyUI cannot be reached.")
+    comfy_backoff_s: float = Field(0.5, ge=0, description="Base of the exponential backoff between retries.")
+    comfy_poll_s: float = Field(1.0, gt=0, description="How often a silent run checks for cancellation.")
+    comfy_history_poll_s: float = Field(15, gt=0, description="After this much silence, /history is asked whether the prompt ended.")
+    comfy_history_wait_s: float = Field(10, ge=0, description="How long to wait for /history once the prompt ended.")
+    comfy_preview_interval_s: float = Field(1.0, ge=0, description="At most one preview is stored per interval.")
+
+    # Hosted providers (cpu workers); the SDKs' own variable names are kept for keys and endpoints.
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL", description="Any OpenAI-compatible server.")
+    replicate_api_token: SecretStr | None = Field(None, alias="REPLICATE_API_TOKEN")
+    replicate_base_url: str | None = None
+    provider_timeout_s: float = Field(120, gt=0, description="Per-request connect/read timeout.")
+    provider_max_retries: int = Field(4, ge=0, description="Retries after the first attempt on 429, 5xx and network errors.")
+    provider_backoff_s: float = Field(1.0, ge=0, description="Base of the exponential backoff.")
+    provider_max_backoff_s: float = Field(30, ge=0, description="Cap on any one wait, Retry-After included.")
+    provider_replicate_deadline_s: float = Field(
+        540, gt=0, description="A Replicate prediction still running after this is cancelled there; keep it below the cpu time limit."
+    )
+    provider_replicate_poll_s: float = Field(1.0, gt=0, description="How often a running Replicate prediction is polled.")
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("fetch_allowed_hosts", "cors_origins", "comfy_allowed_nodes", mode="before")
+    @field_validator("fetch_allowed_hosts", "cors_origins", "comfy_allowed_nodes", "cpu_offload_models", "compile_models", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

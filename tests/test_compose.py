@@ -48,12 +48,8 @@ INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def settings_classes() -> list[type[BaseSettings]]:
-    """Every settings class whose variables .env may set: the platform's, and the two that the
-    comfy and provider engines read on their own (imported here, not in the api)."""
-    from workers.comfy.engine import ComfySettings
-    from workers.providers.common import ProviderSettings
-
-    return [Settings, ComfySettings, ProviderSettings]
+    """Every settings class whose variables .env may set: the one of the platform."""
+    return [Settings]
 
 
 def env_names(cls: type[BaseSettings]) -> dict[str, str]:

@@ -104,19 +104,20 @@ for task_name in TASK_NAMES.values():
 
 
 def model_available(entry: ModelEntry) -> bool:
-    """Whether this worker could run the entry now: its weights are here, or its service is
-    configured (OpenAI, Replicate) or answering (ComfyUI)."""
+    """Whether this worker could run the entry now: its weights are here (or, with downloads
+    allowed, on the Hub: the first task fetches them), or its service is configured (OpenAI,
+    Replicate) or answering (ComfyUI)."""
     if entry.routes:
         return all(model_available(CATALOGUE[target]) for target in set(entry.routes.values()))
     if entry.engine in LOCAL_ENGINES:
-        weights = importlib.import_module("workers.local.weights")
-        return weights.find_weights(entry, settings.resolved_models_dir) is not None
+        downloadable = settings.allow_downloads and importlib.import_module("workers.local.weights").hub_repo(entry)
+        return downloadable or weights_present(entry)
     if entry.engine in ("openai", "openai_images"):
-        return importlib.import_module("workers.providers.common").ProviderSettings().openai_api_key is not None
+        return settings.openai_api_key is not None
     if entry.engine == "replicate":
-        return importlib.import_module("workers.providers.common").ProviderSettings().replicate_api_token is not None
+        return settings.replicate_api_token is not None
     if entry.engine == "comfyui":
-        url = importlib.import_module("workers.comfy.engine").ComfySettings().url
+        url = settings.comfy_url
         try:
             return httpx.get(f"{url.rstrip('/')}/system_stats", timeout=2).status_code == 200
         except httpx.HTTPError:
@@ -124,9 +125,23 @@ def model_available(entry: ModelEntry) -> bool:
     return False
 
 
+def weights_present(entry: ModelEntry) -> bool:
+    """Whether the entry's weights (every member's, for a family) are on this worker's disk."""
+    if entry.routes:
+        return all(weights_present(CATALOGUE[target]) for target in set(entry.routes.values()))
+    if entry.engine not in LOCAL_ENGINES:
+        return False
+    return importlib.import_module("workers.local.weights").find_weights(entry, settings.resolved_models_dir) is not None
+
+
 def runnable_models(queues: list[str]) -> list[str]:
     """Catalogue entries this worker can serve now, on its queues."""
     return [entry.name for entry in CATALOGUE.values() if entry.queue in queues and model_available(entry)]
+
+
+def present_models(queues: list[str]) -> list[str]:
+    """Catalogue entries on this worker's queues whose weights are on its disk."""
+    return [entry.name for entry in CATALOGUE.values() if entry.queue in queues and weights_present(entry)]
 
 
 def pool_warm_models(client: redis.Redis) -> list[str]:
@@ -161,7 +176,7 @@ def start_heartbeat(sender: Any, **kwargs: Any) -> None:
     def loop() -> None:
         while not stop.is_set():
             try:
-                beat(client, hostname, queues, runnable_models(queues), pool_warm_models(client))
+                beat(client, hostname, queues, runnable_models(queues), present_models(queues), pool_warm_models(client))
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", error=str(exc))
             stop.wait(HEARTBEAT_S)

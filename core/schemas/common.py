@@ -157,7 +157,18 @@ class ModelInfo(BaseModel):
     capabilities: list[str]
     defaults: dict[str, Any]
     limits: dict[str, Any]
-    available: bool = Field(description="A live worker on the model's queue reports the weights present.")
+    available: bool = Field(
+        description="A live worker on the model's queue can run it now: its weights are present, or the worker may download "
+        "them (DDIFFUSION_ALLOW_DOWNLOADS; the first task fetches them), or its provider is configured."
+    )
+    weights_present: bool = Field(
+        False,
+        description="A live worker has the weights on disk, in its models dir or its Hugging Face cache (always false for "
+        "hosted models). Available but not present: the first task downloads them.",
+    )
     warm: bool = Field(False, description="A live worker holds the model loaded: no load time before the next task.")
-    weights: str = Field(description="Where workers look for the weights.")
+    weights: str = Field(
+        description="Where workers look for the weights: <models dir>/<weights> first, then the Hugging Face cache when it "
+        "is a repo id (owner/name); `ddiffusion models pull NAME` puts them there."
+    )
     templates: list[WorkflowTemplate] | None = Field(None, description="ComfyUI: the workflow templates a request can name.")

@@ -13,8 +13,6 @@ import uuid
 from typing import Any
 
 from PIL import Image
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core import workflows
 from core.catalogue import ModelEntry
@@ -27,39 +25,20 @@ UPLOAD_SUBFOLDER = "ddiffusion"
 _IMAGE_EXTENSIONS = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"RIFF": ".webp", b"GIF8": ".gif"}
 
 
-class ComfySettings(BaseSettings):
-    """ComfyUI client configuration, read from the environment when the engine is built. The
-    templates dir and node allow-list are platform settings (core.settings): the api needs them too."""
-
-    model_config = SettingsConfigDict(env_prefix="DDIFFUSION_COMFY_", env_file=".env", extra="ignore")
-
-    url: str = Field("http://127.0.0.1:8188", description="Base URL of the ComfyUI server.")
-    timeout_s: float = Field(30, gt=0, description="Per-request read timeout.")
-    connect_timeout_s: float = Field(5, gt=0)
-    retries: int = Field(3, ge=0, description="Retries after the first attempt when ComfyUI cannot be reached.")
-    backoff_s: float = Field(0.5, ge=0, description="Base of the exponential backoff between retries.")
-    poll_s: float = Field(1.0, gt=0, description="How often a silent run checks for cancellation.")
-    history_poll_s: float = Field(15, gt=0, description="After this much silence, /history is asked whether the prompt ended.")
-    history_wait_s: float = Field(10, ge=0, description="How long to wait for /history once the prompt ended.")
-    preview_interval_s: float = Field(1.0, ge=0, description="At most one preview is stored per interval.")
-
-
 class ComfyEngine:
-    def __init__(self, settings: Settings | None = None) -> None:
-        # Models live on the sidecar; templates and the allow-list are the platform's settings.
-        platform = settings or Settings()
-        self.templates_dir = platform.resolved_comfy_workflows_dir
-        self.allowed_nodes = platform.comfy_allowed_nodes
-        self.settings = ComfySettings()
-        s = self.settings
+    def __init__(self, settings: Settings) -> None:
+        # Models live on the sidecar; templates and the allow-list are shared with the api.
+        self.settings = settings
+        self.templates_dir = settings.resolved_comfy_workflows_dir
+        self.allowed_nodes = settings.comfy_allowed_nodes
         self.client = ComfyClient(
-            s.url,
-            timeout_s=s.timeout_s,
-            connect_timeout_s=s.connect_timeout_s,
-            retries=s.retries,
-            backoff_s=s.backoff_s,
-            idle_s=s.poll_s,
-            history_poll_s=s.history_poll_s,
+            settings.comfy_url,
+            timeout_s=settings.comfy_timeout_s,
+            connect_timeout_s=settings.comfy_connect_timeout_s,
+            retries=settings.comfy_retries,
+            backoff_s=settings.comfy_backoff_s,
+            idle_s=settings.comfy_poll_s,
+            history_poll_s=settings.comfy_history_poll_s,
         )
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
@@ -95,7 +74,7 @@ class ComfyEngine:
                             step = value
                             ctx.progress(value, total)
                         case Preview(image=image, content_type=content_type):
-                            if time.monotonic() - last_preview >= self.settings.preview_interval_s:
+                            if time.monotonic() - last_preview >= self.settings.comfy_preview_interval_s:
                                 last_preview = time.monotonic()
                                 if (png := _as_png(image, content_type)) is not None:
                                     ctx.preview(png, step)
@@ -132,7 +111,7 @@ class ComfyEngine:
     def _outputs(self, prompt_id: str, ctx: TaskContext) -> list[dict[str, Any]]:
         entry = self.client.history(prompt_id)
         # Some ComfyUI versions announce success just before they write the history.
-        deadline = time.monotonic() + self.settings.history_wait_s
+        deadline = time.monotonic() + self.settings.comfy_history_wait_s
         while entry is None and time.monotonic() < deadline:
             time.sleep(0.1)
             entry = self.client.history(prompt_id)

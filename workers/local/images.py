@@ -6,6 +6,7 @@ no memory. Per request there are only cheap objects: the generator and the call 
 """
 
 import hashlib
+import inspect
 import io
 import json
 import threading
@@ -28,24 +29,28 @@ from workers.context import TaskContext
 from workers.local.cache import ModelCache, WarmModel, free_memory, weights_bytes
 from workers.local.calls import call_arguments, seeded_generator, step_callback
 from workers.local.previews import latents_preview
-from workers.local.weights import pick_device, require_weights
+from workers.local.weights import Log, pick_device, require_weights, worker_log
 
-LIBRARIES = ("torch", "diffusers", "transformers", "peft")
+LIBRARY_VERSIONS = {name: version(name) for name in ("torch", "diffusers", "transformers", "peft")}
 
 
 class DiffusersImageEngine:
     def __init__(self, settings: Settings, cache: ModelCache | None = None) -> None:
         self.models_dir = settings.resolved_models_dir
+        self.allow_downloads = settings.allow_downloads
         self.loras_dir = settings.resolved_loras_dir
         self.preview_every = settings.preview_every
         self.device, self.dtype = pick_device(settings.device)
         self.cache = cache or ModelCache.for_settings(settings, self.device)
+        self.cpu_offload_models = set(settings.cpu_offload_models)
+        self.compile_models = set(settings.compile_models)
         # One run at a time per process: LoRAs are loaded onto the shared, warm modules.
         self._lock = threading.Lock()
 
-    def pipeline(self, entry: ModelEntry, mode: str) -> tuple[DiffusionPipeline, WarmModel]:
-        """The warm pipeline for a model's mode, loading the model on first use."""
-        path = require_weights(entry, self.models_dir)
+    def pipeline(self, entry: ModelEntry, mode: str, log: Log = worker_log) -> tuple[DiffusionPipeline, WarmModel]:
+        """The warm pipeline for a model's mode, loading the model on first use (fetching its
+        weights first where downloads are allowed, with progress through `log`)."""
+        path = require_weights(entry, self.models_dir, self.allow_downloads, log)
         warm = self.cache.get(str(path), weights_bytes(path), lambda: self._load(entry, path))
         warm.names.add(entry.name)
         class_name = entry.modes[mode]
@@ -60,12 +65,21 @@ class DiffusersImageEngine:
     def _load(self, entry: ModelEntry, path: Path) -> tuple[DiffusionPipeline, dict[str, Any]]:
         pipe = getattr(diffusers, entry.pipeline).from_pretrained(path, dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
-        return pipe.to(self.device), {"weights_revision": weights_revision(path)}
+        if entry.name in self.cpu_offload_models and self.device.startswith("cuda"):
+            # Each component moves to the GPU only while it runs: slower, but fits far less memory.
+            pipe.enable_model_cpu_offload(device=self.device)
+        else:
+            pipe.to(self.device)
+        if entry.name in self.compile_models:
+            denoiser = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
+            # Compiled on the first call (minutes for a large model); later calls reuse the graph.
+            setattr(pipe, denoiser, torch.compile(getattr(pipe, denoiser), mode="max-autotune-no-cudagraphs"))
+        return pipe, {"weights_revision": weights_revision(path)}
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
         mode = "inpaint" if params.get("mask") else "img2img" if params.get("image") else "txt2img"
         with self._lock:
-            pipe, warm = self.pipeline(entry, mode)
+            pipe, warm = self.pipeline(entry, mode, ctx.log)
             ctx.check_cancelled()
             try:
                 loras = self._apply_loras(entry, pipe, params.get("loras") or [], ctx)
@@ -75,13 +89,17 @@ class DiffusersImageEngine:
                     if loras:
                         pipe.unload_lora_weights()
             except torch.OutOfMemoryError as exc:
+                free_memory(self.device)
                 raise PlatformError(
                     f"Out of {self.device} memory running {entry.name} at {params['width']}x{params['height']}; "
                     "lower the size or steps, or free the device.",
                     code="out_of_memory",
                 ) from exc
-            finally:
+            except BaseException:
+                # A cancelled or failed run leaves its activations behind: give them back now. A
+                # successful one leaves nothing, and the allocator's cache is for the next task.
                 free_memory(self.device)
+                raise
         record = {
             "model": entry.name,
             "weights": entry.weights,
@@ -98,7 +116,7 @@ class DiffusersImageEngine:
             "loras": loras,
             "device": self.device,
             "dtype": str(self.dtype).removeprefix("torch."),
-            "versions": {name: version(name) for name in LIBRARIES},
+            "versions": LIBRARY_VERSIONS,
         }
         png = PngInfo()
         png.add_text("deferred-diffusion", json.dumps(record))
@@ -108,11 +126,14 @@ class DiffusersImageEngine:
 
     def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> Image.Image:
         width, height, steps = params["width"], params["height"], params["steps"]
+        # Qwen-Image's classifier-free guidance is true_cfg_scale (on with a negative prompt); its
+        # guidance_scale is only for guidance-distilled checkpoints.
+        guidance = "true_cfg_scale" if "true_cfg_scale" in inspect.signature(pipe.__call__).parameters else "guidance_scale"
         wanted: dict[str, Any] = {
             "prompt": params["prompt"],
             "negative_prompt": params.get("negative_prompt") or None,
             "num_inference_steps": steps,
-            "guidance_scale": params["guidance"],
+            guidance: params["guidance"],
             "width": width,
             "height": height,
             "max_area": width * height,  # Kontext sizes its output by area and the input's aspect ratio

@@ -1,12 +1,17 @@
-"""Transformers text engine: warm causal LMs answering chat messages."""
+"""Transformers text engine: warm causal LMs, and vision-language models, answering chat messages."""
 
+import io
 import threading
 from typing import Any
 
 import torch
 import transformers
+from PIL import Image
 from transformers import (
+    AutoImageProcessor,
     AutoTokenizer,
+    BaseImageProcessor,
+    BatchFeature,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     StoppingCriteria,
@@ -14,11 +19,11 @@ from transformers import (
     TextStreamer,
 )
 
-from core.catalogue import ModelEntry
+from core.catalogue import Capability, ModelEntry
 from core.settings import Settings
 from workers.context import TaskContext
 from workers.local.cache import ModelCache, weights_bytes
-from workers.local.weights import pick_device, require_weights
+from workers.local.weights import Log, pick_device, require_weights, worker_log
 
 
 class _Progress(StoppingCriteria):
@@ -57,30 +62,70 @@ def _text_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _vision_inputs(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, image_processor: BaseImageProcessor, messages: list[dict[str, Any]], ctx: TaskContext
+) -> BatchFeature:
+    """What Qwen2_5_VLProcessor would make of chat messages with image parts: the chat template
+    puts one image pad per image, widened here to the image's number of merged patches, beside
+    the image processor's pixels and patch grids. Done by hand because transformers builds that
+    processor only with torchvision, which the CPU install leaves out (see tiny.build_tiny_vlm)."""
+    images = [
+        Image.open(io.BytesIO(ctx.read_input(part["image"]))).convert("RGB")
+        for message in messages if not isinstance(message["content"], str)
+        for part in message["content"] if part["type"] == "image"
+    ]  # fmt: skip
+    # The template needs only where each image goes; the blob refs stay out of the prompt.
+    template_messages = [
+        message if isinstance(message["content"], str)
+        else {"role": message["role"], "content": [{"type": "image"} if part["type"] == "image" else part for part in message["content"]]}
+        for message in messages
+    ]  # fmt: skip
+    prompt = tokenizer.apply_chat_template(template_messages, add_generation_prompt=True, tokenize=False)
+    vision: dict[str, Any] = {}
+    if images:
+        vision = dict(image_processor(images=images, return_tensors="pt"))
+        pad = tokenizer.convert_ids_to_tokens(model.config.image_token_id)
+        counts = (vision["image_grid_thw"].prod(dim=-1) // image_processor.merge_size**2).tolist()
+        before, *after = prompt.split(pad)
+        prompt = before + "".join(pad * count + piece for count, piece in zip(counts, after, strict=True))
+    inputs = dict(tokenizer(prompt, return_tensors="pt", add_special_tokens=False))
+    if images:
+        # Marks the image tokens, so that they get the vision tower's 3-D rotary positions.
+        inputs["mm_token_type_ids"] = (inputs["input_ids"] == model.config.image_token_id).int()
+    return BatchFeature(inputs | vision)
+
+
 class TransformersTextEngine:
     def __init__(self, settings: Settings, cache: ModelCache | None = None) -> None:
         self.models_dir = settings.resolved_models_dir
+        self.allow_downloads = settings.allow_downloads
         self.device, self.dtype = pick_device(settings.device)
         self.cache = cache or ModelCache.for_settings(settings, self.device)
         # Sampling draws from torch's global generator, so seeded runs take turns.
         self._lock = threading.Lock()
 
-    def model(self, entry: ModelEntry) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-        """The warm model and its tokenizer, loading them (into the shared cache) on first use."""
-        path = require_weights(entry, self.models_dir)
+    def model(self, entry: ModelEntry, log: Log = worker_log) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, BaseImageProcessor | None]:
+        """The warm model, its tokenizer and (for a vision model) its image processor, loading
+        them (into the shared cache) on first use; weights are fetched first where downloads are allowed."""
+        path = require_weights(entry, self.models_dir, self.allow_downloads, log)
 
         def load() -> tuple[PreTrainedModel, dict[str, Any]]:
             model = getattr(transformers, entry.pipeline).from_pretrained(path, dtype=self.dtype).to(self.device).eval()
-            return model, {"tokenizer": AutoTokenizer.from_pretrained(path)}
+            vision = Capability.vision in entry.capabilities
+            return model, {"tokenizer": AutoTokenizer.from_pretrained(path), "image_processor": AutoImageProcessor.from_pretrained(path) if vision else None}
 
         warm = self.cache.get(str(path), weights_bytes(path), load)
         warm.names.add(entry.name)
-        return warm.model, warm.info["tokenizer"]
+        return warm.model, warm.info["tokenizer"], warm.info["image_processor"]
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
         with self._lock:
-            model, tokenizer = self.model(entry)
-            inputs = tokenizer.apply_chat_template(_text_messages(params["messages"]), add_generation_prompt=True, return_tensors="pt", return_dict=True).to(self.device)
+            model, tokenizer, image_processor = self.model(entry, ctx.log)
+            if image_processor is None:
+                inputs = tokenizer.apply_chat_template(_text_messages(params["messages"]), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            else:
+                inputs = _vision_inputs(model, tokenizer, image_processor, params["messages"], ctx)
+            inputs = inputs.to(self.device)
             prompt_tokens = inputs["input_ids"].shape[-1]
             temperature = params["temperature"]
             sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}

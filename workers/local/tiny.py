@@ -12,6 +12,7 @@ import torch
 from diffusers import (
     AutoencoderKL,
     AutoencoderKLLTXVideo,
+    AutoencoderKLQwenImage,
     AutoencoderKLWan,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
@@ -19,6 +20,8 @@ from diffusers import (
     FluxTransformer2DModel,
     LTXPipeline,
     LTXVideoTransformer3DModel,
+    QwenImagePipeline,
+    QwenImageTransformer2DModel,
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
     StableDiffusionPipeline,
@@ -33,9 +36,12 @@ from transformers import (
     CLIPTextModel,
     CLIPTextModelWithProjection,
     CLIPTokenizer,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
     Qwen2Config,
     Qwen2ForCausalLM,
     Qwen2Tokenizer,
+    Qwen2VLImageProcessorPil,
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
@@ -56,6 +62,15 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# Qwen2.5-VL's layout: each image part becomes one <|image_pad|> between vision markers, which
+# the engine widens to the image's number of merged patches (as Qwen2_5_VLProcessor does).
+VISION_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for part in message['content'] %}{% if part['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+QWEN_VL_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
 
 
 def _train_bpe(pipeline: Tokenizer, special_tokens: list[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -256,14 +271,20 @@ def build_tiny_wan(out_dir: Path) -> None:
     pipe.save_pretrained(out_dir)
 
 
+def _qwen_tokenizer(extra_special_tokens: list[str], chat_template: str) -> Qwen2Tokenizer:
+    """A Qwen2 tokenizer with Qwen's ChatML tokens (and any others, e.g. the vision markers)."""
+    pad, im_start, im_end = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+    specials = [pad, im_start, im_end, *extra_special_tokens]
+    vocab, merges = _train_bpe(Qwen2Tokenizer().backend_tokenizer, specials)
+    return Qwen2Tokenizer(
+        vocab=vocab, merges=merges, eos_token=im_end, pad_token=pad, unk_token=None,
+        extra_special_tokens=[im_start, *extra_special_tokens], model_max_length=512, chat_template=chat_template,
+    )  # fmt: skip
+
+
 def build_tiny_llm(out_dir: Path) -> None:
     """A Qwen2 causal LM with Qwen's ChatML special tokens and chat template."""
-    pad, im_start, im_end = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
-    vocab, merges = _train_bpe(Qwen2Tokenizer().backend_tokenizer, [pad, im_start, im_end])
-    tokenizer = Qwen2Tokenizer(
-        vocab=vocab, merges=merges, eos_token=im_end, pad_token=pad, unk_token=None, extra_special_tokens=[im_start],
-        model_max_length=512, chat_template=CHAT_TEMPLATE,
-    )  # fmt: skip
+    tokenizer = _qwen_tokenizer([], CHAT_TEMPLATE)
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(
         Qwen2Config(
@@ -272,11 +293,79 @@ def build_tiny_llm(out_dir: Path) -> None:
             pad_token_id=tokenizer.pad_token_id,
         )
     )  # fmt: skip
+    _save_chat_model(model, tokenizer, out_dir)
+
+
+def _save_chat_model(model: Qwen2ForCausalLM | Qwen2_5_VLForConditionalGeneration, tokenizer: Qwen2Tokenizer, out_dir: Path) -> None:
     # generate() reads its stop and pad tokens from here, not from the tokenizer.
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+
+
+def _qwen_vl_model(tokenizer: Qwen2Tokenizer, hidden_size: int) -> Qwen2_5_VLForConditionalGeneration:
+    """Qwen2.5-VL with two-layer text and vision towers. The vision tower keeps the real patch
+    geometry (14-pixel patches, 2x2 merges, 2-frame temporal patches) so the real image processor
+    feeds it. Heads have 8 dims on both sides; the text side's multimodal rope splits its 4
+    rotary frequencies over time, height and width as [1, 1, 2]."""
+    ids = dict(zip(QWEN_VL_TOKENS, tokenizer.convert_tokens_to_ids(QWEN_VL_TOKENS), strict=True))
+    return Qwen2_5_VLForConditionalGeneration(
+        Qwen2_5_VLConfig(
+            text_config={
+                "vocab_size": len(tokenizer), "hidden_size": hidden_size, "intermediate_size": 2 * hidden_size,
+                "num_hidden_layers": 2, "num_attention_heads": hidden_size // 8, "num_key_value_heads": 2,
+                "max_position_embeddings": 512, "bos_token_id": None, "eos_token_id": tokenizer.eos_token_id,
+                "pad_token_id": tokenizer.pad_token_id,
+                "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [1, 1, 2]},
+            },
+            vision_config={
+                "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 4, "out_hidden_size": hidden_size,
+                "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "fullatt_block_indexes": [1],
+            },
+            image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+            vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        )
+    ).eval()  # fmt: skip
+
+
+def build_tiny_vlm(out_dir: Path) -> None:
+    """Qwen2.5-VL classes: Qwen2_5_VLForConditionalGeneration, a Qwen2 tokenizer with the vision
+    markers and a chat template that places image pads, and Qwen2-VL's image processor.
+
+    No processor_config.json: transformers builds Qwen2_5_VLProcessor only with torchvision (its
+    video processor needs it), which the CPU install leaves out. The engine loads the tokenizer
+    (AutoTokenizer) and the image processor (AutoImageProcessor, which falls back to the PIL-based
+    Qwen2VLImageProcessorPil without torchvision) separately, as it does for the real weights."""
+    tokenizer = _qwen_tokenizer(QWEN_VL_TOKENS, VISION_CHAT_TEMPLATE)
+    torch.manual_seed(0)
+    model = _qwen_vl_model(tokenizer, hidden_size=32)
+    # Small images stay small: 2x2 to 4x4 merged patches (4 to 16 image tokens).
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 16, patch_size=14, temporal_patch_size=2, merge_size=2)
+    _save_chat_model(model, tokenizer, out_dir)
+    image_processor.save_pretrained(out_dir)
+
+
+def build_tiny_qwen_image(out_dir: Path) -> None:
+    """Qwen-Image classes (after diffusers' own QwenImage tests): a two-layer QwenImage
+    transformer, the QwenImage VAE with the real 8x spatial compression, and the tiny Qwen2.5-VL
+    as text encoder. The same components serve txt2img, img2img and inpaint."""
+    tokenizer = _qwen_tokenizer(QWEN_VL_TOKENS, VISION_CHAT_TEMPLATE)
+    torch.manual_seed(0)
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=16, guidance_embeds=False, axes_dims_rope=(8, 4, 4),
+    )  # fmt: skip
+    vae = AutoencoderKLQwenImage(
+        base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
+        latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    )  # fmt: skip
+    pipe = QwenImagePipeline(
+        transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=_qwen_vl_model(tokenizer, hidden_size=16),  # its hidden states are the joint_attention_dim of 16
+        tokenizer=tokenizer,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
 
 
 TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
@@ -287,6 +376,8 @@ TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
     "tiny-ltx": build_tiny_ltx,
     "tiny-wan": build_tiny_wan,
     "tiny-llm": build_tiny_llm,
+    "tiny-vlm": build_tiny_vlm,
+    "tiny-qwen-image": build_tiny_qwen_image,
 }
 
 

@@ -8,7 +8,6 @@ same components with `from_pipe`. Per request there are only the generator and c
 import io
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from core.errors import PlatformError
 from workers.context import TaskContext
 from workers.local.cache import free_memory
 from workers.local.calls import call_arguments, seeded_generator, step_callback
-from workers.local.images import LIBRARIES, DiffusersImageEngine
+from workers.local.images import LIBRARY_VERSIONS, DiffusersImageEngine
 from workers.local.previews import latents_preview
 
 
@@ -31,18 +30,22 @@ class DiffusersVideoEngine(DiffusersImageEngine):
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
         mode = "img2img" if params.get("image") else "txt2img"
         with self._lock:
-            pipe, warm = self.pipeline(entry, mode)
+            pipe, warm = self.pipeline(entry, mode, ctx.log)
             ctx.check_cancelled()
             try:
                 frames = self._generate_frames(entry, pipe, mode, params, ctx)
             except torch.OutOfMemoryError as exc:
+                free_memory(self.device)
                 raise PlatformError(
                     f"Out of {self.device} memory running {entry.name} at {params['width']}x{params['height']}, "
                     f"{params['num_frames']} frames; lower the size, frames or steps, or free the device.",
                     code="out_of_memory",
                 ) from exc
-            finally:
+            except BaseException:
+                # A cancelled or failed run leaves its activations behind: give them back now. A
+                # successful one leaves nothing, and the allocator's cache is for the next task.
                 free_memory(self.device)
+                raise
         count, height, width = frames.shape[:3]
         record = {
             "model": entry.name,
@@ -60,7 +63,7 @@ class DiffusersVideoEngine(DiffusersImageEngine):
             "fps": params["fps"],
             "device": self.device,
             "dtype": str(self.dtype).removeprefix("torch."),
-            "versions": {name: version(name) for name in LIBRARIES},
+            "versions": LIBRARY_VERSIONS,
         }
         mp4 = encode_mp4(frames, params["fps"])
         return [ctx.save_output(mp4, "video/mp4", width=width, height=height, seed=params["seed"], reproducibility=record)]

@@ -1,4 +1,4 @@
-"""What every provider engine shares: its settings and the retry policy for hosted calls.
+"""What every provider engine shares: the retry policy for hosted calls.
 
 SDK retries stay off (`max_retries=0`) so that retrying is ours: bounded, with full-jitter
 backoff, honouring `Retry-After`, and checking for cancellation between attempts.
@@ -10,35 +10,14 @@ from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from core.errors import PlatformError
+from core.settings import Settings
 from workers.context import TaskContext
 
 # Long waits are cut into slices so a cancel reaches a task sleeping through a backoff.
 _CANCEL_POLL_S = 0.5
 
 T = TypeVar("T")
-
-
-class ProviderSettings(BaseSettings):
-    """Provider configuration, read from the environment when an engine is built."""
-
-    model_config = SettingsConfigDict(env_prefix="DDIFFUSION_PROVIDER_", env_file=".env", extra="ignore")
-
-    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
-    replicate_api_token: SecretStr | None = Field(None, validation_alias=AliasChoices("REPLICATE_API_TOKEN"))
-    replicate_base_url: str | None = Field(None, validation_alias=AliasChoices("DDIFFUSION_REPLICATE_BASE_URL"))
-    replicate_deadline_s: float = Field(
-        540, gt=0, description="A Replicate prediction still running after this is cancelled there; keep it below the cpu time limit."
-    )
-    replicate_poll_s: float = Field(1.0, gt=0, description="How often a running Replicate prediction is polled.")
-    timeout_s: float = Field(120, gt=0, description="Per-request connect/read timeout.")
-    max_retries: int = Field(4, ge=0, description="Retries after the first attempt on 429, 5xx and network errors.")
-    backoff_s: float = Field(1.0, ge=0, description="Base of the exponential backoff.")
-    max_backoff_s: float = Field(30, ge=0, description="Cap on any one wait, Retry-After included.")
 
 
 class Retryable(Exception):
@@ -50,9 +29,9 @@ class Retryable(Exception):
         self.retry_after_s = retry_after_s
 
 
-def with_retries(settings: ProviderSettings, ctx: TaskContext, attempt_once: Callable[[], T]) -> T:
-    """Run `attempt_once` until it returns, retrying on Retryable up to settings.max_retries."""
-    retries = settings.max_retries
+def with_retries(settings: Settings, ctx: TaskContext, attempt_once: Callable[[], T]) -> T:
+    """Run `attempt_once` until it returns, retrying on Retryable up to settings.provider_max_retries."""
+    retries = settings.provider_max_retries
     attempt = 0
     while True:
         ctx.check_cancelled()
@@ -67,12 +46,12 @@ def with_retries(settings: ProviderSettings, ctx: TaskContext, attempt_once: Cal
             wait(ctx, delay)
 
 
-def backoff_delay(settings: ProviderSettings, attempt: int, retry_after_s: float | None) -> float:
-    cap = settings.max_backoff_s
+def backoff_delay(settings: Settings, attempt: int, retry_after_s: float | None) -> float:
+    cap = settings.provider_max_backoff_s
     if retry_after_s is not None:
         return min(max(retry_after_s, 0.0), cap)
     # Full jitter keeps many workers hit by the same outage from retrying in step.
-    return random.uniform(0, min(cap, settings.backoff_s * 2**attempt))
+    return random.uniform(0, min(cap, settings.provider_backoff_s * 2**attempt))
 
 
 def retry_after_s(headers: Mapping[str, str]) -> float | None:

@@ -9,14 +9,13 @@ from core.catalogue import ModelEntry
 from core.errors import ModelUnavailableError
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.providers.common import ProviderSettings, with_retries
+from workers.providers.common import with_retries
 from workers.providers.openai_client import make_client, mapped_errors, provider_image
 
 
 class OpenAIChatEngine:
     def __init__(self, settings: Settings) -> None:
-        # Every engine is built from the platform settings; a provider's own come from its env names.
-        self.settings = ProviderSettings()
+        self.settings = settings
         self._client = make_client(self.settings)
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
@@ -33,7 +32,7 @@ class OpenAIChatEngine:
         max_tokens: int = params["max_tokens"]
         pieces: list[str] = []
         ctx.restart_text()  # a retried attempt starts its answer over
-        with mapped_errors(client, self.settings.timeout_s):
+        with mapped_errors(client, self.settings.provider_timeout_s):
             stream = client.chat.completions.create(
                 model=entry.pipeline,
                 messages=messages,  # type: ignore[arg-type]  # plain dicts in the SDK's TypedDict shapes

@@ -8,20 +8,21 @@ import openai
 from PIL import Image
 
 from core.errors import PlatformError
-from workers.providers.common import ProviderSettings, Retryable, retry_after_s
+from core.settings import Settings
+from workers.providers.common import Retryable, retry_after_s
 
 # Image formats OpenAI reads as-is; anything else (TIFF, EXR, …) is sent as PNG.
 ACCEPTED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
-def make_client(settings: ProviderSettings) -> openai.OpenAI | None:
+def make_client(settings: Settings) -> openai.OpenAI | None:
     """The SDK client, or None without an API key. SDK retries are off: `with_retries` owns them."""
     if settings.openai_api_key is None:
         return None
     return openai.OpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url,
-        timeout=settings.timeout_s,
+        timeout=settings.provider_timeout_s,
         max_retries=0,
     )
 

@@ -14,7 +14,7 @@ from core.catalogue import ModelEntry
 from core.errors import ModelUnavailableError, PlatformError
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.providers.common import ProviderSettings, with_retries
+from workers.providers.common import with_retries
 from workers.providers.openai_client import make_client, mapped_errors, png_bytes, provider_image
 
 # The SDK's file tuple: (file name, bytes, content type).
@@ -24,8 +24,7 @@ _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 class OpenAIImageEngine:
     def __init__(self, settings: Settings) -> None:
-        # Every engine is built from the platform settings; a provider's own come from its env names.
-        self.settings = ProviderSettings()
+        self.settings = settings
         self._client = make_client(self.settings)
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
@@ -53,7 +52,7 @@ class OpenAIImageEngine:
         return [ctx.save_output(png, "image/png", width=width, height=height, seed=params["seed"])]
 
     def _attempt(self, client: openai.OpenAI, send: Callable[..., ImagesResponse], options: dict[str, Any]) -> ImagesResponse:
-        with mapped_errors(client, self.settings.timeout_s):
+        with mapped_errors(client, self.settings.provider_timeout_s):
             return send(**options)
 
 

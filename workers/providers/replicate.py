@@ -25,7 +25,7 @@ from core.errors import ModelUnavailableError, PlatformError
 from core.schemas import Domain
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.providers.common import ProviderSettings, Retryable, retry_after_s, wait, with_retries
+from workers.providers.common import Retryable, retry_after_s, wait, with_retries
 
 T = TypeVar("T")
 
@@ -56,9 +56,8 @@ def _raise_for_status(response: httpx.Response) -> None:
 
 class ReplicateEngine:
     def __init__(self, settings: Settings) -> None:
-        # Every engine is built from the platform settings; a provider's own come from its env names.
-        self.settings = ProviderSettings()
-        timeout = httpx.Timeout(self.settings.timeout_s)
+        self.settings = settings
+        timeout = httpx.Timeout(self.settings.provider_timeout_s)
         self._client: replicate.Client | None = None
         if self.settings.replicate_api_token is not None:
             self._client = replicate.Client(
@@ -74,7 +73,7 @@ class ReplicateEngine:
         if self._client is None:
             raise ModelUnavailableError(f"{entry.name} needs Replicate, which is not configured on this worker: set REPLICATE_API_TOKEN.")
         client = self._client
-        deadline = time.monotonic() + self.settings.replicate_deadline_s
+        deadline = time.monotonic() + self.settings.provider_replicate_deadline_s
         uploads: list[File] = []
         try:
             inputs = self._inputs(client, entry, params, ctx, uploads)
@@ -162,11 +161,11 @@ class ReplicateEngine:
                     return prediction
                 if time.monotonic() >= deadline:
                     raise PlatformError(
-                        f"Replicate prediction {prediction_id} did not finish within {self.settings.replicate_deadline_s:g}s; "
+                        f"Replicate prediction {prediction_id} did not finish within {self.settings.provider_replicate_deadline_s:g}s; "
                         "it is cancelled. Raise DDIFFUSION_PROVIDER_REPLICATE_DEADLINE_S (and the cpu time limit) for longer runs.",
                         code="provider_timeout",
                     )
-                wait(ctx, min(self.settings.replicate_poll_s, max(0.0, deadline - time.monotonic())))
+                wait(ctx, min(self.settings.provider_replicate_poll_s, max(0.0, deadline - time.monotonic())))
                 prediction = self._call(ctx, lambda: client.predictions.get(prediction_id), "polling the prediction")
         except BaseException:
             self._cancel(client, prediction_id, ctx)
@@ -205,7 +204,7 @@ class ReplicateEngine:
                 raise Retryable(PlatformError(f"Could not reach Replicate while {action}: {exc}", code="provider_error")) from exc
             except httpx.TimeoutException as exc:
                 error = PlatformError(
-                    f"Replicate did not answer within {self.settings.timeout_s:g}s while {action}", code="provider_timeout"
+                    f"Replicate did not answer within {self.settings.provider_timeout_s:g}s while {action}", code="provider_timeout"
                 )
                 raise (Retryable(error) if resend_safe else error) from exc
             except httpx.TransportError as exc:
@@ -254,7 +253,7 @@ class ReplicateEngine:
         except httpx.TimeoutException as exc:
             raise Retryable(
                 PlatformError(
-                    f"Downloading the Replicate output timed out after {self.settings.timeout_s:g}s: {url}", code="provider_timeout"
+                    f"Downloading the Replicate output timed out after {self.settings.provider_timeout_s:g}s: {url}", code="provider_timeout"
                 )
             ) from exc
         except httpx.TransportError as exc:

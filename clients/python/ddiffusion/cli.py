@@ -393,14 +393,30 @@ def revoke_key(ctx: typer.Context, key_id: str, as_json: AsJson = False) -> None
     echo_json({"id": key_id, "revoked": True}) if as_json else typer.echo(f"revoked {key_id}")
 
 
+@models_app.command("pull", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def pull_model(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="e.g. sdxl, flux-1 (a family pulls each of its models), tiny-sd (built).")],
+) -> None:
+    """Fetch a model's weights onto this machine ahead of time, where its gpu workers look: the Hugging Face
+    cache, or --models-dir DIR (workers read it with DDIFFUSION_MODELS_DIR=DIR; copy DIR to an air-gapped site).
+    Runs on the worker machine and needs the server package; HF_TOKEN for gated models."""
+    run_server(ctx, "`ddiffusion models pull` fetches weights for the workers with the server package", ["models", "pull", name])
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def serve(ctx: typer.Context) -> None:
     """Run the platform on this machine (needs the server package: see `ddiffusion-server`)."""
+    run_server(ctx, "`ddiffusion serve` runs the platform itself", ["serve"])
+
+
+def run_server(ctx: typer.Context, what: str, command: list[str]) -> None:
+    """Hands a command to the server's CLI where the server package is installed."""
     try:
         metadata.distribution(SERVER_DISTRIBUTION)
     except metadata.PackageNotFoundError:
         stderr.print(
-            "`ddiffusion serve` runs the platform itself, which is not installed here: this is the client only.\n"
+            f"{what}, which is not installed here: this is the client only.\n"
             "Install the server from a checkout of the repository with `pip install -e .` (or run `make run` there),\n"
             "or point this client at a running platform with DDIFFUSION_API_ADDRESS.",
             highlight=False,
@@ -408,7 +424,7 @@ def serve(ctx: typer.Context) -> None:
         raise typer.Exit(EXIT_USAGE) from None
     from core.cli import main as server_main
 
-    raise typer.Exit(server_main(["serve", *ctx.args]))
+    raise typer.Exit(server_main([*command, *ctx.args]))
 
 
 def main() -> None:

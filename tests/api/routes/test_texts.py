@@ -3,7 +3,7 @@ import json
 from fastapi.testclient import TestClient
 
 from tests.fakes import FakeServices
-from tests.utils.tasks import wait_for
+from tests.utils.tasks import png_bytes, wait_for
 
 
 def test_chat_with_tiny_llm_returns_text(platform_client: TestClient, user: dict[str, str]) -> None:
@@ -70,3 +70,21 @@ def test_generated_text_streams_into_the_record(platform_client: TestClient, use
     answer = final["outputs"][0]["text"]
     partials = [record["partial_text"] for record in records if record["partial_text"]]
     assert partials and all(answer.startswith(partial) for partial in partials)
+
+
+def test_tiny_vlm_answers_about_an_uploaded_image(platform_client: TestClient, user: dict[str, str]) -> None:
+    uploaded = platform_client.post("/api/files", files={"file": ("teapot.png", png_bytes(80, 48), "image/png")}, headers=user)
+    assert uploaded.status_code == 201, uploaded.text
+    content = [{"type": "text", "text": "what is in this photo?"}, {"type": "image", "image": uploaded.json()["ref"]}]
+    body = {"model": "tiny-vlm", "messages": [{"role": "user", "content": content}], "max_tokens": 8, "temperature": 0, "seed": 2}
+    response = platform_client.post("/api/texts", json=body, headers=user)
+    assert response.status_code == 202, response.text
+    record = wait_for(platform_client, "texts", response.json()["id"], user)
+    assert record["status"] == "succeeded", record
+    assert isinstance(record["outputs"][0]["text"], str) and record["progress"]["total"] == 8
+    assert record["request"]["messages"][0]["content"][1]["image"] == uploaded.json()["ref"]
+
+    response = platform_client.post("/api/texts", json=body | {"model": "tiny-llm"}, headers=user)
+    assert response.status_code == 422
+    assert "tiny-llm does not take images" in response.json()["error"]["message"]
+    assert {"tiny-vlm", "qwen-2.5-vl"} <= set(response.json()["error"]["details"]["vision_models"])

@@ -173,3 +173,24 @@ def test_local_engines_of_a_process_share_one_budget(tiny_models: Path) -> None:
     run(images, "tiny-sd", ctx)
     texts.run(CATALOGUE["tiny-llm"], {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0, "seed": 1}, ctx)
     assert cache.warm_names() == ["tiny-llm"] and cache.evictions == 1
+
+
+def test_compile_and_offload_flags_are_per_model(tiny_models: Path) -> None:
+    engine = make_engine(tiny_models, compile_models=["tiny-sd"], cpu_offload_models=["tiny-sd"])
+    compiled, _ = engine.pipeline(CATALOGUE["tiny-sd"], "txt2img")
+    assert isinstance(compiled.unet, torch._dynamo.eval_frame.OptimizedModule)  # compiled lazily, on first call
+    assert not hasattr(compiled.unet, "_hf_hook")  # offloading is for GPUs: on CPU the model simply stays put
+    plain, _ = engine.pipeline(CATALOGUE["tiny-sdxl"], "txt2img")
+    assert not isinstance(plain.unet, torch._dynamo.eval_frame.OptimizedModule)
+
+
+def test_qwen_image_guidance_is_true_cfg_on_with_a_negative_prompt(engine: DiffusersImageEngine) -> None:
+    ctx = FakeContext()
+    pixels = {
+        (guidance, negative): output_image(ctx, run(engine, "tiny-qwen-image", ctx, guidance=guidance, negative_prompt=negative)).tobytes()
+        for guidance in (1.0, 6.0)
+        for negative in (None, "blurry")
+    }
+    assert pixels[1.0, None] == pixels[6.0, None]  # no negative prompt: no classifier-free guidance to scale
+    assert pixels[1.0, "blurry"] != pixels[6.0, "blurry"]
+    assert not any("does not take" in line for line in ctx.lines)

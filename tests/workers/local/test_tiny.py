@@ -4,8 +4,24 @@ from pathlib import Path
 
 import pytest
 import torch
-from diffusers import DiffusionPipeline, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
-from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPTokenizer, Qwen2Tokenizer
+from diffusers import (
+    DiffusionPipeline,
+    QwenImageImg2ImgPipeline,
+    QwenImageInpaintPipeline,
+    QwenImagePipeline,
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionPipeline,
+)
+from PIL import Image
+from transformers import (
+    AutoImageProcessor,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    CLIPTokenizer,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2Tokenizer,
+    Qwen2VLImageProcessorPil,
+)
 
 from workers.local import tiny
 from workers.local.tiny import TINY_BUILDERS, ensure_tiny_models
@@ -54,6 +70,43 @@ def test_tiny_llm_chats_and_generates(models_dir: Path) -> None:
     new_tokens = generated[0, inputs["input_ids"].shape[-1] :]
     assert 0 < len(new_tokens) <= 8
     assert isinstance(tokenizer.decode(new_tokens, skip_special_tokens=True), str)
+
+
+def test_tiny_vlm_loads_without_torchvision_and_places_image_pads(models_dir: Path) -> None:
+    path = models_dir / "tiny-vlm"
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    image_processor = AutoImageProcessor.from_pretrained(path)
+    assert isinstance(tokenizer, Qwen2Tokenizer) and isinstance(image_processor, Qwen2VLImageProcessorPil)
+    assert tokenizer.convert_ids_to_tokens(model.config.image_token_id) == "<|image_pad|>"
+    messages = [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, {"type": "image"}]}]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert prompt == "<|im_start|>user\nwhat is this?<|vision_start|><|image_pad|><|vision_end|><|im_end|>\n<|im_start|>assistant\n"
+
+    pixels = image_processor(images=[Image.new("RGB", (64, 64), (200, 40, 40))], return_tensors="pt")
+    assert pixels["image_grid_thw"].tolist() == [[1, 4, 4]]  # 56x56: 4x4 patches, 2x2 merges → 4 image tokens
+    inputs = tokenizer(prompt.replace("<|image_pad|>", "<|image_pad|>" * 4), return_tensors="pt")
+    inputs["mm_token_type_ids"] = (inputs["input_ids"] == model.config.image_token_id).int()
+    generated = model.generate(**inputs, **pixels, max_new_tokens=4, do_sample=False)
+    assert 0 < generated.shape[-1] - inputs["input_ids"].shape[-1] <= 4
+
+
+def test_tiny_qwen_image_runs_every_mode_on_the_same_components(models_dir: Path) -> None:
+    pipe = QwenImagePipeline.from_pretrained(models_dir / "tiny-qwen-image")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.vae_scale_factor == 8 and isinstance(pipe.text_encoder, Qwen2_5_VLForConditionalGeneration)
+    red = Image.new("RGB", (64, 48), (200, 40, 40))
+    calls = {
+        QwenImagePipeline: {},
+        QwenImageImg2ImgPipeline: {"image": red, "strength": 0.8},
+        QwenImageInpaintPipeline: {"image": red, "mask_image": Image.new("L", (64, 48), 255), "strength": 0.8},
+    }
+    for pipeline_class, inputs in calls.items():
+        mode = pipe if pipeline_class is QwenImagePipeline else pipeline_class.from_pipe(pipe)
+        mode.set_progress_bar_config(disable=True)
+        generator = torch.Generator().manual_seed(1)
+        image = mode("a red teapot", negative_prompt=" ", true_cfg_scale=4.0, width=64, height=48, num_inference_steps=2, generator=generator, **inputs).images[0]
+        assert image.size == (64, 48), pipeline_class
 
 
 @pytest.mark.parametrize("name", ["tiny-ltx", "tiny-wan"])

@@ -31,8 +31,13 @@ class ModelInfo:
         capabilities (list[str]):
         defaults (ModelInfoDefaults):
         limits (ModelInfoLimits):
-        available (bool): A live worker on the model's queue reports the weights present.
-        weights (str): Where workers look for the weights.
+        available (bool): A live worker on the model's queue can run it now: its weights are present, or the worker may
+            download them (DDIFFUSION_ALLOW_DOWNLOADS; the first task fetches them), or its provider is configured.
+        weights (str): Where workers look for the weights: <models dir>/<weights> first, then the Hugging Face cache
+            when it is a repo id (owner/name); `ddiffusion models pull NAME` puts them there.
+        weights_present (Union[Unset, bool]): A live worker has the weights on disk, in its models dir or its Hugging
+            Face cache (always false for hosted models). Available but not present: the first task downloads them. Default:
+            False.
         warm (Union[Unset, bool]): A live worker holds the model loaded: no load time before the next task. Default:
             False.
         templates (Union[None, Unset, list['WorkflowTemplate']]): ComfyUI: the workflow templates a request can name.
@@ -47,6 +52,7 @@ class ModelInfo:
     limits: "ModelInfoLimits"
     available: bool
     weights: str
+    weights_present: Union[Unset, bool] = False
     warm: Union[Unset, bool] = False
     templates: Union[None, Unset, list["WorkflowTemplate"]] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -69,6 +75,8 @@ class ModelInfo:
         available = self.available
 
         weights = self.weights
+
+        weights_present = self.weights_present
 
         warm = self.warm
 
@@ -99,6 +107,8 @@ class ModelInfo:
                 "weights": weights,
             }
         )
+        if weights_present is not UNSET:
+            field_dict["weights_present"] = weights_present
         if warm is not UNSET:
             field_dict["warm"] = warm
         if templates is not UNSET:
@@ -130,6 +140,8 @@ class ModelInfo:
         available = d.pop("available")
 
         weights = d.pop("weights")
+
+        weights_present = d.pop("weights_present", UNSET)
 
         warm = d.pop("warm", UNSET)
 
@@ -165,6 +177,7 @@ class ModelInfo:
             limits=limits,
             available=available,
             weights=weights,
+            weights_present=weights_present,
             warm=warm,
             templates=templates,
         )

@@ -1,0 +1,149 @@
+"""deferred-diffusion in Houdini: a `ddiffusion` parameter folder (model, prompt, seed, size,
+steps, input image, Submit/Cancel) on a node; the result is saved under `$HIP/ddiffusion/<node>/`
+and its path set on the node's `output` parameter, for a File COP/SOP to read with
+`chs("/path/to/node/output")`. The work happens in `ddiffusion.jobs`; this module only reads
+parameters and sets them.
+
+`hou` is imported inside the functions so this module imports (and is tested) without Houdini.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ddiffusion.jobs import BackgroundJob, JobResult, image_request, output_folder, status_text
+
+# Jobs by node path, so Cancel (and a second Submit) find the running one.
+JOBS: dict[str, BackgroundJob] = {}
+CALLBACK = "__import__('ddiffusion_houdini').{}(kwargs['node'])"
+
+
+def folder_template() -> Any:
+    """The parameters, as one folder; the shelf tool adds it to a node, build_hda.py to an asset."""
+    import hou
+
+    def button(name: str, label: str) -> Any:
+        return hou.ButtonParmTemplate(
+            name, label, script_callback=CALLBACK.format(name), script_callback_language=hou.scriptLanguage.Python
+        )
+
+    return hou.FolderParmTemplate(
+        "ddiffusion",
+        "ddiffusion",
+        parm_templates=[
+            hou.StringParmTemplate("model", "Model", 1, default_value=("sd-1.5",)),
+            hou.StringParmTemplate("prompt", "Prompt", 1, default_value=("",), tags={"editor": "1"}),
+            hou.IntParmTemplate("seed", "Seed (-1: random)", 1, default_value=(-1,), min=-1, max=99999),
+            hou.IntParmTemplate("width", "Width (0: model's)", 1, default_value=(0,), min=0, max=2048),
+            hou.IntParmTemplate("height", "Height (0: model's)", 1, default_value=(0,), min=0, max=2048),
+            hou.IntParmTemplate("steps", "Steps (0: model's)", 1, default_value=(0,), min=0, max=100),
+            hou.StringParmTemplate("image", "Input Image", 1, default_value=("",), string_type=hou.stringParmType.FileReference),
+            hou.FloatParmTemplate("strength", "Strength (with an image)", 1, default_value=(0.6,), min=0.0, max=1.0),
+            button("submit", "Submit"),
+            button("cancel", "Cancel"),
+            hou.StringParmTemplate("status", "Status", 1, default_value=("idle",)),
+            hou.StringParmTemplate("output", "Output", 1, default_value=("",), string_type=hou.stringParmType.FileReference),
+        ],
+    )
+
+
+def add_parms(node: Any) -> Any:
+    group = node.parmTemplateGroup()
+    group.append(folder_template())
+    node.setParmTemplateGroup(group)
+    return node
+
+
+def create_node(parent: Any = None) -> Any:
+    """The shelf tool: a Null with the ddiffusion folder in the network being looked at (a Null
+    exists in every context, so the result can sit next to the COPs or SOPs that read it)."""
+    import hou
+
+    if parent is None:
+        editor = hou.ui.paneTabOfType(hou.paneTabType.NetworkEditor) if hou.isUIAvailable() else None
+        parent = editor.pwd() if editor is not None else hou.node("/obj")
+    return add_parms(parent.createNode("null", "ddiffusion"))
+
+
+def main_thread_call() -> Callable[[Callable[[], None]], None]:
+    """Runs a function on Houdini's UI thread once it is idle; hython has no UI loop, so there
+    it runs at once."""
+    import hou
+
+    if hou.isUIAvailable():
+        import hdefereval
+
+        return hdefereval.executeDeferred
+    return lambda call: call()
+
+
+def hip_relative(path: Path, hip: str) -> str:
+    """`$HIP/…` when the file is under the hip file's folder, so the scene can move with it."""
+    try:
+        return "$HIP/" + path.relative_to(Path(hip).resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def submit(node: Any) -> BackgroundJob:
+    """The Submit button: reads the parameters and starts the job."""
+    import hou
+
+    path = node.path()
+    if path in JOBS and JOBS[path].is_alive():
+        JOBS[path].cancel()  # a new Submit replaces the running one
+    hip = hou.getenv("HIP")
+    request = image_request(
+        node.evalParm("model"),
+        node.evalParm("prompt"),
+        seed=node.evalParm("seed"),
+        width=node.evalParm("width"),
+        height=node.evalParm("height"),
+        steps=node.evalParm("steps"),
+        image=node.evalParm("image") or None,
+        strength=node.evalParm("strength"),
+    )
+    node.parm("status").set("submitting")
+    job = BackgroundJob(
+        request,
+        output_folder(hip, node.name()),
+        node.name(),
+        deliver=lambda result: deliver(path, job, hip, result),
+        call_on_main=main_thread_call(),
+        frame=hou.intFrame(),
+        on_progress=lambda record: set_status(path, job, status_text(record)),
+    )
+    JOBS[path] = job  # before it starts: without a UI, its callbacks run at once on its thread
+    return job.start()
+
+
+def cancel(node: Any) -> None:
+    job = JOBS.get(node.path())
+    if job is not None and job.is_alive():
+        node.parm("status").set("cancelling")
+        job.cancel()
+
+
+def node_of(path: str, job: BackgroundJob) -> Any:
+    """The job's node, or None when the node was deleted or a newer Submit replaced the job."""
+    import hou
+
+    return hou.node(path) if JOBS.get(path) is job else None
+
+
+def set_status(path: str, job: BackgroundJob, text: str) -> None:
+    node = node_of(path, job)
+    if node is not None:
+        node.parm("status").set(text)
+
+
+def deliver(path: str, job: BackgroundJob, hip: str, result: JobResult) -> None:
+    """On the main thread: shows the outcome and sets `output` to the first file."""
+    node = node_of(path, job)
+    if node is None:
+        return
+    node.parm("status").set(result.summary)
+    if result.paths:
+        node.parm("output").set(hip_relative(result.paths[0], hip))

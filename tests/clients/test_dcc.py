@@ -1,0 +1,620 @@
+"""The Houdini and Nuke integrations. The shared job logic (`ddiffusion.jobs`) runs against the real
+platform; the DCC glue runs against it too, with small recording stand-ins for `hou`, `hdefereval`
+and `nuke` whose main-thread calls run on the test's thread, as a DCC's UI loop would run them."""
+
+import ast
+import queue
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+from ddiffusion.jobs import BackgroundJob, JobResult, image_request, output_folder, output_path, safe_name
+from deferred_diffusion_client.models import TaskRecord
+from PIL import Image
+
+from tests.utils.platform import free_port
+from tests.utils.tasks import png_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+HOUDINI_DIR = ROOT / "clients" / "houdini"
+NUKE_DIR = ROOT / "clients" / "nuke"
+WAIT_S = 120
+
+
+class MainThread:
+    """A DCC's UI loop in miniature: `post` queues a call from any thread; `pump` runs the queued
+    calls on the test's own thread until the job has ended and nothing is left to run."""
+
+    def __init__(self) -> None:
+        self.ident = threading.get_ident()
+        self.calls: queue.Queue[Callable[[], None]] = queue.Queue()
+
+    def post(self, call: Callable[[], None]) -> None:
+        self.calls.put(call)
+
+    def pump_until(self, done: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, f"not done in {timeout_s}s"
+            try:
+                self.calls.get(timeout=0.1)()
+            except queue.Empty:
+                pass
+
+    def pump(self, job: BackgroundJob) -> None:
+        # The worker posts its delivery before it ends, so an ended job with an empty queue is done.
+        self.pump_until(lambda: not job.is_alive() and self.calls.empty())
+
+
+@pytest.fixture
+def main() -> MainThread:
+    return MainThread()
+
+
+@pytest.fixture
+def platform_env(api_address: str, user_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an artist's DCC session has in its environment."""
+    monkeypatch.setenv("DDIFFUSION_API_ADDRESS", api_address)
+    monkeypatch.setenv("DDIFFUSION_API_KEY", user_key)
+
+
+class Recorder:
+    """The outcome and progress of one job, with the thread each callback ran on."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[int, JobResult]] = []
+        self.progress: list[tuple[int, TaskRecord]] = []
+
+    def deliver(self, result: JobResult) -> None:
+        self.results.append((threading.get_ident(), result))
+
+    def on_progress(self, record: TaskRecord) -> None:
+        self.progress.append((threading.get_ident(), record))
+
+    def only_result(self, main: MainThread) -> JobResult:
+        [(ident, result)] = self.results
+        assert ident == main.ident and all(ident == main.ident for ident, _ in self.progress)
+        return result
+
+
+def run_job(
+    main: MainThread, request: dict[str, Any], folder: Path, cancel_when: Callable[[TaskRecord], bool] | None = None, **kwargs: Any
+) -> tuple[JobResult, list[TaskRecord]]:
+    """Runs a job to its end; returns its outcome and progress, both checked to have come on the main thread."""
+    recorder = Recorder()
+    job: BackgroundJob
+
+    def on_progress(record: TaskRecord) -> None:
+        recorder.on_progress(record)
+        if cancel_when is not None and cancel_when(record):
+            job.cancel()  # from the main thread, as a Cancel button would
+
+    job = BackgroundJob(
+        request, folder, kwargs.pop("name", "node"), recorder.deliver, main.post, on_progress=on_progress, timeout_s=WAIT_S, **kwargs
+    )
+    main.pump(job.start())
+    return recorder.only_result(main), [record for _, record in recorder.progress]
+
+
+# The shared job logic, against the real platform.
+
+
+def test_job_uploads_submits_reports_progress_and_delivers_a_frame_named_png(
+    api_address: str, user_key: str, main: MainThread, tmp_path: Path
+) -> None:
+    plate = tmp_path / "plate.png"
+    plate.write_bytes(png_bytes(64, 64))
+    request = image_request("tiny-sd", "a teapot", seed=7, width=128, height=96, steps=20, image=str(plate), strength=0.9)
+    folder = tmp_path / "renders"
+    result, updates = run_job(main, request, folder, name="Dream 1/../x", frame=12, address=api_address, api_key=user_key)
+    assert result.status == "succeeded", result.summary
+    assert result.record is not None and result.task_id == result.record.id and result.error_code is None
+    assert result.paths == [folder.resolve() / "Dream_1____x.0012.png"]
+    assert [path.name for path in folder.iterdir()] == ["Dream_1____x.0012.png"]  # nothing partial left beside it
+    with Image.open(result.paths[0]) as image:
+        assert image.format == "PNG" and image.size == (128, 96)
+    assert any(record.status.value == "running" and record.progress.step >= 1 for record in updates)
+    assert updates[-1].status.value == "succeeded"
+    assert result.record.request["image"].startswith("sha256:")  # the local file was uploaded
+
+
+def test_job_cancelled_while_running_is_delivered_cancelled(api_address: str, user_key: str, main: MainThread, tmp_path: Path) -> None:
+    request = image_request("tiny-sd", "long", width=256, height=256, steps=50)
+    result, _ = run_job(
+        main, request, tmp_path, cancel_when=lambda record: record.status.value == "running", address=api_address, api_key=user_key
+    )
+    assert result.status == "cancelled" and result.paths == [] and result.task_id is not None
+    assert result.record is not None and result.record.progress.step < 50
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_job_cancelled_before_it_starts_submits_nothing(main: MainThread, tmp_path: Path) -> None:
+    recorder = Recorder()
+    # No platform at this address: a cancelled job must not even try to reach it.
+    job = BackgroundJob({"model": "tiny-sd"}, tmp_path, "n", recorder.deliver, main.post, address=f"http://127.0.0.1:{free_port()}")
+    job.cancel()
+    main.pump(job.start())
+    assert recorder.only_result(main) == JobResult("cancelled")
+
+
+@pytest.fixture
+def thread_exceptions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BaseException]]:
+    raised: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    yield raised
+
+
+def test_api_errors_are_delivered_not_raised_on_the_worker_thread(
+    api_address: str, user_key: str, main: MainThread, tmp_path: Path, thread_exceptions: list[BaseException]
+) -> None:
+    refused, _ = run_job(main, image_request("no-such-model", "x"), tmp_path, address=api_address, api_key=user_key)
+    assert (refused.status, refused.error_code, refused.task_id) == ("error", "unknown_model", None)
+    assert "no-such-model" in (refused.error_message or "") and refused.summary.startswith("error: unknown_model: ")
+    unreachable, _ = run_job(main, image_request("tiny-sd", "x"), tmp_path, address=f"http://127.0.0.1:{free_port()}", api_key="dd_x_y")
+    assert (unreachable.status, unreachable.error_code) == ("error", "unreachable")
+    missing_input, _ = run_job(
+        main, image_request("tiny-sd", "x", image=str(tmp_path / "missing.png")), tmp_path, address=api_address, api_key=user_key
+    )
+    assert (missing_input.status, missing_input.error_code) == ("error", "FileNotFoundError")
+    assert thread_exceptions == [] and list(tmp_path.iterdir()) == []
+
+
+def test_requests_and_names_from_node_parameters(tmp_path: Path) -> None:
+    assert image_request(" tiny-sd ", "p") == {"model": "tiny-sd", "prompt": "p"}  # unset: the model's defaults, a drawn seed
+    assert image_request("m", "p", seed=0, width=64, height=32, steps=4, strength=0.5) == {
+        "model": "m", "prompt": "p", "seed": 0, "width": 64, "height": 32, "steps": 4
+    }  # fmt: skip
+    assert image_request("m", "p", image="in.png", strength=0.5)["strength"] == 0.5
+    assert safe_name("../a b$F4#") == "___a_b_F4_" and safe_name("") == "ddiffusion"
+    assert output_folder(tmp_path, "Group1.ddiffusion") == tmp_path / "ddiffusion" / "Group1_ddiffusion"
+    assert output_path(tmp_path, "n", 7, 0, ".png").name == "n.0007.png"
+    assert output_path(tmp_path, "n", 1001, 2, ".mp4").name == "n_2.1001.mp4"
+
+
+# Nuke, with a recording stand-in for the `nuke` module.
+
+
+class NukeKnob:
+    def __init__(self, nuke: "FakeNuke", name: str, label: str = "", value: Any = None) -> None:
+        self.nuke, self.knob_name, self.label, self._value = nuke, name, label, value
+        self.visible = True
+        self.reloads = 0
+        self.history: list[Any] = []
+
+    def value(self) -> Any:
+        return self._value
+
+    def setValue(self, value: Any) -> None:
+        self.nuke.touched.append(threading.get_ident())
+        self._value = value
+        self.history.append(value)
+
+    fromUserText = setValue
+
+    def setVisible(self, visible: bool) -> None:
+        self.visible = visible
+
+    def execute(self) -> None:
+        self.nuke.touched.append(threading.get_ident())
+        self.reloads += 1
+
+
+class NukeNode:
+    def __init__(self, nuke: "FakeNuke", node_class: str, parent: Optional["NukeNode"], name: str, knobs: dict[str, Any]) -> None:
+        self.nuke, self.node_class, self.parent, self.node_name = nuke, node_class, parent, name
+        self.knobs = {name: NukeKnob(nuke, name, value=value) for name, value in knobs.items()}
+        self.inputs: dict[int, NukeNode | None] = {}
+        self.position = (100, 200)
+
+    def __getitem__(self, name: str) -> NukeKnob:
+        return self.knobs[name]
+
+    def addKnob(self, knob: NukeKnob) -> None:
+        self.knobs[knob.knob_name] = knob
+
+    def name(self) -> str:
+        return self.node_name
+
+    fullName = name
+
+    def setName(self, name: str) -> None:
+        self.node_name = name
+
+    def input(self, index: int) -> Optional["NukeNode"]:
+        return self.inputs.get(index)
+
+    def setInput(self, index: int, node: Optional["NukeNode"]) -> None:
+        self.inputs[index] = node
+
+    def node(self, name: str) -> Optional["NukeNode"]:
+        return next((node for node in self.nuke.all if node.parent is self and node.node_name == name), None)
+
+    def begin(self) -> None:
+        self.nuke.context.append(self)
+
+    def end(self) -> None:
+        self.nuke.context.remove(self)
+
+    def __enter__(self) -> "NukeNode":
+        self.begin()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.end()
+
+    def xpos(self) -> int:
+        return self.position[0]
+
+    def ypos(self) -> int:
+        return self.position[1]
+
+    def screenHeight(self) -> int:
+        return 20
+
+    def setXYpos(self, x: int, y: int) -> None:
+        self.position = (x, y)
+
+
+class FakeNuke(types.ModuleType):
+    """The part of `nuke` the glue uses: nodes are made in the current group (`with group:`), and
+    `execute` renders a Write as an 80x48 PNG."""
+
+    def __init__(self, main: MainThread, script: Path) -> None:
+        super().__init__("nuke")
+        self.main = main
+        self.root_node = NukeNode(self, "Root", None, script.as_posix(), {})
+        self.context = [self.root_node]
+        self.all: list[NukeNode] = []
+        self.touched: list[int] = []  # the thread of every change to the node graph
+        self.renders: list[tuple[NukeNode, NukeNode | None, int, int]] = []
+        self.menus: dict[str, list[tuple[str, Any]]] = {}
+        self.nodes = types.SimpleNamespace(
+            Group=lambda: self.create("Group"),
+            Input=lambda name=None: self.create("Input", name),
+            Output=lambda: self.create("Output"),
+            Write=lambda **knobs: self.create("Write", **knobs),
+            Read=lambda: self.create("Read", file="", reload=None),
+            Constant=lambda: self.create("Constant"),
+        )
+        defaults = {"Int_Knob": 0, "Double_Knob": 0.0, "File_Knob": "", "Tab_Knob": None}
+        for knob_class in (
+            "Tab_Knob",
+            "String_Knob",
+            "Multiline_Eval_String_Knob",
+            "Int_Knob",
+            "Double_Knob",
+            "File_Knob",
+            "PyScript_Knob",
+            "Text_Knob",
+        ):
+            default = defaults.get(knob_class, "")
+            setattr(self, knob_class, lambda name, label="", value=default: NukeKnob(self, name, label, value))
+        self.this_node: NukeNode | None = None
+
+    def create(self, node_class: str, name: str | None = None, **knobs: Any) -> NukeNode:
+        name = name or f"{node_class}{sum(node.node_class == node_class for node in self.all) + 1}"
+        node = NukeNode(self, node_class, self.context[-1], name, knobs)
+        self.touched.append(threading.get_ident())
+        self.all.append(node)
+        return node
+
+    def executeInMainThread(self, call: Callable[..., None], args: tuple = (), kwargs: dict | None = None) -> None:
+        self.main.post(lambda: call(*args, **(kwargs or {})))
+
+    def execute(self, write: NukeNode, first: int, last: int) -> None:
+        self.renders.append((write, write.input(0), first, last))
+        Path(write["file"].value()).write_bytes(png_bytes(80, 48))
+
+    def delete(self, node: NukeNode) -> None:
+        self.all.remove(node)
+
+    def toNode(self, name: str) -> NukeNode | None:
+        return next((node for node in self.all if node.fullName() == name), None)
+
+    def root(self) -> NukeNode:
+        return self.root_node
+
+    def frame(self) -> int:
+        return 12
+
+    def thisNode(self) -> NukeNode | None:
+        return self.this_node
+
+    def menu(self, name: str) -> Any:
+        def add_menu(submenu: str) -> Any:
+            commands = self.menus.setdefault(f"{name}/{submenu}", [])
+            return types.SimpleNamespace(addCommand=lambda label, command: commands.append((label, command)))
+
+        return types.SimpleNamespace(addMenu=add_menu)
+
+
+@pytest.fixture
+def nuke(main: MainThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeNuke:
+    fake = FakeNuke(main, tmp_path / "comp" / "shot010.nk")
+    monkeypatch.setitem(sys.modules, "nuke", fake)
+    monkeypatch.syspath_prepend(str(NUKE_DIR))
+    monkeypatch.delitem(sys.modules, "ddiffusion_nuke", raising=False)
+    return fake
+
+
+def press(nuke: FakeNuke, node: NukeNode, button: str) -> None:
+    """What Nuke does for a PyScript_Knob: runs its command inside the group, with
+    `nuke.thisNode()` the node."""
+    nuke.this_node = node
+    with node:
+        exec(node[button].value(), {"nuke": nuke})
+
+
+def test_nuke_group_renders_its_input_submits_and_points_a_read_node_at_the_result(
+    platform_env: None, nuke: FakeNuke, main: MainThread, tmp_path: Path
+) -> None:
+    import ddiffusion_nuke
+
+    group = ddiffusion_nuke.create_node()
+    assert {"model", "prompt", "seed", "width", "height", "steps", "strength", "submit", "cancel", "status"} <= group.knobs.keys()
+    assert group["seed"].value() == -1 and not group["read_node"].visible
+    plate = nuke.nodes.Constant()
+    group.setInput(0, plate)
+    for knob, value in {"model": "tiny-sd", "prompt": "a teapot", "seed": 3, "width": 96, "height": 64, "steps": 2}.items():
+        group[knob].setValue(value)
+
+    press(nuke, group, "submit")
+    main.pump(ddiffusion_nuke.JOBS["ddiffusion"])
+    folder = tmp_path / "comp" / "ddiffusion" / "ddiffusion"
+    [(write, source, first, last)] = nuke.renders
+    assert write.parent is group and source is group.node("image") and source.node_class == "Input"  # what feeds the group
+    assert (first, last) == (12, 12) and write not in nuke.all  # the temporary Write is gone
+    assert Path(write["file"].value()) == folder / "ddiffusion_input.0012.png"
+    assert group["status"].value() == "succeeded"
+    read = nuke.toNode(group["read_node"].value())
+    assert read is not None and read.node_class == "Read" and read.parent is nuke.root() and read.position == (100, 240)
+    result = Path(read["file"].value())
+    assert result == folder.resolve() / "ddiffusion.0012.png"
+    with Image.open(result) as image:
+        assert image.size == (96, 64)
+    assert set(nuke.touched) == {main.ident}  # every change to the graph ran on the main thread
+
+    group.setInput(0, None)  # no input: text to image, and the same Read is reloaded
+    press(nuke, group, "submit")
+    main.pump(ddiffusion_nuke.JOBS["ddiffusion"])
+    assert len(nuke.renders) == 1 and group["status"].value() == "succeeded"
+    assert [node for node in nuke.all if node.node_class == "Read"] == [read] and read["reload"].reloads == 2
+
+
+def test_nuke_cancel_resubmit_and_a_deleted_node(platform_env: None, nuke: FakeNuke, main: MainThread) -> None:
+    import ddiffusion_nuke
+
+    group = ddiffusion_nuke.create_node()
+    long = {"model": "tiny-sd", "prompt": "long", "width": 256, "height": 256, "steps": 50}
+    short = {"width": 64, "height": 64, "steps": 1}
+    for knob, value in long.items():
+        group[knob].setValue(value)
+    press(nuke, group, "submit")
+    job = ddiffusion_nuke.JOBS["ddiffusion"]
+    main.pump_until(lambda: group["status"].value().startswith("running"))
+    press(nuke, group, "cancel")
+    main.pump(job)
+    assert group["status"].value().startswith("cancelled")
+    assert not [node for node in nuke.all if node.node_class == "Read"]
+
+    # A second Submit replaces the running job: the first is cancelled and its news is dropped.
+    press(nuke, group, "submit")
+    replaced = ddiffusion_nuke.JOBS["ddiffusion"]
+    for knob, value in short.items():
+        group[knob].setValue(value)
+    since = len(group["status"].history)
+    press(nuke, group, "submit")
+    main.pump(replaced)
+    main.pump(ddiffusion_nuke.JOBS["ddiffusion"])
+    statuses = group["status"].history[since:]
+    assert statuses[-1] == "succeeded" and not [status for status in statuses if status.startswith("cancel")]
+    [read] = [node for node in nuke.all if node.node_class == "Read"]
+    assert Path(read["file"].value()).is_file()
+
+    press(nuke, group, "submit")
+    nuke.delete(group)  # deleted while its job runs: the delivery finds no node and does nothing
+    main.pump(ddiffusion_nuke.JOBS["ddiffusion"])
+    assert [node for node in nuke.all if node.node_class == "Read"] == [read] and read["reload"].reloads == 1
+
+
+def test_nuke_menu_adds_the_node_command(nuke: FakeNuke) -> None:
+    import ddiffusion_nuke
+
+    exec((NUKE_DIR / "menu.py").read_text(), {"__name__": "menu"})
+    assert nuke.menus == {"Nodes/ddiffusion": [("Image", ddiffusion_nuke.create_node)]}
+
+
+# Houdini, with recording stand-ins for `hou` and `hdefereval`.
+
+
+class ParmTemplate:
+    def __init__(self, name: str, label: str, num_components: int = 1, default_value: tuple = (), **options: Any) -> None:
+        self.name, self.label, self.default, self.options = name, label, default_value, options
+
+
+class ParmTemplateGroup:
+    def __init__(self, templates: list[ParmTemplate] | None = None) -> None:
+        self.templates = list(templates or [])
+
+    def append(self, template: ParmTemplate) -> None:
+        self.templates.append(template)
+
+    def flat(self) -> Iterator[ParmTemplate]:
+        for template in self.templates:
+            yield from template.options.get("parm_templates", [template])
+
+
+class HouParm:
+    def __init__(self, hou: "FakeHou", template: ParmTemplate) -> None:
+        self.hou, self.template = hou, template
+        self.value = template.default[0] if template.default else None
+        self.history: list[Any] = []
+
+    def eval(self) -> Any:
+        return self.value
+
+    def set(self, value: Any) -> None:
+        self.hou.touched.append(threading.get_ident())
+        self.value = value
+        self.history.append(value)
+
+
+class HouNode:
+    def __init__(self, hou: "FakeHou", path: str) -> None:
+        self.hou, self.node_path = hou, path
+        self.group = ParmTemplateGroup()
+        self.parms: dict[str, HouParm] = {}
+        self.asset: dict[str, Any] | None = None
+        hou.nodes[path] = self
+
+    def path(self) -> str:
+        return self.node_path
+
+    def name(self) -> str:
+        return self.node_path.rsplit("/", 1)[-1]
+
+    def createNode(self, node_type: str, name: str) -> "HouNode":
+        return HouNode(self.hou, f"{self.node_path}/{name}")
+
+    def parmTemplateGroup(self) -> ParmTemplateGroup:
+        return ParmTemplateGroup(self.group.templates)
+
+    def setParmTemplateGroup(self, group: ParmTemplateGroup) -> None:
+        self.group = group
+        self.parms = {template.name: HouParm(self.hou, template) for template in group.flat()}
+
+    def parm(self, name: str) -> HouParm | None:
+        return self.parms.get(name)
+
+    def evalParm(self, name: str) -> Any:
+        return self.parms[name].eval()
+
+    def setSelected(self, on: bool, clear_all_selected: bool = False) -> None:
+        pass
+
+    def destroy(self) -> None:
+        del self.hou.nodes[self.node_path]
+
+    def createDigitalAsset(self, **options: Any) -> "HouNode":
+        self.asset = options
+        return self
+
+    def type(self) -> Any:
+        return types.SimpleNamespace(definition=lambda: self)
+
+
+class Names:
+    """Enumerations such as `hou.scriptLanguage.Python`: each value is its own name."""
+
+    def __getattr__(self, name: str) -> str:
+        return name
+
+
+class FakeHou(types.ModuleType):
+    def __init__(self, hip: Path) -> None:
+        super().__init__("hou")
+        self.hip = hip
+        self.nodes: dict[str, HouNode] = {}
+        self.touched: list[int] = []
+        for kind in ("String", "Int", "Float", "Button", "Folder"):
+            setattr(self, f"{kind}ParmTemplate", ParmTemplate)
+        self.scriptLanguage = self.stringParmType = self.paneTabType = Names()
+        network = HouNode(self, "/img/comp1")
+        HouNode(self, "/obj")
+        self.ui = types.SimpleNamespace(paneTabOfType=lambda kind: types.SimpleNamespace(pwd=lambda: network))
+
+    def node(self, path: str) -> HouNode | None:
+        return self.nodes.get(path)
+
+    def getenv(self, name: str) -> str | None:
+        return str(self.hip) if name == "HIP" else None
+
+    def intFrame(self) -> int:
+        return 12
+
+    def isUIAvailable(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def hou(main: MainThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHou:
+    fake = FakeHou(tmp_path / "shot010")
+    hdefereval = types.ModuleType("hdefereval")
+    hdefereval.executeDeferred = main.post  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hou", fake)
+    monkeypatch.setitem(sys.modules, "hdefereval", hdefereval)
+    monkeypatch.syspath_prepend(str(HOUDINI_DIR))
+    for module in ("ddiffusion_houdini", "build_hda"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    return fake
+
+
+def click(node: HouNode, button: str) -> None:
+    """What Houdini does for a button parameter: runs its Python callback with `kwargs["node"]`."""
+    exec(node.parms[button].template.options["script_callback"], {"kwargs": {"node": node}})
+
+
+def test_houdini_node_submits_its_parms_and_sets_output_under_hip(
+    platform_env: None, hou: FakeHou, main: MainThread, tmp_path: Path
+) -> None:
+    import ddiffusion_houdini
+
+    node = ddiffusion_houdini.create_node()  # the shelf tool: in the network being looked at
+    assert node.path() == "/img/comp1/ddiffusion"
+    assert node.evalParm("seed") == -1 and node.evalParm("status") == "idle" and node.evalParm("output") == ""
+    plate = tmp_path / "plate.png"
+    plate.write_bytes(png_bytes(32, 32))
+    values = {
+        "model": "tiny-sd",
+        "prompt": "a teapot",
+        "seed": 5,
+        "width": 64,
+        "height": 96,
+        "steps": 2,
+        "image": str(plate),
+        "strength": 0.5,
+    }
+    for name, value in values.items():
+        node.parms[name].value = value
+
+    click(node, "submit")
+    main.pump(ddiffusion_houdini.JOBS[node.path()])
+    status = node.parms["status"].history
+    assert status[0] == "submitting" and status[-1] == "succeeded" and len(status) >= 3  # progress came in between
+    assert node.evalParm("output") == "$HIP/ddiffusion/ddiffusion/ddiffusion.0012.png"
+    with Image.open(hou.hip / "ddiffusion" / "ddiffusion" / "ddiffusion.0012.png") as image:
+        assert image.size == (64, 96)
+    assert set(hou.touched) == {main.ident}
+
+
+def test_houdini_cancel_button(platform_env: None, hou: FakeHou, main: MainThread) -> None:
+    import ddiffusion_houdini
+
+    node = ddiffusion_houdini.create_node(hou.node("/obj"))
+    for name, value in {"model": "tiny-sd", "prompt": "long", "width": 256, "height": 256, "steps": 50}.items():
+        node.parms[name].value = value
+    click(node, "submit")
+    click(node, "cancel")
+    main.pump(ddiffusion_houdini.JOBS[node.path()])
+    assert node.parms["status"].history[-1].startswith("cancelled") and node.evalParm("output") == ""
+
+
+def test_houdini_build_hda_puts_the_parms_on_an_asset(hou: FakeHou, tmp_path: Path) -> None:
+    import build_hda
+
+    definition = build_hda.build(tmp_path / "otls" / "ddiffusion_image.hda")
+    assert definition.asset is not None and definition.asset["name"] == "ddiffusion::image::1.0"
+    assert definition.asset["hda_file_path"] == str(tmp_path / "otls" / "ddiffusion_image.hda")
+    assert {"model", "prompt", "seed", "width", "height", "steps", "image", "submit", "output"} <= {t.name for t in definition.group.flat()}
+    assert "/obj/ddiffusion_image" not in hou.nodes  # the scaffolding node is removed
+
+
+@pytest.mark.parametrize("path", sorted([*HOUDINI_DIR.glob("*.py"), *NUKE_DIR.glob("*.py")]), ids=lambda path: path.name)
+def test_glue_is_python_3_9_code(path: Path) -> None:
+    """DCC hosts run older Pythons than the server's."""
+    ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
