@@ -23,6 +23,7 @@ from PIL import Image
 
 from bench.engines import engine_figures
 from core.launcher import api_command, wait_for_redis, worker_command
+from core.logs import configure_logging
 from core.schemas import Queue
 from tests.utils.platform import ADMIN_KEY, RedisServer, free_port, make_settings, settings_env
 
@@ -205,6 +206,7 @@ def main() -> None:
 
         asyncio.run(measure_tasks())
         say("engine figures per local model (load, warm step, outputs/s)…")
+        configure_logging("WARNING", json_lines=False)  # stderr: stdout carries only the JSON
         results["engines"] = engine_figures(root / "models")
         print(json.dumps(results, indent=2))
     finally:
