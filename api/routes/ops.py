@@ -3,32 +3,38 @@
 import time
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from api.deps import PlatformDep
 from api.tasks import live_workers
 from core.records import ACTIVE_KEY, STATS_RUN_COUNT_KEY, STATS_RUN_SUM_KEY, STATS_STATUS_KEY, queue_key
-from core.schemas import Queue
+from core.schemas import Health, Queue, Readiness
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz", operation_id="healthz", summary="Liveness")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> Health:
+    return Health()
 
 
-@router.get("/readyz", operation_id="readyz", summary="Readiness: Redis reachable and a worker on every queue")
-async def readyz(platform: PlatformDep) -> JSONResponse:
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    summary="Readiness: Redis reachable and a worker on every queue",
+    responses={503: {"model": Readiness, "description": "Not ready: Redis unreachable or a queue without workers."}},
+)
+async def readyz(platform: PlatformDep, response: Response) -> Readiness:
     try:
         await platform.redis.ping()
     except Exception:
-        return JSONResponse({"status": "not_ready", "redis": "unreachable", "workers": {}}, status_code=503)
+        response.status_code = 503
+        return Readiness(status="not_ready", redis="unreachable", workers={})
     workers = await live_workers(platform.redis)
     per_queue = {queue.value: sum(queue.value in w.get("queues", []) for w in workers.values()) for queue in Queue}
     ready = all(per_queue.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "redis": "ok", "workers": per_queue}, status_code=200 if ready else 503)
+    response.status_code = 200 if ready else 503
+    return Readiness(status="ready" if ready else "not_ready", redis="ok", workers=per_queue)
 
 
 @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)

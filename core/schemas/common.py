@@ -3,7 +3,7 @@
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -123,6 +123,16 @@ class TaskRecord(BaseModel):
     error: ErrorInfo | None = None
     logs: list[str] = Field(default_factory=list, description="The task's last log lines.")
     attempts: int = Field(0, description="Runs started; more than one after a worker was lost.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    redis: Literal["ok", "unreachable"]
+    workers: dict[str, int] = Field(description="Live workers per queue.")
 
 
 class TaskCreated(BaseModel):

@@ -13,7 +13,7 @@ from .error_info import ErrorInfo
 from .error_response import ErrorResponse
 from .file_upload import FileUpload
 from .file_uploaded import FileUploaded
-from .healthz_response_healthz import HealthzResponseHealthz
+from .health import Health
 from .image_request import ImageRequest
 from .lora_spec import LoraSpec
 from .model_info import ModelInfo
@@ -22,6 +22,10 @@ from .model_info_limits import ModelInfoLimits
 from .preview import Preview
 from .progress import Progress
 from .queue import Queue
+from .readiness import Readiness
+from .readiness_redis import ReadinessRedis
+from .readiness_status import ReadinessStatus
+from .readiness_workers import ReadinessWorkers
 from .task_created import TaskCreated
 from .task_output import TaskOutput
 from .task_output_reproducibility_type_0 import TaskOutputReproducibilityType0
@@ -53,7 +57,7 @@ __all__ = (
     "ErrorResponse",
     "FileUpload",
     "FileUploaded",
-    "HealthzResponseHealthz",
+    "Health",
     "ImageRequest",
     "LoraSpec",
     "ModelInfo",
@@ -62,6 +66,10 @@ __all__ = (
     "Preview",
     "Progress",
     "Queue",
+    "Readiness",
+    "ReadinessRedis",
+    "ReadinessStatus",
+    "ReadinessWorkers",
     "TaskCreated",
     "TaskOutput",
     "TaskOutputReproducibilityType0",

@@ -7,7 +7,7 @@ from ...client import AuthenticatedClient, Client
 from ...types import Response
 from ... import errors
 
-from ...models.healthz_response_healthz import HealthzResponseHealthz
+from ...models.health import Health
 
 
 def _get_kwargs() -> dict[str, Any]:
@@ -19,11 +19,9 @@ def _get_kwargs() -> dict[str, Any]:
     return _kwargs
 
 
-def _parse_response(
-    *, client: Union[AuthenticatedClient, Client], response: httpx.Response
-) -> Optional[HealthzResponseHealthz]:
+def _parse_response(*, client: Union[AuthenticatedClient, Client], response: httpx.Response) -> Optional[Health]:
     if response.status_code == 200:
-        response_200 = HealthzResponseHealthz.from_dict(response.json())
+        response_200 = Health.from_dict(response.json())
 
         return response_200
 
@@ -33,9 +31,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: Union[AuthenticatedClient, Client], response: httpx.Response
-) -> Response[HealthzResponseHealthz]:
+def _build_response(*, client: Union[AuthenticatedClient, Client], response: httpx.Response) -> Response[Health]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -47,7 +43,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: Union[AuthenticatedClient, Client],
-) -> Response[HealthzResponseHealthz]:
+) -> Response[Health]:
     """Liveness
 
     Raises:
@@ -55,7 +51,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HealthzResponseHealthz]
+        Response[Health]
     """
 
     kwargs = _get_kwargs()
@@ -70,7 +66,7 @@ def sync_detailed(
 def sync(
     *,
     client: Union[AuthenticatedClient, Client],
-) -> Optional[HealthzResponseHealthz]:
+) -> Optional[Health]:
     """Liveness
 
     Raises:
@@ -78,7 +74,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HealthzResponseHealthz
+        Health
     """
 
     return sync_detailed(
@@ -89,7 +85,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: Union[AuthenticatedClient, Client],
-) -> Response[HealthzResponseHealthz]:
+) -> Response[Health]:
     """Liveness
 
     Raises:
@@ -97,7 +93,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HealthzResponseHealthz]
+        Response[Health]
     """
 
     kwargs = _get_kwargs()
@@ -110,7 +106,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: Union[AuthenticatedClient, Client],
-) -> Optional[HealthzResponseHealthz]:
+) -> Optional[Health]:
     """Liveness
 
     Raises:
@@ -118,7 +114,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HealthzResponseHealthz
+        Health
     """
 
     return (

@@ -5,14 +5,14 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 
-T = TypeVar("T", bound="HealthzResponseHealthz")
+T = TypeVar("T", bound="ReadinessWorkers")
 
 
 @_attrs_define
-class HealthzResponseHealthz:
-    """ """
+class ReadinessWorkers:
+    """Live workers per queue."""
 
-    additional_properties: dict[str, str] = _attrs_field(init=False, factory=dict)
+    additional_properties: dict[str, int] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = {}
@@ -23,19 +23,19 @@ class HealthzResponseHealthz:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        healthz_response_healthz = cls()
+        readiness_workers = cls()
 
-        healthz_response_healthz.additional_properties = d
-        return healthz_response_healthz
+        readiness_workers.additional_properties = d
+        return readiness_workers
 
     @property
     def additional_keys(self) -> list[str]:
         return list(self.additional_properties.keys())
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> int:
         return self.additional_properties[key]
 
-    def __setitem__(self, key: str, value: str) -> None:
+    def __setitem__(self, key: str, value: int) -> None:
         self.additional_properties[key] = value
 
     def __delitem__(self, key: str) -> None:
