@@ -135,6 +135,13 @@ def _entries() -> dict[str, ModelEntry]:
         _image_entry("flux-1-dev", "FluxPipeline", "black-forest-labs/FLUX.1-dev", "FLUX.1 [dev] (gated: HF_TOKEN to download).",
                      flux_modes, twin="tiny-flux", defaults={"width": 1024, "height": 1024, "steps": 28, "guidance": 3.5},
                      limits=flux_limits),
+        _image_entry("tiny-flux-fill", "FluxFillPipeline", "tiny-flux-fill", "FLUX.1 Fill classes with small random weights, "
+                     "for tests.", {"inpaint": "FluxFillPipeline"}, defaults=tiny_defaults | {"guidance": 30.0},
+                     limits=tiny_limits.model_copy(update={"size_multiple": 16}), tiny=True),
+        _image_entry("flux-1-fill", "FluxFillPipeline", "black-forest-labs/FLUX.1-Fill-dev", "FLUX.1 Fill [dev]: repaints where "
+                     "`mask` is white, in or beyond `image` (gated: HF_TOKEN to download).", {"inpaint": "FluxFillPipeline"},
+                     twin="tiny-flux-fill", defaults={"width": 1024, "height": 1024, "steps": 50, "guidance": 30.0},
+                     limits=flux_limits),
         _image_entry("tiny-flux-kontext", "FluxKontextPipeline", "tiny-flux", "Flux.1 Kontext classes on tiny-flux's random "
                      "weights, for tests.", kontext_modes, defaults=tiny_defaults | {"guidance": 2.5},
                      limits=tiny_limits.model_copy(update={"size_multiple": 16}), tiny=True),
@@ -153,13 +160,14 @@ def _entries() -> dict[str, ModelEntry]:
     families = [
         ModelEntry(
             name=name, domain=Domain.images, queue=Queue.gpu, engine="route", pipeline="", weights="",
-            description=f"The FLUX.1 family: {txt2img} for a prompt alone, {edit} to edit an `image`, {txt2img} to "
+            description=f"The FLUX.1 family: {txt2img} for a prompt alone, {edit} to edit an `image`, {fill} to "
             "inpaint an `image` with a `mask`.",
             capabilities=frozenset({Capability.txt2img, Capability.img2img, Capability.inpaint, Capability.lora}),
-            routes={"txt2img": txt2img, "img2img": edit, "inpaint": txt2img}, tiny=name.startswith("tiny"), twin=twin,
+            routes={"txt2img": txt2img, "img2img": edit, "inpaint": fill}, tiny=name.startswith("tiny"), twin=twin,
         )
-        for name, txt2img, edit, twin in (
-            ("tiny-flux-1", "tiny-flux", "tiny-flux-kontext", None), ("flux-1", "flux-1-dev", "flux-1-kontext", "tiny-flux-1"),
+        for name, txt2img, edit, fill, twin in (
+            ("tiny-flux-1", "tiny-flux", "tiny-flux-kontext", "tiny-flux-fill", None),
+            ("flux-1", "flux-1-dev", "flux-1-kontext", "flux-1-fill", "tiny-flux-1"),
         )
     ]  # fmt: skip
     llm = {"domain": Domain.texts, "queue": Queue.gpu, "engine": "transformers", "pipeline": "AutoModelForCausalLM",

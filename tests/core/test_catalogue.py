@@ -26,7 +26,7 @@ def test_image_modes_and_capabilities_agree(entry: ModelEntry) -> None:
 
 def test_a_family_routes_by_inputs() -> None:
     ref = "sha256:" + "0" * 64
-    cases = {(): "flux-1-dev", ("image",): "flux-1-kontext", ("image", "mask"): "flux-1-dev"}
+    cases = {(): "flux-1-dev", ("image",): "flux-1-kontext", ("image", "mask"): "flux-1-fill"}
     for inputs, variant in cases.items():
         entry, notes = resolve(Domain.images, ImageRequest(model="flux-1", prompt="x", **dict.fromkeys(inputs, ref)))
         assert entry.name == variant and notes and variant in notes[0]

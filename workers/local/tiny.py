@@ -224,6 +224,21 @@ def build_tiny_flux(out_dir: Path) -> None:
     pipe.save_pretrained(out_dir)
 
 
+def build_tiny_flux_fill(out_dir: Path) -> None:
+    """FLUX.1 Fill classes: tiny-flux's components, with a transformer that also takes the masked
+    image's latents (16·4 packed) and the mask at latent resolution (8·8 pixels · 4 packed)."""
+    build_tiny_flux(out_dir)
+    torch.manual_seed(1)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=64 + 64 + 256, out_channels=64, num_layers=1, num_single_layers=1,
+        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
+    )  # fmt: skip
+    transformer.save_pretrained(out_dir / "transformer")
+    index = json.loads((out_dir / "model_index.json").read_text())
+    (out_dir / "model_index.json").write_text(json.dumps(index | {"_class_name": "FluxFillPipeline"}, indent=2, sort_keys=True) + "\n")
+
+
 def build_tiny_ltx(out_dir: Path) -> None:
     """LTX-Video classes (after diffusers' own LTX tests): a one-layer LTX transformer, a causal
     video VAE and T5. The same components serve LTXPipeline and LTXImageToVideoPipeline."""
@@ -373,6 +388,7 @@ TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
     "tiny-sdxl": build_tiny_sdxl,
     "tiny-sd3": build_tiny_sd3,
     "tiny-flux": build_tiny_flux,
+    "tiny-flux-fill": build_tiny_flux_fill,
     "tiny-ltx": build_tiny_ltx,
     "tiny-wan": build_tiny_wan,
     "tiny-llm": build_tiny_llm,
