@@ -186,6 +186,7 @@ async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
             limits=entry.limits.model_dump(),
             available=entry.name in available,
             weights_present=entry.name in present,
+            schedulers=list(entry.schedulers),
             warm=entry.name in warm,
             weights=entry.weights,
             templates=templates if entry.engine == "comfyui" else None,

@@ -63,6 +63,7 @@ class ModelEntry(BaseModel):
         description="A model family: mode → the entry that serves it, chosen from the request's inputs at submit.",
     )
     call_defaults: dict[str, Any] = Field(default_factory=dict, description="Extra pipeline call arguments for this model.")
+    schedulers: tuple[str, ...] = Field((), description="Schedulers a request may pick, the default first; none: the model's own.")
     hosted: bool = Field(False, description="Runs at a provider: refused at submit unless a worker has it configured.")
     ignores: frozenset[str] = Field(frozenset(), description="Request fields that do not apply: dropped, with a note when the caller set them.")
 
@@ -109,18 +110,22 @@ def _entries() -> dict[str, ModelEntry]:
     kontext_modes = {"txt2img": "FluxKontextPipeline", "img2img": "FluxKontextPipeline"}
     qwen_image_modes = {"txt2img": "QwenImagePipeline", "img2img": "QwenImageImg2ImgPipeline", "inpaint": "QwenImageInpaintPipeline"}
     tiny_limits = ModelLimits(max_pixels=512 * 512, max_steps=50)
+    # UNet models take any of these noise schedulers; flow-matching models (SD3, Flux, Qwen-Image) keep their own.
+    unet_schedulers = {"schedulers": ("euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc")}
     tiny_defaults = {"width": 64, "height": 64, "steps": 2, "guidance": 5.0}
     flux_limits = ModelLimits(size_multiple=16, max_pixels=2048 * 2048)
     images = [
         _image_entry("tiny-sd", "StableDiffusionPipeline", "tiny-sd", "Stable Diffusion classes with small random weights: "
-                     "the built-in default, for tests.", sd_modes, defaults=tiny_defaults, limits=tiny_limits, tiny=True),
+                     "the built-in default, for tests.", sd_modes, defaults=tiny_defaults, limits=tiny_limits, tiny=True,
+                     **unet_schedulers),
         _image_entry("sd-1.5", "StableDiffusionPipeline", "stable-diffusion-v1-5/stable-diffusion-v1-5", "Stable Diffusion 1.5.",
-                     sd_modes, twin="tiny-sd", defaults={"width": 512, "height": 512, "steps": 30, "guidance": 7.5}),
+                     sd_modes, twin="tiny-sd", defaults={"width": 512, "height": 512, "steps": 30, "guidance": 7.5},
+                     **unet_schedulers),
         _image_entry("tiny-sdxl", "StableDiffusionXLPipeline", "tiny-sdxl", "SDXL classes with small random weights, for tests.",
-                     sdxl_modes, defaults=tiny_defaults, limits=tiny_limits, tiny=True),
+                     sdxl_modes, defaults=tiny_defaults, limits=tiny_limits, tiny=True, **unet_schedulers),
         _image_entry("sdxl", "StableDiffusionXLPipeline", "stabilityai/stable-diffusion-xl-base-1.0", "Stable Diffusion XL 1.0 base.",
                      sdxl_modes, twin="tiny-sdxl", defaults={"width": 1024, "height": 1024, "steps": 30, "guidance": 5.0},
-                     limits=ModelLimits(max_pixels=2048 * 2048)),
+                     limits=ModelLimits(max_pixels=2048 * 2048), **unet_schedulers),
         _image_entry("tiny-sd3", "StableDiffusion3Pipeline", "tiny-sd3", "Stable Diffusion 3 classes with small random weights, for tests.",
                      sd3_modes, defaults=tiny_defaults, limits=tiny_limits.model_copy(update={"size_multiple": 16}), tiny=True),
         _image_entry("sd-3.5-medium", "StableDiffusion3Pipeline", "stabilityai/stable-diffusion-3.5-medium", "Stable Diffusion 3.5 Medium.",
@@ -339,6 +344,7 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
         _snap_size(entry, params, notes)
         _check_steps(entry, params)
         _check_image_mode(entry, request)
+        _pick_scheduler(entry, params)
         if request.image is None:
             params.pop("strength", None)
     elif isinstance(request, VideoRequest) and entry.modes:
@@ -429,6 +435,20 @@ def _require_listed_size(entry: ModelEntry, params: dict[str, Any]) -> None:
             f"{entry.name} does not make {size} images; set width and height to one of {', '.join(sizes)}.",
             details={"sizes": list(sizes)},
         )
+
+
+def _pick_scheduler(entry: ModelEntry, params: dict[str, Any]) -> None:
+    asked = params.get("scheduler")
+    if not entry.schedulers:
+        if asked:
+            raise InvalidRequestError(f"{entry.name} runs its own scheduler; drop `scheduler`.", details={"scheduler": asked})
+        return
+    if asked and asked not in entry.schedulers:
+        raise InvalidRequestError(
+            f"{entry.name} does not offer scheduler {asked!r}; pick one of {', '.join(entry.schedulers)}.",
+            details={"schedulers": list(entry.schedulers)},
+        )
+    params["scheduler"] = asked or entry.schedulers[0]
 
 
 def _check_image_mode(entry: ModelEntry, request: ImageRequest) -> None:

@@ -171,6 +171,7 @@ class ModelInfo(BaseModel):
         description="A live worker on the model's queue can run it now: its weights are present, or the worker may download "
         "them (DDIFFUSION_ALLOW_DOWNLOADS; the first task fetches them), or its provider is configured."
     )
+    schedulers: list[str] = Field(default_factory=list, description="Schedulers a request may pick, the default first; empty: the model's own.")
     weights_present: bool = Field(
         False,
         description="A live worker has the weights on disk, in its models dir or its Hugging Face cache (always false for "

@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.schemas.common import InputRef
@@ -19,6 +21,10 @@ class LoraSpec(BaseModel):
         return self
 
 
+# Noise schedulers a request may pick, on the models that offer a choice (GET /api/images/models).
+SchedulerName = Literal["euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc"]
+
+
 class ImageRequest(BaseModel):
     """Text-to-image; with `image` image-to-image (or an edit, for editing models), with `image`
     and `mask` inpainting — all on the same warm weights."""
@@ -33,6 +39,7 @@ class ImageRequest(BaseModel):
     steps: int | None = Field(None, ge=1, le=150)
     guidance: float | None = Field(None, ge=0, le=30)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Drawn and recorded when unset.")
+    scheduler: SchedulerName | None = Field(None, description="Where the model offers a choice; its default when unset.")
     image: InputRef | None = Field(None, description="Init image for image-to-image, or the image to edit.")
     mask: InputRef | None = Field(None, description="Inpainting mask for `image`: white is repainted, black kept.")
     strength: float = Field(0.75, gt=0, le=1, description="How much of the init image is repainted.")

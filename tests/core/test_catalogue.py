@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from core.catalogue import CATALOGUE, Capability, ModelEntry, resolve
+from core.catalogue import CATALOGUE, Capability, ModelEntry, normalize, resolve
 from core.errors import InvalidRequestError
 from core.schemas import Domain, ImageRequest
 
@@ -38,3 +38,10 @@ def test_the_readme_lists_every_model() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [name for name in CATALOGUE if f"`{name}`" not in readme]
     assert not missing, f"README.md does not list {missing}"
+
+
+def test_schedulers_default_and_are_refused_where_the_model_has_its_own() -> None:
+    params, _ = normalize(CATALOGUE["sdxl"], ImageRequest(model="sdxl", prompt="x"))
+    assert params["scheduler"] == "euler"
+    with pytest.raises(InvalidRequestError, match="tiny-flux runs its own scheduler"):
+        normalize(CATALOGUE["tiny-flux"], ImageRequest(model="tiny-flux", prompt="x", scheduler="ddim"))

@@ -6,9 +6,27 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from diffusers import DiffusionPipeline
+from diffusers import (
+    DDIMScheduler,
+    DiffusionPipeline,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+)
+from diffusers.configuration_utils import FrozenDict
 
 from workers.context import TaskContext
+
+# The request's scheduler names (core.schemas.images.SchedulerName) → class and config overrides.
+SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "euler": (EulerDiscreteScheduler, {}),
+    "euler_a": (EulerAncestralDiscreteScheduler, {}),
+    "dpmpp_2m": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpmpp_2m_karras": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True}),
+    "ddim": (DDIMScheduler, {}),
+    "unipc": (UniPCMultistepScheduler, {}),
+}
 
 StepCallback = Callable[[DiffusionPipeline, int, Any, dict[str, Any]], dict[str, Any]]
 
@@ -40,3 +58,9 @@ def step_callback(ctx: TaskContext, steps: int, preview_every: int, preview: Cal
 def seeded_generator(seed: int) -> torch.Generator:
     """Noise from a CPU generator: the same seed means the same noise on any device."""
     return torch.Generator("cpu").manual_seed(seed)
+
+
+def make_scheduler(name: str, model_config: FrozenDict) -> Any:
+    """A fresh scheduler (cheap, per request) of the named kind, on the model's own noise schedule."""
+    scheduler_class, overrides = SCHEDULERS[name]
+    return scheduler_class.from_config(model_config, **overrides)

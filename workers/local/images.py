@@ -27,7 +27,7 @@ from core.errors import InvalidRequestError, PlatformError
 from core.settings import Settings
 from workers.context import TaskContext
 from workers.local.cache import ModelCache, WarmModel, free_memory, weights_bytes
-from workers.local.calls import call_arguments, seeded_generator, step_callback
+from workers.local.calls import call_arguments, make_scheduler, seeded_generator, step_callback
 from workers.local.previews import latents_preview
 from workers.local.weights import Log, pick_device, require_weights, worker_log
 
@@ -74,7 +74,8 @@ class DiffusersImageEngine:
             denoiser = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
             # Compiled on the first call (minutes for a large model); later calls reuse the graph.
             setattr(pipe, denoiser, torch.compile(getattr(pipe, denoiser), mode="max-autotune-no-cudagraphs"))
-        return pipe, {"weights_revision": weights_revision(path)}
+        # Requests build their scheduler from the model's own config, never from another request's.
+        return pipe, {"weights_revision": weights_revision(path), "scheduler_config": pipe.scheduler.config}
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
         mode = "inpaint" if params.get("mask") else "img2img" if params.get("image") else "txt2img"
@@ -84,6 +85,8 @@ class DiffusersImageEngine:
             try:
                 loras = self._apply_loras(entry, pipe, params.get("loras") or [], ctx)
                 try:
+                    if params.get("scheduler"):
+                        pipe.scheduler = make_scheduler(params["scheduler"], warm.info["scheduler_config"])
                     image = self._generate(entry, pipe, mode, params, ctx)
                 finally:
                     if loras:

@@ -194,3 +194,13 @@ def test_qwen_image_guidance_is_true_cfg_on_with_a_negative_prompt(engine: Diffu
     assert pixels[1.0, None] == pixels[6.0, None]  # no negative prompt: no classifier-free guidance to scale
     assert pixels[1.0, "blurry"] != pixels[6.0, "blurry"]
     assert not any("does not take" in line for line in ctx.lines)
+
+
+def test_a_request_picks_its_scheduler_and_the_next_gets_the_default(engine: DiffusersImageEngine) -> None:
+    ctx = FakeContext()
+    default = run(engine, "tiny-sd", ctx, scheduler="euler")
+    karras = run(engine, "tiny-sd", ctx, scheduler="dpmpp_2m_karras")
+    assert karras["reproducibility"]["scheduler"] == "DPMSolverMultistepScheduler" and karras["ref"] != default["ref"]
+    plain = run(engine, "tiny-sd", ctx, scheduler="dpmpp_2m")
+    assert plain["ref"] != karras["ref"]  # Karras sigmas did not stick to the model
+    assert run(engine, "tiny-sd", ctx, scheduler="euler")["ref"] == default["ref"]

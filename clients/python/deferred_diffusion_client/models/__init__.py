@@ -15,6 +15,7 @@ from .file_upload import FileUpload
 from .file_uploaded import FileUploaded
 from .health import Health
 from .image_request import ImageRequest
+from .image_request_scheduler_type_0 import ImageRequestSchedulerType0
 from .lora_spec import LoraSpec
 from .model_info import ModelInfo
 from .model_info_defaults import ModelInfoDefaults
@@ -59,6 +60,7 @@ __all__ = (
     "FileUploaded",
     "Health",
     "ImageRequest",
+    "ImageRequestSchedulerType0",
     "LoraSpec",
     "ModelInfo",
     "ModelInfoDefaults",

@@ -5,6 +5,7 @@ from attrs import define as _attrs_define
 
 from ..types import UNSET, Unset
 
+from ..models.image_request_scheduler_type_0 import ImageRequestSchedulerType0
 from typing import cast
 from typing import Union
 
@@ -29,6 +30,8 @@ class ImageRequest:
             steps (Union[None, Unset, int]):
             guidance (Union[None, Unset, float]):
             seed (Union[None, Unset, int]): Drawn and recorded when unset.
+            scheduler (Union[ImageRequestSchedulerType0, None, Unset]): Where the model offers a choice; its default when
+                unset.
             image (Union[None, Unset, str]): Init image for image-to-image, or the image to edit.
             mask (Union[None, Unset, str]): Inpainting mask for `image`: white is repainted, black kept.
             strength (Union[Unset, float]): How much of the init image is repainted. Default: 0.75.
@@ -43,6 +46,7 @@ class ImageRequest:
     steps: Union[None, Unset, int] = UNSET
     guidance: Union[None, Unset, float] = UNSET
     seed: Union[None, Unset, int] = UNSET
+    scheduler: Union[ImageRequestSchedulerType0, None, Unset] = UNSET
     image: Union[None, Unset, str] = UNSET
     mask: Union[None, Unset, str] = UNSET
     strength: Union[Unset, float] = 0.75
@@ -85,6 +89,14 @@ class ImageRequest:
         else:
             seed = self.seed
 
+        scheduler: Union[None, Unset, str]
+        if isinstance(self.scheduler, Unset):
+            scheduler = UNSET
+        elif isinstance(self.scheduler, ImageRequestSchedulerType0):
+            scheduler = self.scheduler.value
+        else:
+            scheduler = self.scheduler
+
         image: Union[None, Unset, str]
         if isinstance(self.image, Unset):
             image = UNSET
@@ -126,6 +138,8 @@ class ImageRequest:
             field_dict["guidance"] = guidance
         if seed is not UNSET:
             field_dict["seed"] = seed
+        if scheduler is not UNSET:
+            field_dict["scheduler"] = scheduler
         if image is not UNSET:
             field_dict["image"] = image
         if mask is not UNSET:
@@ -193,6 +207,23 @@ class ImageRequest:
 
         seed = _parse_seed(d.pop("seed", UNSET))
 
+        def _parse_scheduler(data: object) -> Union[ImageRequestSchedulerType0, None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                scheduler_type_0 = ImageRequestSchedulerType0(data)
+
+                return scheduler_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union[ImageRequestSchedulerType0, None, Unset], data)
+
+        scheduler = _parse_scheduler(d.pop("scheduler", UNSET))
+
         def _parse_image(data: object) -> Union[None, Unset, str]:
             if data is None:
                 return data
@@ -229,6 +260,7 @@ class ImageRequest:
             steps=steps,
             guidance=guidance,
             seed=seed,
+            scheduler=scheduler,
             image=image,
             mask=mask,
             strength=strength,

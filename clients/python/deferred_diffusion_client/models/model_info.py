@@ -35,6 +35,7 @@ class ModelInfo:
             download them (DDIFFUSION_ALLOW_DOWNLOADS; the first task fetches them), or its provider is configured.
         weights (str): Where workers look for the weights: <models dir>/<weights> first, then the Hugging Face cache
             when it is a repo id (owner/name); `ddiffusion models pull NAME` puts them there.
+        schedulers (Union[Unset, list[str]]): Schedulers a request may pick, the default first; empty: the model's own.
         weights_present (Union[Unset, bool]): A live worker has the weights on disk, in its models dir or its Hugging
             Face cache (always false for hosted models). Available but not present: the first task downloads them. Default:
             False.
@@ -52,6 +53,7 @@ class ModelInfo:
     limits: "ModelInfoLimits"
     available: bool
     weights: str
+    schedulers: Union[Unset, list[str]] = UNSET
     weights_present: Union[Unset, bool] = False
     warm: Union[Unset, bool] = False
     templates: Union[None, Unset, list["WorkflowTemplate"]] = UNSET
@@ -75,6 +77,10 @@ class ModelInfo:
         available = self.available
 
         weights = self.weights
+
+        schedulers: Union[Unset, list[str]] = UNSET
+        if not isinstance(self.schedulers, Unset):
+            schedulers = self.schedulers
 
         weights_present = self.weights_present
 
@@ -107,6 +113,8 @@ class ModelInfo:
                 "weights": weights,
             }
         )
+        if schedulers is not UNSET:
+            field_dict["schedulers"] = schedulers
         if weights_present is not UNSET:
             field_dict["weights_present"] = weights_present
         if warm is not UNSET:
@@ -140,6 +148,8 @@ class ModelInfo:
         available = d.pop("available")
 
         weights = d.pop("weights")
+
+        schedulers = cast(list[str], d.pop("schedulers", UNSET))
 
         weights_present = d.pop("weights_present", UNSET)
 
@@ -177,6 +187,7 @@ class ModelInfo:
             limits=limits,
             available=available,
             weights=weights,
+            schedulers=schedulers,
             weights_present=weights_present,
             warm=warm,
             templates=templates,
