@@ -18,7 +18,6 @@ class Capability(StrEnum):
     txt2img = "txt2img"
     img2img = "img2img"
     inpaint = "inpaint"
-    references = "references"
     lora = "lora"
     video = "video"
     vision = "vision"
