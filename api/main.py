@@ -29,6 +29,7 @@ from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore
 from core.settings import Settings
 
 SWEEP_EVERY_S = 60
+SHUTDOWN_WAIT_S = 5
 log = structlog.get_logger("api")
 
 
@@ -61,14 +62,17 @@ async def sweep_expired_blobs(platform: Platform, batch: int = 500) -> int:
     return deleted
 
 
-async def sweep_forever(platform: Platform) -> None:
-    while True:
+async def sweep_forever(platform: Platform, stop: asyncio.Event) -> None:
+    """Sweeps until `stop` is set. Cancellation alone is not enough: a cancel that lands inside a
+    Redis call can be swallowed by the client, and the loop would then sweep on forever."""
+    while not stop.is_set():
         try:
             while await sweep_expired_blobs(platform):
                 pass
         except Exception:
             log.exception("blob sweep failed; retrying later")
-        await asyncio.sleep(SWEEP_EVERY_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SWEEP_EVERY_S)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,15 +83,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = build_platform(settings)
         app.state.platform = platform
-        background = [asyncio.create_task(sweep_forever(platform)), asyncio.create_task(platform.keys.follow_revocations())]
+        stop = asyncio.Event()
+        background = [asyncio.create_task(sweep_forever(platform, stop)), asyncio.create_task(platform.keys.follow_revocations())]
         log.info("api ready", host=settings.host, port=settings.port)
         try:
             yield
         finally:
+            stop.set()
             for task in background:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # Bounded, for the same reason: shutdown must not wait on a swallowed cancel.
+            _, pending = await asyncio.wait(background, timeout=SHUTDOWN_WAIT_S)
+            if pending:
+                log.warning("background tasks did not stop in time", tasks=[task.get_coro().__qualname__ for task in pending])
             await platform.http.aclose()
             await platform.redis.aclose()
 
