@@ -66,19 +66,23 @@ class ModelCache:
         self.loads = 0
         self.evictions = 0
 
-    def get(self, key: str, expected_bytes: int, load: Callable[[], tuple[Any, dict[str, Any]]]) -> WarmModel:
-        """The warm model under key, loading it (after making room) on a miss."""
+    def get(self, path: Path, name: str, load: Callable[[], tuple[Any, dict[str, Any]]]) -> WarmModel:
+        """The warm model of the weights at path, serving catalogue entry `name`; on a miss it is
+        loaded, after making room for its size on disk (measured only then: a hit touches no file)."""
+        key = str(path)
         with self._lock:
-            if key in self._warm:
+            warm = self._warm.get(key)
+            if warm is not None:
                 self._warm.move_to_end(key)
-                return self._warm[key]
-            self._make_room(expected_bytes)
-            model, info = load()
-            self.loads += 1
-            warm = WarmModel(model, module_bytes(model), info)
-            self._warm[key] = warm
-            self._make_room(0, keep=key)
-            log.info("model loaded", key=key, size_gb=round(warm.size_bytes / GB, 3), warm=list(self._warm))
+            else:
+                self._make_room(weights_bytes(path))
+                model, info = load()
+                self.loads += 1
+                warm = WarmModel(model, module_bytes(model), info)
+                self._warm[key] = warm
+                self._make_room(0, keep=key)
+                log.info("model loaded", key=key, size_gb=round(warm.size_bytes / GB, 3), warm=list(self._warm))
+            warm.names.add(name)
             return warm
 
     def warm(self) -> list[WarmModel]:

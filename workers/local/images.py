@@ -11,6 +11,8 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from core.catalogue import ModelEntry
 from core.errors import InvalidRequestError, PlatformError
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.local.cache import ModelCache, WarmModel, free_memory, weights_bytes
+from workers.local.cache import ModelCache, WarmModel, free_memory
 from workers.local.calls import call_arguments, make_scheduler, seeded_generator, step_callback
 from workers.local.previews import latents_preview
 from workers.local.weights import Log, pick_device, require_weights, worker_log
@@ -51,8 +53,7 @@ class DiffusersImageEngine:
         """The warm pipeline for a model's mode, loading the model on first use (fetching its
         weights first where downloads are allowed, with progress through `log`)."""
         path = require_weights(entry, self.models_dir, self.allow_downloads, log)
-        warm = self.cache.get(str(path), weights_bytes(path), lambda: self._load(entry, path))
-        warm.names.add(entry.name)
+        warm = self.cache.get(path, entry.name, lambda: self._load(entry, path))
         class_name = entry.modes[mode]
         if type(warm.model).__name__ == class_name:
             return warm.model, warm
@@ -82,7 +83,7 @@ class DiffusersImageEngine:
         with self._lock:
             pipe, warm = self.pipeline(entry, mode, ctx.log)
             ctx.check_cancelled()
-            try:
+            with self._run_guard(entry, f"{params['width']}x{params['height']}", "size or steps"):
                 loras = self._apply_loras(entry, pipe, params.get("loras") or [], ctx)
                 try:
                     if params.get("scheduler"):
@@ -91,19 +92,33 @@ class DiffusersImageEngine:
                 finally:
                     if loras:
                         pipe.unload_lora_weights()
-            except torch.OutOfMemoryError as exc:
-                free_memory(self.device)
-                raise PlatformError(
-                    f"Out of {self.device} memory running {entry.name} at {params['width']}x{params['height']}; "
-                    "lower the size or steps, or free the device.",
-                    code="out_of_memory",
-                ) from exc
-            except BaseException:
-                # A cancelled or failed run leaves its activations behind: give them back now. A
-                # successful one leaves nothing, and the allocator's cache is for the next task.
-                free_memory(self.device)
-                raise
-        record = {
+        record = self._record(entry, pipe, warm, mode, params, image.width, image.height)
+        record |= {"strength": params.get("strength"), "loras": loras}
+        png = PngInfo()
+        png.add_text("deferred-diffusion", json.dumps(record))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", pnginfo=png)
+        return [ctx.save_output(buffer.getvalue(), "image/png", width=image.width, height=image.height, seed=params["seed"], reproducibility=record)]
+
+    @contextmanager
+    def _run_guard(self, entry: ModelEntry, at: str, lower: str) -> Iterator[None]:
+        """Out of memory becomes a clear failure. A cancelled or failed run gives its activations
+        back now; a successful one leaves nothing, and the allocator's cache is for the next task."""
+        try:
+            yield
+        except torch.OutOfMemoryError as exc:
+            free_memory(self.device)
+            raise PlatformError(
+                f"Out of {self.device} memory running {entry.name} at {at}; lower the {lower}, or free the device.",
+                code="out_of_memory",
+            ) from exc
+        except BaseException:
+            free_memory(self.device)
+            raise
+
+    def _record(self, entry: ModelEntry, pipe: DiffusionPipeline, warm: WarmModel, mode: str, params: dict[str, Any], width: int, height: int) -> dict[str, Any]:
+        """The reproducibility record of an output: what every local image or video run shares."""
+        return {
             "model": entry.name,
             "weights": entry.weights,
             "weights_revision": warm.info["weights_revision"],
@@ -113,19 +128,12 @@ class DiffusersImageEngine:
             "seed": params["seed"],
             "steps": params["steps"],
             "guidance": params["guidance"],
-            "width": image.width,
-            "height": image.height,
-            "strength": params.get("strength"),
-            "loras": loras,
+            "width": width,
+            "height": height,
             "device": self.device,
             "dtype": str(self.dtype).removeprefix("torch."),
             "versions": LIBRARY_VERSIONS,
         }
-        png = PngInfo()
-        png.add_text("deferred-diffusion", json.dumps(record))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", pnginfo=png)
-        return [ctx.save_output(buffer.getvalue(), "image/png", width=image.width, height=image.height, seed=params["seed"], reproducibility=record)]
 
     def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> Image.Image:
         width, height, steps = params["width"], params["height"], params["steps"]

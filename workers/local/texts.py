@@ -22,7 +22,7 @@ from transformers import (
 from core.catalogue import Capability, ModelEntry
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.local.cache import ModelCache, weights_bytes
+from workers.local.cache import ModelCache
 from workers.local.weights import Log, pick_device, require_weights, worker_log
 
 
@@ -114,8 +114,7 @@ class TransformersTextEngine:
             vision = Capability.vision in entry.capabilities
             return model, {"tokenizer": AutoTokenizer.from_pretrained(path), "image_processor": AutoImageProcessor.from_pretrained(path) if vision else None}
 
-        warm = self.cache.get(str(path), weights_bytes(path), load)
-        warm.names.add(entry.name)
+        warm = self.cache.get(path, entry.name, load)
         return warm.model, warm.info["tokenizer"], warm.info["image_processor"]
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:

@@ -18,11 +18,9 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from core.catalogue import ModelEntry
-from core.errors import PlatformError
 from workers.context import TaskContext
-from workers.local.cache import free_memory
 from workers.local.calls import call_arguments, seeded_generator, step_callback
-from workers.local.images import LIBRARY_VERSIONS, DiffusersImageEngine
+from workers.local.images import DiffusersImageEngine
 from workers.local.previews import latents_preview
 
 
@@ -32,39 +30,11 @@ class DiffusersVideoEngine(DiffusersImageEngine):
         with self._lock:
             pipe, warm = self.pipeline(entry, mode, ctx.log)
             ctx.check_cancelled()
-            try:
+            at = f"{params['width']}x{params['height']}, {params['num_frames']} frames"
+            with self._run_guard(entry, at, "size, frames or steps"):
                 frames = self._generate_frames(entry, pipe, mode, params, ctx)
-            except torch.OutOfMemoryError as exc:
-                free_memory(self.device)
-                raise PlatformError(
-                    f"Out of {self.device} memory running {entry.name} at {params['width']}x{params['height']}, "
-                    f"{params['num_frames']} frames; lower the size, frames or steps, or free the device.",
-                    code="out_of_memory",
-                ) from exc
-            except BaseException:
-                # A cancelled or failed run leaves its activations behind: give them back now. A
-                # successful one leaves nothing, and the allocator's cache is for the next task.
-                free_memory(self.device)
-                raise
         count, height, width = frames.shape[:3]
-        record = {
-            "model": entry.name,
-            "weights": entry.weights,
-            "weights_revision": warm.info["weights_revision"],
-            "pipeline": type(pipe).__name__,
-            "scheduler": type(pipe.scheduler).__name__,
-            "mode": mode,
-            "seed": params["seed"],
-            "steps": params["steps"],
-            "guidance": params["guidance"],
-            "width": width,
-            "height": height,
-            "num_frames": count,
-            "fps": params["fps"],
-            "device": self.device,
-            "dtype": str(self.dtype).removeprefix("torch."),
-            "versions": LIBRARY_VERSIONS,
-        }
+        record = self._record(entry, pipe, warm, mode, params, width, height) | {"num_frames": count, "fps": params["fps"]}
         mp4 = encode_mp4(frames, params["fps"])
         return [ctx.save_output(mp4, "video/mp4", width=width, height=height, seed=params["seed"], reproducibility=record)]
 
