@@ -97,28 +97,24 @@ class InputStore:
             refs.append(ref)
             return ref
 
-        async def resolve_lora(field: str, value: str) -> str:
-            ref = await self._resolve_safetensors(field, value)
-            refs.append(ref)
-            return ref
-
         await _map_inputs(params, resolve_one)
         for index, lora in enumerate(params.get("loras") or []):
             if lora.get("ref"):
-                lora["ref"] = await resolve_lora(f"loras[{index}].ref", lora["ref"])
+                lora["ref"] = await self._resolve_safetensors(f"loras[{index}].ref", lora["ref"])
+                refs.append(lora["ref"])
         return refs
+
+    async def _read_blob(self, field: str, ref: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self.blobs.read, ref)
+        except NotFoundError:
+            raise InvalidInputError(f"`{field}`: no file {ref}; upload it with POST /api/files first.") from None
 
     async def _resolve_safetensors(self, field: str, value: str) -> str:
         """A LoRA file: a stored blob or an allowed URL (fetched once; stored by content)."""
         if value.startswith("data:"):
             raise InvalidInputError(f"`{field}`: upload the LoRA with POST /api/files and use its ref; data URLs are for images.")
-        if BLOB_REF.match(value):
-            try:
-                data = await asyncio.to_thread(self.blobs.read, value)
-            except NotFoundError:
-                raise InvalidInputError(f"`{field}`: no file {value}; upload it with POST /api/files first.") from None
-        else:
-            data = await self._fetch(field, value)
+        data = await self._read_blob(field, value) if BLOB_REF.match(value) else await self._fetch(field, value)
         # A safetensors file opens with its header's length (8 bytes) and then the JSON header.
         if len(data) < 10 or data[8:9] != b"{":
             raise InvalidInputError(f"`{field}`: not a .safetensors file; LoRAs are accepted in safetensors format only.")
@@ -126,11 +122,7 @@ class InputStore:
 
     async def _resolve(self, field: str, value: str) -> str:
         if BLOB_REF.match(value):
-            try:
-                data = await asyncio.to_thread(self.blobs.read, value)
-            except NotFoundError:
-                raise InvalidInputError(f"`{field}`: no file {value}; upload it with POST /api/files first.") from None
-            image_info(data, self.settings.max_image_pixels)
+            image_info(await self._read_blob(field, value), self.settings.max_image_pixels)
             return value
         if value.startswith("data:"):
             return await self.store_image(decode_data_url(field, value))
