@@ -103,15 +103,14 @@ for task_name in TASK_NAMES.values():
     app.task(name=task_name, ignore_result=True)(execute)
 
 
-def model_available(entry: ModelEntry) -> bool:
-    """Whether this worker could run the entry now: its weights are here (or, with downloads
-    allowed, on the Hub: the first task fetches them), or its service is configured (OpenAI,
-    Replicate) or answering (ComfyUI)."""
+def model_available(entry: ModelEntry, present: set[str]) -> bool:
+    """Whether this worker could run the entry now: its weights are here (in `present`, or, with
+    downloads allowed, on the Hub: the first task fetches them), or its service is configured
+    (OpenAI, Replicate) or answering (ComfyUI)."""
     if entry.routes:
-        return all(model_available(CATALOGUE[target]) for target in set(entry.routes.values()))
+        return all(model_available(CATALOGUE[target], present) for target in set(entry.routes.values()))
     if entry.engine in LOCAL_ENGINES:
-        downloadable = settings.allow_downloads and importlib.import_module("workers.local.weights").hub_repo(entry)
-        return downloadable or weights_present(entry)
+        return entry.name in present or (settings.allow_downloads and importlib.import_module("workers.local.weights").hub_repo(entry))
     if entry.engine in ("openai", "openai_images"):
         return settings.openai_api_key is not None
     if entry.engine == "replicate":
@@ -134,14 +133,12 @@ def weights_present(entry: ModelEntry) -> bool:
     return importlib.import_module("workers.local.weights").find_weights(entry, settings.resolved_models_dir) is not None
 
 
-def runnable_models(queues: list[str]) -> list[str]:
-    """Catalogue entries this worker can serve now, on its queues."""
-    return [entry.name for entry in CATALOGUE.values() if entry.queue in queues and model_available(entry)]
-
-
-def present_models(queues: list[str]) -> list[str]:
-    """Catalogue entries on this worker's queues whose weights are on its disk."""
-    return [entry.name for entry in CATALOGUE.values() if entry.queue in queues and weights_present(entry)]
+def heartbeat_models(queues: list[str]) -> tuple[list[str], list[str]]:
+    """Catalogue entries on this worker's queues: those it can serve now, and those whose weights
+    are on its disk (looked up once per beat; availability is derived from it)."""
+    entries = [entry for entry in CATALOGUE.values() if entry.queue in queues]
+    present = {entry.name for entry in entries if weights_present(entry)}
+    return [entry.name for entry in entries if model_available(entry, present)], sorted(present)
 
 
 def pool_warm_models(client: redis.Redis) -> list[str]:
@@ -176,7 +173,7 @@ def start_heartbeat(sender: Any, **kwargs: Any) -> None:
     def loop() -> None:
         while not stop.is_set():
             try:
-                beat(client, hostname, queues, runnable_models(queues), present_models(queues), pool_warm_models(client))
+                beat(client, hostname, queues, *heartbeat_models(queues), pool_warm_models(client))
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", error=str(exc))
             stop.wait(HEARTBEAT_S)
@@ -191,4 +188,4 @@ def start_heartbeat(sender: Any, **kwargs: Any) -> None:
 
     threading.Thread(target=loop, name="heartbeat", daemon=True).start()
     signals.worker_shutdown.connect(on_shutdown, weak=False)
-    log.info("worker ready", hostname=hostname, queues=queues, models=runnable_models(queues))
+    log.info("worker ready", hostname=hostname, queues=queues, models=heartbeat_models(queues)[0])
