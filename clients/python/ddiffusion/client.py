@@ -90,6 +90,12 @@ class ClientSettings:
         return cls(address=environ.get("DDIFFUSION_API_ADDRESS") or DEFAULT_API_ADDRESS, api_key=environ.get("DDIFFUSION_API_KEY") or None)
 
 
+def safe_name(name: str) -> str:
+    """A task id or node name as a file or folder name: no separators, no `..`, nothing a shell
+    or a frame-pattern parser (`#`, `$`, `%`) would read."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:100] or "ddiffusion"
+
+
 def is_terminal(record: TaskRecord) -> bool:
     return record.status.value in TERMINAL_STATUSES
 
@@ -248,7 +254,7 @@ class Client:
         Signed URLs need no key, so none is sent (they may point at another host)."""
         folder = Path(folder).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", record.id)[:100]
+        safe_id = safe_name(record.id)
         saved: list[Path] = []
         for index, output in enumerate(record.outputs or []):
             if not isinstance(output.url, str):

@@ -10,25 +10,18 @@ thread would only reach a console nobody reads.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from ddiffusion.client import ApiError, Client
+from ddiffusion.client import ApiError, Client, safe_name
 from deferred_diffusion_client.models import TaskRecord
 
 MainThreadCall = Callable[[Callable[[], None]], None]
 # Request fields that name input files: local paths among them are uploaded on the worker thread.
 INPUT_FIELDS = ("image", "mask")
-
-
-def safe_name(name: str) -> str:
-    """A node name as a file or folder name: no separators, no `..`, nothing a shell or a
-    frame-pattern parser (`#`, `$`, `%`) would read."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:100] or "ddiffusion"
 
 
 def output_folder(base: Union[str, os.PathLike], node_name: str) -> Path:
