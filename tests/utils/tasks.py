@@ -2,6 +2,7 @@
 
 import base64
 import io
+import json
 import time
 from typing import Any
 
@@ -38,3 +39,13 @@ def png_bytes(width: int = 64, height: int = 64, color: tuple[int, int, int] = (
 
 def data_url(data: bytes, content_type: str = "image/png") -> str:
     return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+
+
+def event_records(client: TestClient, domain: str, task_id: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Every record a task's event stream sends, up to its terminal one."""
+    records = []
+    with client.stream("GET", f"/api/{domain}/{task_id}/events", headers=headers) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                records.append(json.loads(line.removeprefix("data:").strip()))
+    return records

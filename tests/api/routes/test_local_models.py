@@ -11,7 +11,7 @@ from PIL import Image
 
 from core.catalogue import CATALOGUE
 from tests.utils.loras import make_lora
-from tests.utils.tasks import data_url, png_bytes, wait_for
+from tests.utils.tasks import data_url, event_records, png_bytes, wait_for
 
 TINY_IMAGE_MODES = [
     (name, mode) for name, entry in CATALOGUE.items() if entry.tiny and entry.domain == "images" for mode in entry.modes or entry.routes
@@ -58,11 +58,7 @@ def test_a_mode_the_model_lacks_is_refused_at_submit(client: TestClient, user: d
 def test_previews_and_eta_reach_the_event_stream(platform_client: TestClient, user: dict[str, str]) -> None:
     body = {"model": "tiny-sd", "prompt": "previews", "steps": 12, "seed": 3}
     task_id = platform_client.post("/api/images", json=body, headers=user).json()["id"]
-    records = []
-    with platform_client.stream("GET", f"/api/images/{task_id}/events", headers=user) as response:
-        for line in response.iter_lines():
-            if line.startswith("data:"):
-                records.append(json.loads(line.removeprefix("data:").strip()))
+    records = event_records(platform_client, "images", task_id, user)
     assert records[-1]["status"] == "succeeded" and records[-1]["preview"] is None
     previews = [record["preview"] for record in records if record["preview"]]
     assert previews and {preview["step"] for preview in previews} <= {5, 10}

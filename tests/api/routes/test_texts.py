@@ -1,9 +1,8 @@
-import json
 
 from fastapi.testclient import TestClient
 
 from tests.fakes import FakeServices
-from tests.utils.tasks import png_bytes, wait_for
+from tests.utils.tasks import event_records, png_bytes, wait_for
 
 
 def test_chat_with_tiny_llm_returns_text(platform_client: TestClient, user: dict[str, str]) -> None:
@@ -60,11 +59,7 @@ def test_hosted_chat_model_streams_from_the_provider(platform_client: TestClient
 def test_generated_text_streams_into_the_record(platform_client: TestClient, user: dict[str, str]) -> None:
     body = {"model": "tiny-llm", "messages": [{"role": "user", "content": "write a haiku"}], "max_tokens": 48, "temperature": 1.0, "seed": 21}
     task_id = platform_client.post("/api/texts", json=body, headers=user).json()["id"]
-    records = []
-    with platform_client.stream("GET", f"/api/texts/{task_id}/events", headers=user) as response:
-        for line in response.iter_lines():
-            if line.startswith("data:"):
-                records.append(json.loads(line.removeprefix("data:").strip()))
+    records = event_records(platform_client, "texts", task_id, user)
     final = records[-1]
     assert final["status"] == "succeeded" and final["partial_text"] is None
     answer = final["outputs"][0]["text"]
