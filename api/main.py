@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import redis.asyncio
 import structlog
 import swagger_ui_bundle
 from fastapi import FastAPI
@@ -25,6 +24,7 @@ from api.tasks import Platform
 from core.blobs import BlobStore
 from core.logs import configure_logging
 from core.queue import make_celery
+from core.redis_client import connect_async
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore
 from core.settings import Settings
 
@@ -34,7 +34,7 @@ log = structlog.get_logger("api")
 
 
 def build_platform(settings: Settings) -> Platform:
-    client = redis.asyncio.from_url(settings.redis_url_or_raise(), decode_responses=True, max_connections=256)
+    client = connect_async(settings.redis_url_or_raise())
     blobs = BlobStore(settings.blobs_dir)
     http = httpx.AsyncClient()
     return Platform(

@@ -11,6 +11,7 @@ from celery import Celery
 from kombu import serialization
 from kombu.utils import json as kombu_json
 
+from core.redis_client import celery_broker
 from core.schemas import Domain, Queue
 from core.settings import Settings
 
@@ -23,7 +24,8 @@ TASK_NAMES: dict[Domain, str] = {
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("ddiffusion", broker=settings.redis_url_or_raise(), set_as_current=False)
+    broker, transport_options = celery_broker(settings.redis_url_or_raise())
+    app = Celery("ddiffusion", broker=broker, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -32,17 +34,21 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_default_queue=Queue.cpu.value,
-        broker_transport_options={
+        broker_transport_options=transport_options | {
             "visibility_timeout": settings.visibility_timeout_s,
             # Sweep for messages of lost workers every few seconds, not kombu's default ~100 s.
             "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 2)),
             "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
+        # A Redis outage pauses the workers; they reconnect however long it lasts.
+        broker_connection_max_retries=None,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # A task running when the broker connection drops finishes and keeps its result (its
+        # record writes retry until Redis is back); its lease, not the message, says it is alive.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return app
 

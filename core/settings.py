@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(None, description="Local weights; defaults to <data_dir>/models.")
     redis_url: str | None = Field(None, description="When unset, `ddiffusion serve` starts an embedded Redis.")
     redis_port: int = Field(6390, ge=1, le=65535, description="Port of the embedded Redis.")
+    redis_min_replicas: int = Field(
+        0, ge=0, description="A submit answers 202 only once this many replicas hold the task (Redis WAIT); 0 = do not wait."
+    )
+    redis_outage_s: float = Field(
+        300, gt=0, description="How long a worker keeps a finished task's result and retries writing it while Redis is unreachable."
+    )
     admin_key: SecretStr | None = None
     secret_key: SecretStr | None = Field(None, description="Signs file URLs; generated into the data dir when unset.")
     public_url: str | None = Field(None, description="Base of signed URLs; defaults to the request's own base URL.")
@@ -47,6 +53,9 @@ class Settings(BaseSettings):
     comfy_time_limit_s: int = Field(1800, ge=10)
     visibility_timeout_s: int = Field(7200, ge=5, description="Unacknowledged tasks are redelivered after this.")
     max_attempts: int = Field(3, ge=1, description="A task whose worker died this many times ends failed.")
+    task_lease_s: float = Field(
+        15, ge=1, description="A running task's worker renews its lease this often (in thirds); an expired lease requeues the task."
+    )
     device: str | None = Field(None, description="Torch device for local engines: cuda, mps or cpu (auto when unset).")
     model_memory_gb: float = Field(0, ge=0, description="Budget for warm pipelines per worker process; 0 = 90% of the device's memory.")
     allow_downloads: bool = Field(False, description="Let workers fetch missing weights from the Hugging Face Hub (HF_TOKEN where needed).")
@@ -84,6 +93,7 @@ class Settings(BaseSettings):
     provider_max_retries: int = Field(4, ge=0, description="Retries after the first attempt on 429, 5xx and network errors.")
     provider_backoff_s: float = Field(1.0, ge=0, description="Base of the exponential backoff.")
     provider_max_backoff_s: float = Field(30, ge=0, description="Cap on any one wait, Retry-After included.")
+    provider_deadline_s: float = Field(180, gt=0, description="A provider call fails `provider_timeout` after this long in all, retries included.")
     provider_replicate_deadline_s: float = Field(
         540, gt=0, description="A Replicate prediction still running after this is cancelled there; keep it below the cpu time limit."
     )

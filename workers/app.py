@@ -22,6 +22,7 @@ from core.heartbeat import HEARTBEAT_S, beat, leave, warm_key
 from core.logs import configure_logging
 from core.queue import TASK_NAMES, make_celery
 from core.records import TaskStore
+from core.redis_client import connect
 from core.settings import Settings
 from workers.context import TaskContext
 from workers.runner import Engine, run_task
@@ -54,7 +55,7 @@ class WorkerState:
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            self._client = redis.Redis.from_url(settings.redis_url_or_raise(), decode_responses=True)
+            self._client = connect(settings.redis_url_or_raise())
         return self._client
 
     @property
@@ -167,7 +168,7 @@ def process_alive(pid: int) -> bool:
 def start_heartbeat(sender: Any, **kwargs: Any) -> None:
     hostname = sender.hostname
     queues = sorted(queue.name for queue in sender.task_consumer.queues)
-    client = redis.Redis.from_url(settings.redis_url_or_raise(), decode_responses=True)
+    client = connect(settings.redis_url_or_raise())
     stop = threading.Event()
 
     def loop() -> None:
