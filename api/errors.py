@@ -6,7 +6,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from core.errors import BacklogFullError, PlatformError
+from core.errors import BacklogFullError, PlatformError, UnavailableError
+from core.redis_client import UNAVAILABLE_ERRORS
 from core.schemas import ErrorResponse
 
 log = structlog.get_logger("api")
@@ -22,6 +23,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         413: "Too large",
         422: "Invalid request: the message says what to change",
         429: "Backlog full; retry after `Retry-After` seconds",
+        503: "Redis (the task store) is not answering; retry after `Retry-After` seconds",
     }.items()
 }
 
@@ -32,8 +34,18 @@ def error_response(status: int, code: str, message: str, details: object = None,
 
 
 async def platform_error(request: Request, exc: PlatformError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, BacklogFullError) else None
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, BacklogFullError | UnavailableError) else None
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+
+
+async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A Redis outage (or a failover in progress) pauses the platform: 503, never a 500 or a hang."""
+    log.warning("redis unavailable", path=request.url.path, error=type(exc).__name__)
+    message = (
+        "Redis, where the platform keeps its tasks, is not answering; retry in a few seconds "
+        "(a submit retried with the same Idempotency-Key never runs twice)."
+    )
+    return error_response(503, "redis_unavailable", message, headers={"Retry-After": str(UnavailableError.retry_after_s)})
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -57,6 +69,8 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(PlatformError, platform_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, redis_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal_error)

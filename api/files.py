@@ -16,10 +16,12 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+import redis.asyncio
 from PIL import Image, UnidentifiedImageError
 
 from core.blobs import BlobInfo, BlobStore
 from core.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, PermissionDeniedError
+from core.records import BLOB_EXPIRY_KEY, PROVISIONAL_BLOB_S
 from core.schemas.common import BLOB_REF
 from core.settings import Settings
 
@@ -74,15 +76,20 @@ def image_info(data: bytes, max_pixels: int) -> tuple[str, int, int]:
 class InputStore:
     """Turns every input of a request (ref, data URL, http URL) into a stored blob ref."""
 
-    def __init__(self, blobs: BlobStore, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, blobs: BlobStore, settings: Settings, http: httpx.AsyncClient, client: redis.asyncio.Redis) -> None:
         self.blobs = blobs
         self.settings = settings
         self.http = http
+        self.client = client
 
     async def store_bytes(self, data: bytes, content_type: str) -> BlobInfo:
+        """Store a file with a provisional expiry: if the request that brought it is refused,
+        the sweeper deletes it; an admitted task (or an upload) keeps it for the result TTL."""
         if len(data) > self.settings.max_upload_bytes:
             raise PayloadTooLargeError(f"The file is {len(data)} bytes, above the limit of {self.settings.max_upload_bytes}.")
-        return await asyncio.to_thread(self.blobs.put, data, content_type)
+        info = await asyncio.to_thread(self.blobs.put, data, content_type)
+        await self.client.zadd(BLOB_EXPIRY_KEY, {info.ref: time.time() + PROVISIONAL_BLOB_S}, gt=True)
+        return info
 
     async def store_image(self, data: bytes) -> str:
         content_type, _, _ = image_info(data, self.settings.max_image_pixels)

@@ -19,13 +19,14 @@ from api import errors
 from api.files import InputStore, UrlSigner
 from api.keys import KeyStore
 from api.limits import BodySizeLimit
+from api.reaper import reap_forever
 from api.routes import api_router, ops
 from api.tasks import Platform
 from core.blobs import BlobStore
 from core.logs import configure_logging
 from core.queue import make_celery
-from core.redis_client import connect_async
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore
+from core.redis_client import connect_async
 from core.settings import Settings
 
 SWEEP_EVERY_S = 60
@@ -43,7 +44,7 @@ def build_platform(settings: Settings) -> Platform:
         tasks=AsyncTaskStore(client, settings.result_ttl_s),
         keys=KeyStore(client, settings.admin_key_value()),
         blobs=blobs,
-        inputs=InputStore(blobs, settings, http),
+        inputs=InputStore(blobs, settings, http, client),
         signer=UrlSigner(settings.secret_key_value(), settings.url_ttl_s),
         celery=make_celery(settings),
         http=http,
@@ -84,7 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         platform = build_platform(settings)
         app.state.platform = platform
         stop = asyncio.Event()
-        background = [asyncio.create_task(sweep_forever(platform, stop)), asyncio.create_task(platform.keys.follow_revocations())]
+        background = [
+            asyncio.create_task(sweep_forever(platform, stop)),
+            asyncio.create_task(reap_forever(platform, stop)),
+            asyncio.create_task(platform.keys.follow_revocations()),
+        ]
         log.info("api ready", host=settings.host, port=settings.port)
         try:
             yield

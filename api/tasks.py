@@ -19,6 +19,7 @@ from core.errors import BacklogFullError, ConflictError, InvalidRequestError, Un
 from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
 from core.queue import task_message
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
+from core.redis_client import UNAVAILABLE_ERRORS
 from core.schemas import Domain, ModelInfo, Preview, Progress, Queue, TaskCreated, TaskOutput, TaskRecord, TaskRequest, TaskStatus, Timings
 from core.settings import Settings
 
@@ -69,6 +70,7 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         per_key_limit=settings.backlog_per_key,
         total_limit=settings.backlog_total,
         idempotency=(idempotency_key, body_hash) if idempotency_key else None,
+        input_refs=refs,
     )
     if admission.outcome == "existing":
         task = await get_owned(platform, domain, admission.task_id or "", principal)
@@ -79,15 +81,13 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         raise BacklogFullError(f"This key has {admission.count} unfinished tasks (limit {settings.backlog_per_key}); wait for some to finish.", retry_after_s=10)
     if admission.outcome == "backlog_total":
         raise BacklogFullError(f"The platform has {admission.count} unfinished tasks (limit {settings.backlog_total}); try again later.", retry_after_s=10)
-    await keep_blobs(platform, refs)
     return TaskCreated(id=task_id, position=admission.position)
 
 
 async def keep_blobs(platform: Platform, refs: list[str]) -> None:
-    """Keep these blobs for another result TTL from now (never shortening a later expiry)."""
-    if refs:
-        expires = time.time() + platform.settings.result_ttl_s
-        await platform.redis.zadd(BLOB_EXPIRY_KEY, dict.fromkeys(refs, expires), gt=True)
+    """Keep these uploaded blobs for another result TTL from now (never shortening a later expiry)."""
+    expires = time.time() + platform.settings.result_ttl_s
+    await platform.redis.zadd(BLOB_EXPIRY_KEY, dict.fromkeys(refs, expires), gt=True)
 
 
 async def get_owned(platform: Platform, domain: Domain, task_id: str, principal: Principal) -> StoredTask:
@@ -145,22 +145,26 @@ async def record_events(platform: Platform, task: StoredTask, base_url: str) -> 
     Subscribed before the first read, so no change between read and subscribe is lost; each
     wake-up re-reads the record, so bursts of pings coalesce into one event.
     """
-    async with platform.redis.pubsub() as pubsub:
-        await pubsub.subscribe(events_channel(task.id))
-        last = ""
-        while True:
-            current = await platform.tasks.get(task.id)
-            if current is None:
-                return
-            data = render(platform, current, base_url).model_dump_json()
-            if data != last:
-                yield {"event": "record", "data": data}
-                last = data
-            if current.status.is_terminal():
-                return
-            await pubsub.get_message(ignore_subscribe_messages=True, timeout=EVENTS_POLL_S)
-            while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0):
-                pass
+    try:
+        async with platform.redis.pubsub() as pubsub:
+            await pubsub.subscribe(events_channel(task.id))
+            last = ""
+            while True:
+                current = await platform.tasks.get(task.id)
+                if current is None:
+                    return
+                data = render(platform, current, base_url).model_dump_json()
+                if data != last:
+                    yield {"event": "record", "data": data}
+                    last = data
+                if current.status.is_terminal():
+                    return
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=EVENTS_POLL_S)
+                while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0):
+                    pass
+    except UNAVAILABLE_ERRORS:
+        # Mid-stream there is no status code left to send: end the stream; clients reconnect.
+        return
 
 
 

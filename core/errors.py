@@ -70,8 +70,11 @@ class BacklogFullError(PlatformError):
 
 
 class UnavailableError(PlatformError):
+    """Something the platform stands on is not answering; the client may retry after a moment."""
+
     status_code = 503
     code = "unavailable"
+    retry_after_s = 5
 
 
 class ModelUnavailableError(PlatformError):

@@ -5,6 +5,7 @@ the children import the api and workers, this process does not."""
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from core.redis_client import connect
 from core.schemas import Queue
 from core.settings import Settings
 
@@ -43,19 +45,42 @@ def redis_command(data_dir: Path, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def wait_for_redis(url: str, timeout_s: float = 15) -> None:
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + timeout_s
-    while True:
+class LaunchError(RuntimeError):
+    """The platform cannot start; the message is one line that says what to change."""
+
+
+def ensure_port_free(port: int) -> None:
+    """Refuse a taken port at once: the embedded Redis must never be one we did not start."""
+    with socket.socket() as probe:
         try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Redis at {url} did not answer within {timeout_s}s.") from None
-            time.sleep(0.05)
-        finally:
-            client.close()
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise LaunchError(
+                f"Port {port} for the embedded Redis is taken by another process; set DDIFFUSION_REDIS_PORT to a free port "
+                "(or DDIFFUSION_REDIS_URL to use a Redis you run)."
+            ) from None
+
+
+def wait_for_redis(url: str, timeout_s: float = 15, server: subprocess.Popen | None = None) -> None:
+    """Wait until Redis answers; with `server`, until that very process answers (its pid is
+    checked), failing at once if it exits."""
+    client = connect(url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            if server is not None and server.poll() is not None:
+                raise LaunchError(f"The embedded Redis exited with code {server.returncode} before answering on {url}.")
+            try:
+                pid = int(client.info("server")["process_id"])
+                if server is None or pid == server.pid:
+                    return
+                raise LaunchError(f"Another Redis (pid {pid}) answers on {url}; set DDIFFUSION_REDIS_PORT to a free port.")
+            except (redis.ConnectionError, redis.TimeoutError):
+                if time.monotonic() > deadline:
+                    raise LaunchError(f"Redis at {url} did not answer within {timeout_s:g}s.") from None
+                time.sleep(0.05)
+    finally:
+        client.close()
 
 
 def worker_command(queue: Queue, settings: Settings, name: str | None = None) -> list[str]:
@@ -142,11 +167,12 @@ def serve(settings: Settings) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
     try:
+        if not settings.redis_url:
+            ensure_port_free(settings.redis_port)
         print("Building the tiny built-in models (first run only)…", flush=True)
         subprocess.run(build_models_command(settings), env=supervisor.env, check=True)
-        if not settings.redis_url:
-            supervisor.start("redis", redis_command(settings.data_dir, settings.redis_port))
-        wait_for_redis(redis_url)
+        embedded = None if settings.redis_url else supervisor.start("redis", redis_command(settings.data_dir, settings.redis_port))
+        wait_for_redis(redis_url, server=embedded)
         for queue in Queue:
             supervisor.start(f"worker-{queue.value}", worker_command(queue, settings))
         supervisor.start("api", api_command(settings))
@@ -168,5 +194,8 @@ def serve(settings: Settings) -> int:
     except KeyboardInterrupt:
         print("\nStopping…", flush=True)
         return 0
+    except LaunchError as exc:
+        print(f"deferred-diffusion cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         supervisor.stop()

@@ -8,23 +8,31 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:active             set    unfinished task ids (global backlog)
   dd:active:{key_id}    set    unfinished task ids of one API key (per-key backlog)
   dd:idem:{key_id}:{k}  string "{body_sha256}:{task_id}" for Idempotency-Key
+  dd:leases             zset   running task ids by lease deadline (unix s): the reaper's index
   dd:events:{id}        pubsub a ping on every change; subscribers re-read the record
   dd:stats:*            hashes counters for /metrics
 
 State changes are Lua scripts, so admission and every transition are atomic. The scripts and
 the (de)serialisation live here once; `AsyncTaskStore` (api) and `TaskStore` (workers) are thin.
+
+A running task holds a lease (a token in its record, a deadline in dd:leases) that its worker
+renews; only the lease holder may write to the record, and the reaper requeues a task whose
+lease expired. A record gets its expiry when the task ends, never before.
 """
 
 import json
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 import redis.asyncio
+import structlog
 
+from core.redis_client import UNAVAILABLE_ERRORS
 from core.schemas import Domain, ErrorInfo, Queue, TaskStatus
 
 SEQ_KEY = "dd:seq"
@@ -33,6 +41,11 @@ STATS_STATUS_KEY = "dd:stats:status"
 STATS_RUN_SUM_KEY = "dd:stats:run_s_sum"
 STATS_RUN_COUNT_KEY = "dd:stats:run_count"
 BLOB_EXPIRY_KEY = "dd:blobs:expiry"
+LEASES_KEY = "dd:leases"
+# A provisional expiry for inputs stored before admission: a refused submit leaves none for good.
+PROVISIONAL_BLOB_S = 3600
+
+log = structlog.get_logger("records")
 
 
 def task_key(task_id: str) -> str:
@@ -68,8 +81,10 @@ def new_task_id() -> str:
 
 
 SUBMIT = """
--- KEYS: task, queue, active, active of key, idempotency, seq, broker list
--- ARGV: id, fields json, per-key limit, total limit, ttl, body hash ('' = no idempotency key), message
+-- KEYS: task, queue, active, active of key, idempotency, seq, broker list, logs, blob expiry
+-- ARGV: id, fields json, per-key limit, total limit, ttl, body hash ('' = no idempotency key), message,
+--       notes json, input refs json, inputs' expiry
+-- Nothing is written unless the task is created; the record expires only once it has ended.
 if ARGV[6] ~= '' then
   local existing = redis.call('GET', KEYS[5])
   if existing then
@@ -90,39 +105,101 @@ for k, v in pairs(cjson.decode(ARGV[2])) do
   flat[#flat + 1] = v
 end
 redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6] .. ':' .. ARGV[1], 'EX', ARGV[5]) end
+for _, note in ipairs(cjson.decode(ARGV[8])) do redis.call('RPUSH', KEYS[8], note) end
+for _, ref in ipairs(cjson.decode(ARGV[9])) do redis.call('ZADD', KEYS[9], 'GT', ARGV[10], ref) end
 redis.call('LPUSH', KEYS[7], ARGV[7])
 return {'created', ARGV[1], tostring(redis.call('ZRANK', KEYS[2], ARGV[1]))}
 """
 
 START = """
--- KEYS: task, queue, channel, partial text ; ARGV: id, now
+-- KEYS: task, queue, channel, partial text, leases ; ARGV: id, now, lease token, lease deadline, worker
+-- A running task whose lease is alive belongs to another worker: this delivery is a duplicate.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
-if status ~= 'queued' and status ~= 'running' then return {status, '0'} end
+if status == 'running' then
+  local deadline = redis.call('ZSCORE', KEYS[5], ARGV[1])
+  if deadline and tonumber(deadline) > tonumber(ARGV[2]) then return {'leased', '0'} end
+elseif status ~= 'queued' then
+  return {status, '0'}
+end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2], 'lease', ARGV[3], 'worker', ARGV[5])
 redis.call('HDEL', KEYS[1], 'preview', 'eta_s')
 redis.call('DEL', KEYS[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
 redis.call('PUBLISH', KEYS[3], 'running')
 return {'running', tostring(attempts)}
 """
 
-# Shared by FINISH and CANCEL: end the task, free its backlog slots, count it, let it expire.
-# KEYS: task, queue, active, active of key, logs, channel, stats status, run sum, run count, partial text
-# ARGV: id, status, now, outputs json, error json, ttl, model
+# Every write of a running task checks that the record still exists and that this worker holds
+# its lease: a write can never recreate an expired record, nor a superseded worker touch it.
+_HOLDS_LEASE = """
+local status, lease, cancel = unpack(redis.call('HMGET', KEYS[1], 'status', 'lease', 'cancel'))
+if status ~= 'running' or lease ~= ARGV[1] then return 'lost' end
+"""
+
+RENEW = _HOLDS_LEASE + """
+-- KEYS: task, leases ; ARGV: token, id, deadline
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return 'ok'
+"""
+
+STATE = _HOLDS_LEASE + """
+-- KEYS: task ; ARGV: token
+if cancel == '1' then return 'cancel' end
+return 'ok'
+"""
+
+PROGRESS = _HOLDS_LEASE + """
+-- KEYS: task, channel ; ARGV: token, step, total, eta
+redis.call('HSET', KEYS[1], 'step', ARGV[2], 'total', ARGV[3], 'eta_s', ARGV[4])
+redis.call('PUBLISH', KEYS[2], 'progress')
+if cancel == '1' then return 'cancel' end
+return 'ok'
+"""
+
+PREVIEW = _HOLDS_LEASE + """
+-- KEYS: task, channel, blob expiry ; ARGV: token, preview json, ref, expires
+redis.call('HSET', KEYS[1], 'preview', ARGV[2])
+redis.call('ZADD', KEYS[3], 'GT', ARGV[4], ARGV[3])
+redis.call('PUBLISH', KEYS[2], 'preview')
+return 'ok'
+"""
+
+APPEND_TEXT = _HOLDS_LEASE + """
+-- KEYS: task, channel, partial text ; ARGV: token, piece
+redis.call('APPEND', KEYS[3], ARGV[2])
+redis.call('PUBLISH', KEYS[2], 'text')
+return 'ok'
+"""
+
+LOG = _HOLDS_LEASE + """
+-- KEYS: task, channel, logs ; ARGV: token, line, max lines
+redis.call('RPUSH', KEYS[3], ARGV[2])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
+redis.call('PUBLISH', KEYS[2], 'log')
+return 'ok'
+"""
+
+# Shared by FINISH, CANCEL and REAP: end the task, free its backlog slots, count it, let it expire.
+# KEYS: task, queue, active, active of key, logs, channel, stats status, run sum, run count, partial text,
+#       leases, blob expiry
+# ARGV: id, status, now, outputs json, error json, ttl, model, output refs json, outputs' expiry
 _END = """
-local function finish(status)
+local function finish(status, error)
   local started = redis.call('HGET', KEYS[1], 'started_at')
-  redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[3], 'outputs', ARGV[4], 'error', ARGV[5])
+  redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[3], 'outputs', ARGV[4], 'error', error)
+  redis.call('HDEL', KEYS[1], 'lease')
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('SREM', KEYS[3], ARGV[1])
   redis.call('SREM', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[11], ARGV[1])
+  for _, ref in ipairs(cjson.decode(ARGV[8])) do redis.call('ZADD', KEYS[12], 'GT', ARGV[9], ref) end
   redis.call('EXPIRE', KEYS[1], ARGV[6])
   redis.call('EXPIRE', KEYS[5], ARGV[6])
   redis.call('DEL', KEYS[10])
@@ -137,14 +214,17 @@ local current = redis.call('HGET', KEYS[1], 'status')
 """
 
 FINISH = _END + """
+-- ARGV[10]: the finishing worker's lease token. A task requeued while its worker was cut off
+-- (queued, nobody holds it) still takes that worker's result; one that another worker took over does not.
+if current == 'running' and redis.call('HGET', KEYS[1], 'lease') ~= ARGV[10] then return 'superseded' end
 if current ~= 'queued' and current ~= 'running' then return current or 'missing' end
-finish(ARGV[2])
+finish(ARGV[2], ARGV[5])
 return ARGV[2]
 """
 
 CANCEL = _END + """
 if current == 'queued' then
-  finish('cancelled')
+  finish('cancelled', ARGV[5])
   return 'cancelled'
 end
 if current == 'running' then
@@ -153,6 +233,32 @@ if current == 'running' then
   return 'cancelling'
 end
 return current or 'missing'
+"""
+
+REAP = _END + """
+-- KEYS[13]: broker list ; ARGV[10]: Celery message, ARGV[11]: max attempts
+-- Atomic, so several api processes can reap the same leases: only one sees it expired.
+local deadline = redis.call('ZSCORE', KEYS[11], ARGV[1])
+if not deadline or tonumber(deadline) > tonumber(ARGV[3]) then return {'alive', ''} end
+redis.call('ZREM', KEYS[11], ARGV[1])
+if current ~= 'running' then return {current or 'missing', ''} end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+local worker = redis.call('HGET', KEYS[1], 'worker') or 'unknown'
+local lost = 'worker ' .. worker .. ' was lost (its lease expired) on attempt ' .. attempts
+if attempts >= tonumber(ARGV[11]) then
+  redis.call('RPUSH', KEYS[5], lost .. '; giving up')
+  local message = 'The worker running this task was lost ' .. attempts .. ' times (last: ' .. worker .. '); giving up.'
+  finish('failed', cjson.encode({code = 'worker_lost', message = message}))
+  return {'failed', worker}
+end
+redis.call('HSET', KEYS[1], 'status', 'queued')
+redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
+redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[1])
+-- The front of the queue: kombu pushes on the left and pops on the right.
+redis.call('RPUSH', KEYS[13], ARGV[10])
+redis.call('RPUSH', KEYS[5], lost .. '; requeued for attempt ' .. (attempts + 1) .. ' of ' .. ARGV[11])
+redis.call('PUBLISH', KEYS[6], 'queued')
+return {'requeued', worker}
 """
 
 
@@ -229,12 +335,16 @@ def end_keys(task_id: str, queue: str, key_id: str) -> list[str]:
         STATS_RUN_SUM_KEY,
         STATS_RUN_COUNT_KEY,
         text_key(task_id),
+        LEASES_KEY,
+        BLOB_EXPIRY_KEY,
     ]
 
 
 def end_args(task: StoredTask, status: TaskStatus, outputs: list[dict[str, Any]], error: ErrorInfo | None, ttl_s: int) -> list[Any]:
     error_json = error.model_dump_json() if error else ""
-    return [task.id, status.value, time.time(), json.dumps(outputs), error_json, ttl_s, task.model]
+    refs = [output["ref"] for output in outputs if output.get("ref")]
+    now = time.time()
+    return [task.id, status.value, now, json.dumps(outputs), error_json, ttl_s, task.model, json.dumps(refs), now + ttl_s]
 
 
 def read_pipeline(pipe: Any, task_id: str) -> None:
@@ -248,7 +358,7 @@ def read_pipeline(pipe: Any, task_id: str) -> None:
 
 def parse_read(results: list[Any]) -> StoredTask | None:
     fields, logs, partial_text, *ranks = results
-    if not fields:
+    if not fields.get("id"):
         return None
     position = next((rank for rank in ranks if rank is not None), None)
     return StoredTask.parse(fields, logs, position, partial_text)
@@ -263,13 +373,14 @@ class Admission:
 
 
 class AsyncTaskStore:
-    """The api's side: admission, reads, cancellation."""
+    """The api's side: admission, reads, cancellation, reaping of lost workers' tasks."""
 
     def __init__(self, client: redis.asyncio.Redis, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
         self._submit = client.register_script(SUBMIT)
         self._cancel = client.register_script(CANCEL)
+        self._reap = client.register_script(REAP)
 
     async def admit(
         self,
@@ -285,9 +396,10 @@ class AsyncTaskStore:
         per_key_limit: int,
         total_limit: int,
         idempotency: tuple[str, str] | None,
+        input_refs: Sequence[str] = (),
     ) -> Admission:
-        """Check both backlogs, write the record and its queue position, and push the broker
-        message: one atomic step, one round trip."""
+        """Check both backlogs, write the record, its notes and its queue position, keep its
+        inputs for the result TTL and push the broker message: one atomic step, one round trip."""
         fields = {
             "id": task_id,
             "domain": domain.value,
@@ -307,14 +419,14 @@ class AsyncTaskStore:
             idempotency_key(key_id, idem_name) if idempotency else f"dd:idem:{key_id}:",
             SEQ_KEY,
             queue.value,
+            logs_key(task_id),
+            BLOB_EXPIRY_KEY,
         ]
-        async with self.client.pipeline(transaction=True) as pipe:
-            await self._submit(keys, [task_id, json.dumps(fields), per_key_limit, total_limit, self.ttl_s, body_hash, message], client=pipe)
-            for note in notes:
-                pipe.rpush(logs_key(task_id), note)
-            pipe.expire(logs_key(task_id), self.ttl_s)
-            result, *_ = await pipe.execute()
-        outcome, value, *rest = result
+        args = [
+            task_id, json.dumps(fields), per_key_limit, total_limit, self.ttl_s, body_hash, message,
+            json.dumps(notes), json.dumps(list(input_refs)), time.time() + self.ttl_s,
+        ]  # fmt: skip
+        outcome, value, *rest = await self._submit(keys, args)
         if outcome == "created":
             return Admission(outcome, task_id=value, position=int(rest[0]))
         if outcome in ("existing", "conflict"):
@@ -331,64 +443,133 @@ class AsyncTaskStore:
         args = end_args(task, TaskStatus.cancelled, [], ErrorInfo(code="cancelled", message="Cancelled before it ran."), self.ttl_s)
         return await self._cancel(keys, args)
 
+    async def expired_leases(self, limit: int = 100) -> list[str]:
+        return await self.client.zrangebyscore(LEASES_KEY, "-inf", time.time(), start=0, num=limit)
+
+    async def reap(self, task: StoredTask, message: str, max_attempts: int) -> tuple[str, str]:
+        """Requeue a task whose lease expired (or fail it `worker_lost` after max_attempts).
+        Returns (requeued | failed | alive | <status>, the lost worker)."""
+        keys = [*end_keys(task.id, task.queue, task.key_id), task.queue.value]
+        args = [*end_args(task, TaskStatus.failed, [], None, self.ttl_s), message, max_attempts]
+        outcome, worker = await self._reap(keys, args)
+        return outcome, worker
+
+
+@dataclass(frozen=True)
+class Lease:
+    """What a worker holds while it runs a task: the token that lets it write to the record."""
+
+    task_id: str
+    token: str
+
 
 class TaskStore:
-    """The workers' side: start, progress, logs, outputs, end. Synchronous, like Celery tasks."""
+    """The workers' side: start, progress, logs, outputs, end. Synchronous, like Celery tasks.
 
-    def __init__(self, client: redis.Redis, ttl_s: int, log_lines: int) -> None:
+    Progress, previews, text and logs are best effort: while Redis is unreachable they are
+    dropped (and not retried for a moment, so a run does not crawl). Start and end are durable:
+    they retry with backoff until Redis answers, for up to `outage_s`.
+    """
+
+    QUIET_S = 2.0
+
+    def __init__(self, client: redis.Redis, ttl_s: int, log_lines: int, lease_s: float = 15, outage_s: float = 300) -> None:
         self.client = client
         self.ttl_s = ttl_s
         self.log_lines = log_lines
+        self.lease_s = lease_s
+        self.outage_s = outage_s
+        self._quiet_until = 0.0
         self._start = client.register_script(START)
         self._finish = client.register_script(FINISH)
+        self._renew = client.register_script(RENEW)
+        self._state = client.register_script(STATE)
+        self._progress = client.register_script(PROGRESS)
+        self._preview = client.register_script(PREVIEW)
+        self._append_text = client.register_script(APPEND_TEXT)
+        self._log = client.register_script(LOG)
 
     def get(self, task_id: str) -> StoredTask | None:
-        with self.client.pipeline(transaction=False) as pipe:
-            read_pipeline(pipe, task_id)
-            return parse_read(pipe.execute())
+        def read() -> StoredTask | None:
+            with self.client.pipeline(transaction=False) as pipe:
+                read_pipeline(pipe, task_id)
+                return parse_read(pipe.execute())
 
-    def start(self, task: StoredTask) -> tuple[str, int]:
-        """Mark running. Returns the status it had when not startable, and the attempt number."""
-        status, attempts = self._start([task_key(task.id), queue_key(task.queue), events_channel(task.id), text_key(task.id)], [task.id, time.time()])
-        return status, int(attempts)
+        return self.durable(read, "read the task")
 
-    def progress(self, task_id: str, step: int, total: int, eta_s: float | None = None) -> bool:
-        """Record a step; returns True when the client asked to cancel."""
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(task_key(task_id), mapping={"step": step, "total": total, "eta_s": "" if eta_s is None else round(eta_s, 2)})
-            pipe.publish(events_channel(task_id), "progress")
-            pipe.hget(task_key(task_id), "cancel")
-            *_, cancel = pipe.execute()
-        return cancel == "1"
+    def start(self, task: StoredTask, worker: str) -> tuple[str, int, Lease]:
+        """Mark running and take the lease. Returns the status (running, or why it is not
+        startable: leased, succeeded, …), the attempt number and the lease."""
+        lease = Lease(task.id, uuid.uuid4().hex)
+        now = time.time()
+        keys = [task_key(task.id), queue_key(task.queue), events_channel(task.id), text_key(task.id), LEASES_KEY]
+        status, attempts = self.durable(lambda: self._start(keys, [task.id, now, lease.token, now + self.lease_s, worker]), "start the task")
+        return status, int(attempts), lease
 
-    def preview(self, task_id: str, ref: str, step: int) -> None:
+    def renew(self, lease: Lease) -> bool:
+        """Extend the lease; False once another worker holds it or the task has ended."""
+        keys = [task_key(lease.task_id), LEASES_KEY]
+        return self._renew(keys, [lease.token, lease.task_id, time.time() + self.lease_s]) == "ok"
+
+    def progress(self, lease: Lease, step: int, total: int, eta_s: float | None = None) -> str:
+        """Record a step: `ok`, `cancel` (the client asked to cancel) or `lost` (the lease is gone)."""
+        eta = "" if eta_s is None else round(eta_s, 2)
+        keys = [task_key(lease.task_id), events_channel(lease.task_id)]
+        return self._best_effort(lambda: self._progress(keys, [lease.token, step, total, eta])) or "ok"
+
+    def state(self, lease: Lease) -> str:
+        """`ok`, `cancel` (the client asked to cancel) or `lost` (the lease is gone)."""
+        return self._best_effort(lambda: self._state([task_key(lease.task_id)], [lease.token])) or "ok"
+
+    def preview(self, lease: Lease, ref: str, step: int) -> None:
         """Announce the latest preview image (the previous one is replaced, not listed)."""
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(task_key(task_id), "preview", json.dumps({"ref": ref, "step": step}))
-            pipe.publish(events_channel(task_id), "preview")
-            pipe.execute()
+        keys = [task_key(lease.task_id), events_channel(lease.task_id), BLOB_EXPIRY_KEY]
+        args = [lease.token, json.dumps({"ref": ref, "step": step}), ref, time.time() + self.ttl_s]
+        self._best_effort(lambda: self._preview(keys, args))
 
-    def append_text(self, task_id: str, piece: str) -> None:
+    def append_text(self, lease: Lease, piece: str) -> None:
         """Add generated text to the task's partial text and announce it."""
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.append(text_key(task_id), piece)
-            pipe.expire(text_key(task_id), self.ttl_s)
-            pipe.publish(events_channel(task_id), "text")
-            pipe.execute()
+        keys = [task_key(lease.task_id), events_channel(lease.task_id), text_key(lease.task_id)]
+        self._best_effort(lambda: self._append_text(keys, [lease.token, piece]))
 
-    def clear_text(self, task_id: str) -> None:
-        self.client.delete(text_key(task_id))
+    def clear_text(self, lease: Lease) -> None:
+        self._best_effort(lambda: self.client.delete(text_key(lease.task_id)))
 
-    def cancel_requested(self, task_id: str) -> bool:
-        return self.client.hget(task_key(task_id), "cancel") == "1"
+    def log(self, lease: Lease, line: str) -> None:
+        keys = [task_key(lease.task_id), events_channel(lease.task_id), logs_key(lease.task_id)]
+        self._best_effort(lambda: self._log(keys, [lease.token, line, self.log_lines]))
 
-    def log(self, task_id: str, line: str) -> None:
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.rpush(logs_key(task_id), line)
-            pipe.ltrim(logs_key(task_id), -self.log_lines, -1)
-            pipe.publish(events_channel(task_id), "log")
-            pipe.execute()
-
-    def finish(self, task: StoredTask, status: TaskStatus, outputs: list[dict[str, Any]] | None = None, error: ErrorInfo | None = None) -> str:
+    def finish(
+        self, task: StoredTask, lease: Lease, status: TaskStatus, outputs: list[dict[str, Any]] | None = None, error: ErrorInfo | None = None
+    ) -> str:
+        """End the task with this result; returns the status it ended with (a task that had
+        already ended, or that another worker now holds, keeps its own)."""
         keys = end_keys(task.id, task.queue, task.key_id)
-        return self._finish(keys, end_args(task, status, outputs or [], error, self.ttl_s))
+        args = [*end_args(task, status, outputs or [], error, self.ttl_s), lease.token]
+        return self.durable(lambda: self._finish(keys, args), "write the result")
+
+    def durable(self, write: Callable[[], Any], what: str) -> Any:
+        """Run `write` until Redis answers, retrying with capped exponential backoff for up to
+        `outage_s`; then the last error is raised."""
+        deadline = time.monotonic() + self.outage_s
+        delay = 0.1
+        while True:
+            try:
+                return write()
+            except UNAVAILABLE_ERRORS as exc:
+                if time.monotonic() + delay > deadline:
+                    log.error("Redis unreachable; giving up", action=what, after_s=self.outage_s, error=str(exc))
+                    raise
+                log.warning("Redis unreachable; retrying", action=what, retry_in_s=round(delay, 2), error=str(exc))
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _best_effort(self, write: Callable[[], Any]) -> Any:
+        if time.monotonic() < self._quiet_until:
+            return None
+        try:
+            return write()
+        except UNAVAILABLE_ERRORS as exc:
+            self._quiet_until = time.monotonic() + self.QUIET_S
+            log.warning("Redis unreachable; progress not recorded", error=str(exc))
+            return None

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.utils.platform import free_port
+from tests.utils.platform import RedisServer, free_port
 
 
 def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, tiny_models: Path) -> None:
@@ -55,3 +56,33 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, tiny_models: 
     assert "Stopping" in output
     survivors = subprocess.run(["pgrep", "-f", "--", f"--port {redis_port}"], capture_output=True, text=True).stdout
     assert survivors.strip() == "", "embedded Redis still running"
+
+
+def serve_with_redis_port(tmp_path: Path, redis_port: int) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
+    env |= {"DDIFFUSION_PORT": str(free_port()), "DDIFFUSION_REDIS_PORT": str(redis_port), "DDIFFUSION_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run([sys.executable, "-m", "core.cli", "serve"], env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_serve_refuses_a_port_held_by_a_silent_process(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        result = serve_with_redis_port(tmp_path, port)
+    assert result.returncode == 1
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert str(port) in lines[0] and "DDIFFUSION_REDIS_PORT" in lines[0]
+
+
+def test_serve_never_uses_a_redis_it_did_not_start(tmp_path: Path) -> None:
+    other = RedisServer(tmp_path / "other").start()
+    try:
+        result = serve_with_redis_port(tmp_path, other.port)
+        assert other.client().dbsize() == 0  # nothing was written to it
+    finally:
+        other.stop()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"Port {other.port}" in result.stderr and "DDIFFUSION_REDIS_PORT" in result.stderr

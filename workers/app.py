@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import redis
 import structlog
-from celery import signals
+from celery import Task, signals
 
 from core.blobs import BlobStore
 from core.catalogue import CATALOGUE, ModelEntry
@@ -25,6 +25,7 @@ from core.records import TaskStore
 from core.redis_client import connect
 from core.settings import Settings
 from workers.context import TaskContext
+from workers.lease import LeaseKeeper
 from workers.runner import Engine, run_task
 
 ENGINES = {
@@ -60,10 +61,10 @@ class WorkerState:
 
     @property
     def store(self) -> TaskStore:
-        return TaskStore(self.client, settings.result_ttl_s, settings.task_log_lines)
+        return TaskStore(self.client, settings.result_ttl_s, settings.task_log_lines, settings.task_lease_s, settings.redis_outage_s)
 
-    def context(self, task_id: str) -> TaskContext:
-        return TaskContext(task_id, self.store, BlobStore(settings.blobs_dir), self.client, settings.result_ttl_s)
+    def context(self, keeper: LeaseKeeper) -> TaskContext:
+        return TaskContext(keeper.store, BlobStore(settings.blobs_dir), keeper)
 
     def report_warm(self) -> None:
         """Tell this worker's heartbeat (in the parent process) which models this process holds
@@ -90,9 +91,10 @@ class WorkerState:
 state = WorkerState()
 
 
-def execute(task_id: str) -> str:
+def execute(task: Task, task_id: str) -> str:
+    worker = f"{task.request.hostname} (pid {os.getpid()})"
     try:
-        return run_task(task_id, state.store, state.context, state.engine, settings.max_attempts)
+        return run_task(task_id, state.store, state.context, state.engine, settings.max_attempts, worker)
     finally:
         try:
             state.report_warm()
@@ -101,7 +103,7 @@ def execute(task_id: str) -> str:
 
 
 for task_name in TASK_NAMES.values():
-    app.task(name=task_name, ignore_result=True)(execute)
+    app.task(name=task_name, ignore_result=True, bind=True)(execute)
 
 
 def model_available(entry: ModelEntry, present: set[str]) -> bool:

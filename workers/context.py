@@ -7,23 +7,26 @@ they run the same under a worker, in a test or in a benchmark.
 import time
 from typing import Any
 
-import redis
 import structlog
 
 from core.blobs import BlobStore
 from core.errors import TaskCancelled
-from core.records import BLOB_EXPIRY_KEY, TaskStore
+from core.records import Lease, TaskStore
+from core.schemas import EngineOutput
+from workers.lease import LeaseKeeper, LeaseLost
 
 log = structlog.get_logger("worker")
 
 
 class TaskContext:
-    def __init__(self, task_id: str, store: TaskStore, blobs: BlobStore, client: redis.Redis, ttl_s: int) -> None:
-        self.task_id = task_id
+    """Everything here writes through the task's lease: once another worker holds the task,
+    the next progress or cancellation check stops this run (LeaseLost)."""
+
+    def __init__(self, store: TaskStore, blobs: BlobStore, keeper: LeaseKeeper) -> None:
+        self.task_id = keeper.lease.task_id
         self.store = store
         self.blobs = blobs
-        self.client = client
-        self.ttl_s = ttl_s
+        self.keeper = keeper
         self._last_step: tuple[int, float] | None = None
         self._step_s: float | None = None
 
@@ -37,36 +40,44 @@ class TaskContext:
             self._step_s = step_s if self._step_s is None else 0.7 * self._step_s + 0.3 * step_s
         self._last_step = (step, now)
         eta_s = self._step_s * (total - step) if self._step_s is not None else None
-        if self.store.progress(self.task_id, step, total, eta_s):
-            raise TaskCancelled()
+        self._act_on(self.store.progress(self.lease, step, total, eta_s))
+
+    @property
+    def lease(self) -> Lease:
+        return self.keeper.lease
 
     def preview(self, png: bytes, step: int) -> None:
         """Store a preview image and announce it in the record and its event stream."""
         info = self.blobs.put(png, "image/png")
-        self.client.zadd(BLOB_EXPIRY_KEY, {info.ref: time.time() + self.ttl_s}, gt=True)
-        self.store.preview(self.task_id, info.ref, step)
+        self.store.preview(self.lease, info.ref, step)
 
     def stream_text(self, piece: str) -> None:
         """Publish newly generated text: the record's `partial_text` grows as it comes."""
-        self.store.append_text(self.task_id, piece)
+        self.store.append_text(self.lease, piece)
 
     def restart_text(self) -> None:
         """Drop the partial text of an attempt that failed and will be retried."""
-        self.store.clear_text(self.task_id)
+        self.store.clear_text(self.lease)
 
     def check_cancelled(self) -> None:
-        if self.store.cancel_requested(self.task_id):
-            raise TaskCancelled()
+        self._act_on(self.store.state(self.lease))
 
     def log(self, line: str) -> None:
         log.info(line)
-        self.store.log(self.task_id, line)
+        self.store.log(self.lease, line)
 
     def read_input(self, ref: str) -> bytes:
         return self.blobs.read(ref)
 
-    def save_output(self, data: bytes, content_type: str, **meta: Any) -> dict[str, Any]:
-        """Store an output file; returns its entry for the record (the api signs the URL)."""
+    def save_output(self, data: bytes, content_type: str, **meta: Any) -> EngineOutput:
+        """Store an output file; returns its entry for the record (the api signs the URL). The
+        blob is registered for expiry with the result, so a Redis outage cannot lose it."""
         info = self.blobs.put(data, content_type)
-        self.client.zadd(BLOB_EXPIRY_KEY, {info.ref: time.time() + self.ttl_s}, gt=True)
-        return {"ref": info.ref, "content_type": content_type, **meta}
+        return EngineOutput(ref=info.ref, content_type=content_type, **meta)
+
+    def _act_on(self, state: str) -> None:
+        self.keeper.check()
+        if state == "lost":
+            raise LeaseLost()
+        if state == "cancel":
+            raise TaskCancelled()

@@ -1,32 +1,44 @@
 """One task's lifecycle on a worker: start → engine → succeeded | failed | cancelled.
 
 Idempotent, because with acks_late a message can arrive twice: a finished or cancelled task is
-skipped; a task found `running` was started by a worker that died, so it runs again (up to
-max_attempts) and the log says so.
+skipped, and so is one whose lease another worker holds (a redelivery while it runs). A task
+whose worker was lost comes back through the api's reaper (or a redelivery after its lease
+expired) and runs again, up to max_attempts; the log says so.
 """
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import structlog
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
 
 from core import catalogue
 from core.catalogue import ModelEntry
 from core.errors import PlatformError, TaskCancelled
-from core.records import StoredTask, TaskStore
-from core.schemas import ErrorInfo, TaskStatus
+from core.records import Lease, StoredTask, TaskStore
+from core.redis_client import UNAVAILABLE_ERRORS
+from core.schemas import EngineOutput, ErrorInfo, TaskStatus
 from workers.context import TaskContext
+from workers.lease import LeaseKeeper, LeaseLost
 
 log = structlog.get_logger("worker")
 
 
 class Engine(Protocol):
-    def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]: ...
+    def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> Sequence[EngineOutput | dict[str, Any]]: ...
 
 
-def run_task(task_id: str, store: TaskStore, make_context: Callable[[str], TaskContext], engine_for: Callable[[ModelEntry], Engine], max_attempts: int) -> str:
+def run_task(
+    task_id: str,
+    store: TaskStore,
+    make_context: Callable[[LeaseKeeper], TaskContext],
+    engine_for: Callable[[ModelEntry], Engine],
+    max_attempts: int,
+    worker: str,
+) -> str:
     """Run one task to a terminal status; returns that status (or why it was skipped)."""
     task = store.get(task_id)
     if task is None:
@@ -34,38 +46,59 @@ def run_task(task_id: str, store: TaskStore, make_context: Callable[[str], TaskC
         return "missing"
     structlog.contextvars.bind_contextvars(task_id=task_id, model=task.model, queue=task.queue.value)
     try:
-        status, attempt = store.start(task)
+        status, attempt, lease = store.start(task, worker)
         if status != TaskStatus.running:
             log.info("skipped", status=status)
             return status
-        ctx = make_context(task_id)
-        if attempt > 1:
-            ctx.log(f"attempt {attempt}: the previous worker was lost mid-task")
-        if attempt > max_attempts:
-            error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
-            return store.finish(task, TaskStatus.failed, error=error)
-        return _execute(task, store, ctx, engine_for)
+        with LeaseKeeper(store, lease) as keeper:
+            ctx = make_context(keeper)
+            if attempt > 1:
+                ctx.log(f"attempt {attempt} of {max_attempts}, on {worker}: the previous attempt's worker was lost")
+            if attempt > max_attempts:
+                error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
+                return store.finish(task, lease, TaskStatus.failed, error=error)
+            return _execute(task, store, ctx, engine_for)
+    except UNAVAILABLE_ERRORS:
+        # Redis stayed away longer than the outage budget: the lease lapses and the reaper
+        # requeues the task once Redis is back, so nothing is lost but this run.
+        log.error("task abandoned: Redis unreachable", task_id=task_id)
+        return "abandoned"
     finally:
         structlog.contextvars.clear_contextvars()
 
 
 def _execute(task: StoredTask, store: TaskStore, ctx: TaskContext, engine_for: Callable[[ModelEntry], Engine]) -> str:
     started = time.perf_counter()
+    lease: Lease = ctx.lease
     try:
         entry = catalogue.CATALOGUE[task.model]
         ctx.log(f"running {task.model} on {entry.engine}")
-        outputs = engine_for(entry).run(entry, task.request, ctx)
+        outputs = [EngineOutput.model_validate(output) for output in engine_for(entry).run(entry, task.request, ctx)]
+    except LeaseLost:
+        log.warning("stopped: another worker holds this task now; nothing written")
+        return "superseded"
     except TaskCancelled:
         ctx.log("cancelled at the client's request")
-        return store.finish(task, TaskStatus.cancelled, error=ErrorInfo(code="cancelled", message="Cancelled while running."))
+        return store.finish(task, lease, TaskStatus.cancelled, error=ErrorInfo(code="cancelled", message="Cancelled while running."))
     except PlatformError as exc:
         ctx.log(f"failed: {exc.message}")
-        return store.finish(task, TaskStatus.failed, error=ErrorInfo(code=exc.code, message=exc.message))
-    except Exception as exc:
-        # The trace goes to the worker log; the client gets the error's type and message only.
-        log.error("engine error", error=traceback.format_exc())
-        message = f"The engine failed: {type(exc).__name__}: {str(exc)[:500]}"
+        return store.finish(task, lease, TaskStatus.failed, error=ErrorInfo(code=exc.code, message=exc.message))
+    except SoftTimeLimitExceeded:
+        message = f"{task.model} ran past its queue's time limit and was stopped; ask for less work (fewer steps, frames or tokens)."
         ctx.log(message)
-        return store.finish(task, TaskStatus.failed, error=ErrorInfo(code="engine_error", message=message))
+        return store.finish(task, lease, TaskStatus.failed, error=ErrorInfo(code="time_limit", message=message))
+    except ValidationError:
+        log.error("engine returned an invalid output", error=traceback.format_exc())
+        return _failed(task, store, ctx, f"{task.model} produced a result the platform could not read; nothing was kept.")
+    except Exception:
+        # The trace stays in the worker log; the client is told what happened in words.
+        log.error("engine error", error=traceback.format_exc())
+        return _failed(task, store, ctx, f"{task.model} failed unexpectedly while running; nothing was produced.")
     ctx.log(f"done in {time.perf_counter() - started:.3f}s")
-    return store.finish(task, TaskStatus.succeeded, outputs=outputs)
+    return store.finish(task, lease, TaskStatus.succeeded, outputs=[output.model_dump(exclude_none=True) for output in outputs])
+
+
+def _failed(task: StoredTask, store: TaskStore, ctx: TaskContext, what: str) -> str:
+    message = f"{what} The worker log has the details under task {task.id}."
+    ctx.log(message)
+    return store.finish(task, ctx.lease, TaskStatus.failed, error=ErrorInfo(code="engine_error", message=message))

@@ -2,6 +2,7 @@
 
 from core.schemas.common import (
     Domain,
+    EngineOutput,
     ErrorBody,
     ErrorInfo,
     ErrorResponse,
@@ -56,6 +57,7 @@ __all__ = [
     "Queue",
     "Readiness",
     "TaskCreated",
+    "EngineOutput",
     "TaskOutput",
     "TaskRecord",
     "TaskRequest",

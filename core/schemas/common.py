@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 class Domain(StrEnum):
@@ -86,14 +86,16 @@ class Timings(BaseModel):
     run_s: float | None = Field(None, description="From start to the end of the run.")
 
 
-class TaskOutput(BaseModel):
-    """One result: a file (image, video) with a signed URL, or a text."""
+class EngineOutput(BaseModel):
+    """One result as an engine produces it: a stored file (by ref) or a text. Checked on the
+    worker before the record is written, so no engine bug can make a record unreadable."""
 
-    url: str | None = Field(None, description="Signed, expiring download URL; needs no API key.")
-    ref: str | None = Field(None, description="Blob ref of the file, usable as an input to another request.")
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str | None = Field(None, description="Blob ref of the file, usable as an input to another request.", pattern=BLOB_REF.pattern)
     content_type: str | None = None
-    width: int | None = None
-    height: int | None = None
+    width: int | None = Field(None, ge=1)
+    height: int | None = Field(None, ge=1)
     seed: int | None = None
     text: str | None = None
     reproducibility: dict[str, Any] | None = Field(
@@ -101,6 +103,22 @@ class TaskOutput(BaseModel):
         description="What made this output: model, weights revision, pipeline, scheduler, seed, steps, guidance, size, "
         "LoRAs, library versions, device. Local images also carry it in the PNG's `deferred-diffusion` text chunk.",
     )
+
+    @model_validator(mode="after")
+    def _file_or_text(self) -> "EngineOutput":
+        if (self.ref is None) == (self.text is None):
+            raise ValueError("an output is either a file (ref) or a text, not both or neither")
+        if self.ref is not None and not self.content_type:
+            raise ValueError("a file output names its content type")
+        return self
+
+
+class TaskOutput(EngineOutput):
+    """One result: a file (image, video) with a signed URL, or a text."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    url: str | None = Field(None, description="Signed, expiring download URL; needs no API key.")
 
 
 class TaskRecord(BaseModel):

@@ -1,6 +1,7 @@
 """Backlog limits and idempotency at the api (no workers: tasks stay queued)."""
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from core.blobs import ref_of
+from core.records import BLOB_EXPIRY_KEY, PROVISIONAL_BLOB_S
 from core.settings import Settings
 from tests.utils.platform import RedisServer, make_settings
-from tests.utils.tasks import new_key
+from tests.utils.tasks import data_url, new_key, png_bytes
 
 BODY = {"model": "tiny-sd", "prompt": "admission"}
 
@@ -77,3 +80,22 @@ def test_hosted_model_without_a_configured_worker_is_422_and_not_enqueued(tmp_pa
         assert server.client().llen("cpu") == 0
     finally:
         server.stop()
+
+
+def test_a_refused_submit_leaves_no_key_and_no_blob_kept_for_good(limited: TestClient, redis_server: RedisServer) -> None:
+    headers = new_key(limited)
+    for _ in range(5):
+        assert limited.post("/api/images", json=BODY, headers=headers).status_code == 202
+    store = redis_server.client()
+    keys_before = set(store.scan_iter("dd:task:*"))
+    image = png_bytes(23, 17, (1, 2, 3))
+    refused = limited.post("/api/images", json=BODY | {"image": data_url(image)}, headers=headers)
+    assert refused.status_code == 429
+    assert set(store.scan_iter("dd:task:*")) == keys_before  # no record, no orphan logs
+    expiry = store.zscore(BLOB_EXPIRY_KEY, ref_of(image))
+    assert expiry is not None and expiry <= time.time() + PROVISIONAL_BLOB_S  # stored, but only provisionally
+
+    # A second input failing validation after the first was stored: the same.
+    bad = limited.post("/api/images", json=BODY | {"image": data_url(png_bytes(29, 19)), "mask": "data:image/png;base64,!!"}, headers=new_key(limited, "x"))
+    assert bad.status_code == 422
+    assert (store.zscore(BLOB_EXPIRY_KEY, ref_of(png_bytes(29, 19))) or 0) <= time.time() + PROVISIONAL_BLOB_S

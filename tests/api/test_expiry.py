@@ -29,8 +29,10 @@ def test_uploads_and_records_carry_the_result_ttl(client: TestClient, user: dict
     assert store_expiry(redis_server, uploaded["ref"]) > time.time() + ttl - 60
     task_id = client.post("/api/images", json={"model": "tiny-sd", "prompt": "ttl", "image": uploaded["ref"]}, headers=user).json()["id"]
     store = redis_server.client()
-    assert 0 < store.ttl(f"dd:task:{task_id}") <= ttl
+    assert store.ttl(f"dd:task:{task_id}") == -1  # the expiry counts from the task's end
     assert store_expiry(redis_server, uploaded["ref"]) > time.time() + ttl - 60
+    client.delete(f"/api/images/{task_id}", headers=user)
+    assert ttl - 60 < store.ttl(f"dd:task:{task_id}") <= ttl
 
 
 def store_expiry(redis_server: RedisServer, ref: str) -> float:

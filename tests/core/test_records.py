@@ -58,10 +58,11 @@ def test_finishing_frees_the_backlog_slot_and_is_idempotent(redis_server: RedisS
     store = TaskStore(redis_server.client(), ttl_s=600, log_lines=10)
     task = store.get("finish-key-0")
     assert task is not None and task.position is not None
-    assert store.start(task) == ("running", 1)
-    assert store.finish(task, TaskStatus.succeeded, outputs=[{"text": "hi"}]) == "succeeded"
-    assert store.finish(task, TaskStatus.failed) == "succeeded"  # a late duplicate changes nothing
-    assert store.start(task)[0] == "succeeded"
+    status, attempt, lease = store.start(task, "w1")
+    assert (status, attempt) == ("running", 1)
+    assert store.finish(task, lease, TaskStatus.succeeded, outputs=[{"text": "hi"}]) == "succeeded"
+    assert store.finish(task, lease, TaskStatus.failed) == "succeeded"  # a late duplicate changes nothing
+    assert store.start(task, "w2")[0] == "succeeded"
     done = store.get(task.id)
     assert done is not None and done.status == TaskStatus.succeeded and done.outputs == [{"text": "hi"}]
     assert admit_many(redis_server.url, "finish-key", count=1, per_key=1, total=10_000, first=2) == ["created"]
@@ -70,8 +71,11 @@ def test_finishing_frees_the_backlog_slot_and_is_idempotent(redis_server: RedisS
 def test_log_is_bounded(redis_server: RedisServer) -> None:
     admit_many(redis_server.url, "log-key", count=1, per_key=5, total=10_000)
     store = TaskStore(redis_server.client(), ttl_s=600, log_lines=10)
+    task = store.get("log-key-0")
+    assert task is not None
+    _, _, lease = store.start(task, "w1")
     for line in range(25):
-        store.log("log-key-0", f"line {line}")
+        store.log(lease, f"line {line}")
     task = store.get("log-key-0")
     assert task is not None and task.logs == [f"line {n}" for n in range(15, 25)]
 

@@ -1,0 +1,57 @@
+"""The reaper: requeues a running task whose worker stopped renewing its lease (killed, cut off,
+its machine gone), or fails it `worker_lost` after DDIFFUSION_MAX_ATTEMPTS.
+
+Every api process runs one; the Lua step re-checks the lease and removes it, so each expired
+lease is reaped once whichever process sees it first.
+"""
+
+import asyncio
+import contextlib
+import time
+
+import structlog
+
+from api.tasks import Platform
+from core.queue import task_message
+from core.records import LEASES_KEY
+from core.redis_client import UNAVAILABLE_ERRORS
+
+log = structlog.get_logger("api")
+
+
+async def reap_expired(platform: Platform) -> list[tuple[str, str]]:
+    """One pass over the expired leases; returns (task id, outcome) of those acted on."""
+    acted = []
+    for task_id in await platform.tasks.expired_leases():
+        task = await platform.tasks.get(task_id)
+        if task is None:
+            await platform.redis.zrem(LEASES_KEY, task_id)
+            continue
+        message = task_message(platform.celery, task.domain, task.queue, task.id)
+        outcome, worker = await platform.tasks.reap(task, message, platform.settings.max_attempts)
+        if outcome in ("requeued", "failed"):
+            log.warning("worker lost; task " + outcome, task_id=task_id, worker=worker, attempts=task.attempts)
+            acted.append((task_id, outcome))
+    return acted
+
+
+async def reap_forever(platform: Platform, stop: asyncio.Event) -> None:
+    """Reaps every third of a lease until `stop` is set.
+
+    After a Redis restart or failover every lease may have lapsed while its worker could not
+    renew it, so nothing is reaped until Redis has answered for a whole lease: by then every
+    live worker has renewed, and an expired lease means a lost worker."""
+    lease_s = platform.settings.task_lease_s
+    healthy_since: float | None = None
+    while not stop.is_set():
+        try:
+            uptime_s = int((await platform.redis.info("server"))["uptime_in_seconds"])
+            healthy_since = healthy_since or time.monotonic()
+            if min(uptime_s, time.monotonic() - healthy_since) >= lease_s:
+                await reap_expired(platform)
+        except UNAVAILABLE_ERRORS:
+            healthy_since = None
+        except Exception:
+            log.exception("reaper pass failed; retrying later")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), lease_s / 3)

@@ -1,0 +1,129 @@
+"""Leases and the reaper at the store level, against a real Redis: who may run and write a task."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio
+
+from core.records import LEASES_KEY, AsyncTaskStore, StoredTask, TaskStore, logs_key, task_key
+from core.schemas import Domain, Queue, TaskStatus
+from tests.utils.platform import RedisServer
+
+LEASE_S = 0.3
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+def admit(url: str, task_id: str) -> None:
+    async def go() -> None:
+        client = redis.asyncio.from_url(url, decode_responses=True)
+        store = AsyncTaskStore(client, ttl_s=600)
+        admission = await store.admit(
+            task_id=task_id, domain=Domain.images, model="tiny-sd", queue=Queue.gpu, key_id="k", request={"prompt": "x"},
+            notes=["a note"], message="first-message", per_key_limit=100, total_limit=100, idempotency=None,
+        )  # fmt: skip
+        assert admission.outcome == "created"
+        await client.aclose()
+
+    asyncio.run(go())
+
+
+def reap(url: str, task: StoredTask, max_attempts: int = 3, reapers: int = 1) -> list[tuple[str, str]]:
+    async def go() -> list[tuple[str, str]]:
+        client = redis.asyncio.from_url(url, decode_responses=True)
+        store = AsyncTaskStore(client, ttl_s=600)
+        outcomes = await asyncio.gather(*(store.reap(task, "reaped-message", max_attempts) for _ in range(reapers)))
+        await client.aclose()
+        return list(outcomes)
+
+    return asyncio.run(go())
+
+
+def started(server: RedisServer, task_id: str = "t1") -> tuple[TaskStore, StoredTask]:
+    admit(server.url, task_id)
+    store = TaskStore(server.client(), ttl_s=600, log_lines=50, lease_s=LEASE_S)
+    task = store.get(task_id)
+    assert task is not None
+    return store, task
+
+
+def test_a_delivery_while_the_lease_is_alive_is_skipped(server: RedisServer) -> None:
+    store, task = started(server)
+    assert store.start(task, "first")[:2] == ("running", 1)
+    assert store.start(task, "second")[0] == "leased"
+    again = store.get(task.id)
+    assert again is not None and again.attempts == 1
+
+
+def test_an_expired_lease_is_taken_over_by_a_redelivery(server: RedisServer) -> None:
+    store, task = started(server)
+    _, _, first = store.start(task, "first")
+    time.sleep(LEASE_S + 0.1)
+    status, attempt, second = store.start(task, "second")
+    assert (status, attempt) == ("running", 2)
+    assert store.progress(first, 1, 2) == "lost"  # the old worker may not write any more
+    assert store.finish(task, first, TaskStatus.succeeded, outputs=[{"text": "old"}]) == "superseded"
+    assert store.finish(task, second, TaskStatus.succeeded, outputs=[{"text": "new"}]) == "succeeded"
+    done = store.get(task.id)
+    assert done is not None and done.outputs == [{"text": "new"}]
+
+
+def test_reaper_requeues_at_the_front_and_names_the_lost_worker(server: RedisServer) -> None:
+    store, task = started(server)
+    client = server.client()
+    client.lpush("gpu", "a-later-message")
+    _, _, lease = store.start(task, "doomed@host (pid 1)")
+    assert reap(server.url, task) == [("alive", "")]
+    time.sleep(LEASE_S + 0.1)
+    assert reap(server.url, task, reapers=4).count(("requeued", "doomed@host (pid 1)")) == 1  # several api processes, one requeue
+    record = store.get(task.id)
+    assert record is not None and record.status == TaskStatus.queued and record.position == 0
+    assert client.lrange("gpu", -1, -1) == ["reaped-message"]  # kombu pops from the right: it runs next
+    assert any("doomed@host (pid 1) was lost" in line and "attempt 2 of 3" in line for line in record.logs)
+    assert store.progress(lease, 1, 2) == "lost"
+    assert client.zscore(LEASES_KEY, task.id) is None
+
+
+def test_reaper_fails_the_task_after_max_attempts(server: RedisServer) -> None:
+    store, task = started(server)
+    for attempt in (1, 2):
+        assert store.start(task, f"w{attempt}")[:2] == ("running", attempt)
+        time.sleep(LEASE_S + 0.1)
+        expected = "requeued" if attempt < 2 else "failed"
+        assert reap(server.url, task, max_attempts=2)[0][0] == expected
+    record = store.get(task.id)
+    assert record is not None and record.status == TaskStatus.failed
+    assert record.error is not None and record.error.code == "worker_lost" and "w2" in record.error.message
+    assert server.client().ttl(task_key(task.id)) > 0
+
+
+def test_a_record_expires_only_once_its_task_ends(server: RedisServer) -> None:
+    store, task = started(server)
+    client = server.client()
+    assert client.ttl(task_key(task.id)) == -1 and client.ttl(logs_key(task.id)) == -1
+    _, _, lease = store.start(task, "w")
+    store.log(lease, "working")
+    assert client.ttl(task_key(task.id)) == -1
+    store.finish(task, lease, TaskStatus.succeeded, outputs=[{"text": "done"}])
+    assert 590 < client.ttl(task_key(task.id)) <= 600 and 590 < client.ttl(logs_key(task.id)) <= 600
+
+
+def test_worker_writes_never_recreate_a_vanished_record(server: RedisServer) -> None:
+    store, task = started(server)
+    _, _, lease = store.start(task, "w")
+    client = server.client()
+    client.delete(task_key(task.id), logs_key(task.id))
+    assert store.progress(lease, 3, 10) == "lost"
+    store.log(lease, "a line")
+    store.preview(lease, "sha256:" + "0" * 64, 3)
+    store.append_text(lease, "text")
+    assert client.keys(f"dd:task:{task.id}*") == []
+    assert store.get(task.id) is None
