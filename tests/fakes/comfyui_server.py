@@ -8,9 +8,13 @@ second prompt waits in `queue_pending`. "Running" a node sends `executing`; a KS
 one `progress` and one preview frame per step; SaveImage/PreviewImage write a PNG of the
 graph's size (from EmptyLatentImage, ImageScale or the uploaded image) that /view serves, and
 VHS_VideoCombine (a VideoHelperSuite custom node) an MP4 listed under `gifs`, as it does.
-Behaviours are attributes set per test: `fail_node`, `step_delay_s`, `drop_socket_at`,
-`checkpoints`. Every
-request is recorded in `requests`.
+Validation is ComfyUI's: a graph with no valid output is refused with 400; one where only some
+outputs are invalid is answered 200 with those nodes in `node_errors`, and only the valid outputs
+run. `restart()` stops the server and starts it again on the same port, dropping every
+connection and forgetting the queue and the history (uploads and output files stay, as on
+disk). Behaviours are attributes set per test: `fail_node`, `fail_message`, `step_delay_s`,
+`drop_socket_at`, `restart_at` (with `restarts`), `validation_exception_at`, `checkpoints`.
+Every request is recorded in `requests`.
 """
 
 import asyncio
@@ -21,6 +25,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -65,6 +70,10 @@ class FakeComfyUI:
     fail_message: str = "CUDA out of memory. Tried to allocate 2.00 GiB"
     step_delay_s: float = 0.0  # per sampler step: slow runs leave room for a cancel
     drop_socket_at: str | None = None  # close the client's websocket when this node starts (a network blip)
+    restart_at: str | None = None  # restart the server when this node starts, `restarts` times
+    restarts: int = 1
+    validation_exception_at: str | None = None  # validating this node raises, as a broken model file does
+    validation_exception: str = "[Errno 2] No such file or directory: '/opt/ComfyUI/models/checkpoints/broken.safetensors'"
     requests: list[RecordedRequest] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)  # "subfolder/name" → bytes
     history: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -77,6 +86,8 @@ class FakeComfyUI:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _wake: asyncio.Event | None = None
     _interrupt: asyncio.Event | None = None
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -107,7 +118,10 @@ class FakeComfyUI:
         if not outputs:
             return _invalid({"type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {}})
         node_errors = self._validate(prompt, outputs)
-        if node_errors:
+        failed = {output for info in node_errors.values() for output in info["dependent_outputs"]}
+        # As ComfyUI's validate_prompt: the valid outputs run; only when none is valid is the prompt refused.
+        outputs = [output for output in outputs if output not in failed]
+        if not outputs:
             details = "\n".join(f"{e['message']}: {e['details']}" for info in node_errors.values() for e in info["errors"])
             error = {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": details, "extra_info": {}}
             return _invalid(error, node_errors)
@@ -120,7 +134,7 @@ class FakeComfyUI:
         self.pending.append([number, prompt_id, prompt, extra_data, outputs])
         assert self._wake is not None
         self._wake.set()
-        return JSONResponse({"prompt_id": prompt_id, "number": number, "node_errors": {}})
+        return JSONResponse({"prompt_id": prompt_id, "number": number, "node_errors": node_errors})
 
     async def get_prompt(self, request: Request) -> JSONResponse:
         return JSONResponse({"exec_info": {"queue_remaining": self._remaining()}})
@@ -244,6 +258,11 @@ class FakeComfyUI:
             await send("executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id})
             if node_id == self.drop_socket_at and sid in self.sockets:
                 await self.sockets.pop(sid).close(code=1011)
+            if node_id == self.restart_at and self.restarts > 0:
+                self.restarts -= 1
+                # From another thread: the restart stops this server, and with it this coroutine.
+                threading.Thread(target=self.restart, daemon=True).start()
+                await asyncio.Event().wait()
             base = {"prompt_id": prompt_id, "node_id": node_id, "node_type": node["class_type"], "executed": list(executed)}
             if self._interrupt.is_set() or (node["class_type"] in SAMPLERS and not await self._sample(node_id, node, prompt_id, sid)):
                 await send("execution_interrupted", base, keep=True)
@@ -331,10 +350,15 @@ class FakeComfyUI:
         return {"filename": filename, "subfolder": "", "type": "output", "format": "video/h264-mp4"}
 
     def _validate(self, prompt: dict[str, Any], outputs: list[str]) -> dict[str, Any]:
-        """A few of ComfyUI's input checks, in its node_errors shape."""
+        """A few of ComfyUI's input checks, in its node_errors shape, each naming the outputs it fails."""
         node_errors: dict[str, Any] = {}
         for node_id, node in prompt.items():
             inputs, errors = node.get("inputs", {}), []
+            if node_id == self.validation_exception_at:
+                # As ComfyUI's `exception_during_validation`: the exception's text, its traceback in extra_info.
+                frames = traceback.format_list([("/opt/ComfyUI/execution.py", 1, "validate_inputs", "obj.VALIDATE_INPUTS()")])
+                extra = {"exception_type": "FileNotFoundError", "traceback": frames}
+                errors.append({"type": "exception_during_validation", "message": "Exception when validating node", "details": self.validation_exception, "extra_info": extra})
             if node["class_type"] == "CheckpointLoaderSimple" and inputs.get("ckpt_name") not in self.checkpoints:
                 details = f"ckpt_name: '{inputs.get('ckpt_name')}' not in {self.checkpoints}"
                 errors.append({"type": "value_not_in_list", "message": "Value not in list", "details": details, "extra_info": {"input_name": "ckpt_name"}})
@@ -344,7 +368,8 @@ class FakeComfyUI:
             if node["class_type"] in SAMPLERS and int(inputs.get("steps", 1)) < 1:
                 errors.append({"type": "value_smaller_than_min", "message": "Value 0 smaller than min of 1", "details": "steps", "extra_info": {"input_name": "steps"}})
             if errors:
-                node_errors[node_id] = {"errors": errors, "dependent_outputs": outputs, "class_type": node["class_type"]}
+                dependent = [output for output in outputs if node_id in _execution_order(prompt, [output])]
+                node_errors[node_id] = {"errors": errors, "dependent_outputs": dependent, "class_type": node["class_type"]}
         return node_errors
 
     # Websocket plumbing
@@ -396,28 +421,43 @@ class FakeComfyUI:
         return Starlette(routes=routes, lifespan=lifespan)
 
 
+    # Serving
+
+    def start(self, port: int = 0) -> None:
+        """Serve on 127.0.0.1:`port` (0: a free one) in a thread; sets `base_url`."""
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake ComfyUI did not start")
+            time.sleep(0.01)
+        self.base_url = f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
+
+    def stop(self) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+
+    def restart(self) -> None:
+        """As a restarted ComfyUI: connections drop, the queue and the history are forgotten."""
+        port = int(self.base_url.rsplit(":", 1)[1])
+        self.stop()
+        self.pending, self.running, self.history, self.sockets = [], None, {}, {}
+        self.start(port)
+
+
 @contextmanager
 def fake_comfyui() -> Iterator[FakeComfyUI]:
     """Serve the fake on 127.0.0.1 (a free port) for the block; yields it with `.base_url` set."""
     fake = FakeComfyUI()
-    config = uvicorn.Config(
-        fake.app(), host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake ComfyUI did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    fake.base_url = f"http://127.0.0.1:{port}"
+    fake.start()
     try:
         yield fake
     finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+        fake.stop()
 
 
 def unused_url() -> str:

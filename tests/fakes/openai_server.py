@@ -57,7 +57,15 @@ class Slow:
     then: Reply | Fail = Reply()
 
 
-Behaviour = Reply | Fail | Slow
+@dataclass(frozen=True)
+class Hang:
+    """Accepts the request, then says nothing until the server stops, as a stuck provider does;
+    `after_first_chunk` (streamed chat) sends the headers and the first chunk before going silent."""
+
+    after_first_chunk: bool = False
+
+
+Behaviour = Reply | Fail | Slow | Hang
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,11 @@ def fake_openai(script: list[Behaviour] | None = None) -> Iterator[FakeOpenAI]:
                 return
             behaviour = fake.take(request)
             try:
+                if isinstance(behaviour, Hang):
+                    if behaviour.after_first_chunk and body.get("stream"):
+                        self._stream_head(body)
+                    stop.wait()
+                    return
                 if isinstance(behaviour, Slow):
                     # Wakes early when the server stops, so tests never wait on a sleeping handler.
                     stop.wait(behaviour.delay_s)
@@ -195,8 +208,8 @@ def fake_openai(script: list[Behaviour] | None = None) -> Iterator[FakeOpenAI]:
             }
             self._send(200, "application/json", json.dumps(payload).encode(), {})
 
-        def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
-            text = _answer(reply, body)
+        def _stream_head(self, body: dict[str, Any]) -> dict[str, Any]:
+            """The stream's headers and its first chunk (the role); returns the chunks' envelope."""
             envelope = _envelope("chat.completion.chunk", body.get("model", ""))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -204,8 +217,14 @@ def fake_openai(script: list[Behaviour] | None = None) -> Iterator[FakeOpenAI]:
             self.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
             self.end_headers()
             # HTTP/1.0 without Content-Length: closing the connection ends the body, as SSE allows.
-            deltas: list[dict[str, Any]] = [{"role": "assistant", "content": "", "refusal": None}]
-            deltas += [{"content": piece} for piece in re.findall(r"\S+\s*|\s+", text)]
+            role = {"role": "assistant", "content": "", "refusal": None}
+            self._event({**envelope, "choices": [{"index": 0, "delta": role, "logprobs": None, "finish_reason": None}]})
+            return envelope
+
+        def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
+            text = _answer(reply, body)
+            envelope = self._stream_head(body)
+            deltas = [{"content": piece} for piece in re.findall(r"\S+\s*|\s+", text)]
             for delta in deltas:
                 self._event({**envelope, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]})
             self._event({**envelope, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reply.finish_reason}]})

@@ -7,7 +7,9 @@ and an empty script succeeds. A running prediction moves one step per poll (star
 processing → succeeded), its `logs` growing by a line and a tqdm bar each time. Outputs are files
 it serves itself, as Replicate's delivery host does: a PNG (or JPEG/WebP) of the asked size for
 images, a small valid MP4 for kwaivgi/* models. Inputs are checked against the real models'
-input names, so a wrong name fails as it would there. Every request is recorded.
+input names, so a wrong name fails as it would there. `hang_on` names the requests ("create",
+"poll", "download") it accepts and then never answers, as a stuck Replicate does. Every request
+is recorded.
 """
 
 import email.parser
@@ -117,6 +119,7 @@ class FakeReplicate:
     deleted_uploads: list[str] = field(default_factory=list)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # served path -> (content type, bytes)
     video: bytes = b""
+    hang_on: frozenset[str] = frozenset()  # of "create", "poll", "download": accepted, never answered
     _created: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -196,6 +199,7 @@ class FakeReplicate:
 def fake_replicate(script: list[Behaviour] | None = None, token: str = "r8_test_token") -> Iterator[FakeReplicate]:
     """Serve the fake on 127.0.0.1 for the block; pass `.base_url` as the SDK's base_url."""
     fake: FakeReplicate
+    stop = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -212,6 +216,9 @@ def fake_replicate(script: list[Behaviour] | None = None, token: str = "r8_test_
             upload = _multipart_file(headers, raw) if method == "POST" and self.path == "/v1/files" else None
             body = _upload_summary(*upload) if upload else json.loads(raw or b"{}")
             fake.record(RecordedRequest(method, self.path, headers, body, time.monotonic()))
+            if _kind(method, self.path, fake) in fake.hang_on:
+                stop.wait()  # woken when the server stops, so no test waits on a silent handler
+                return
             if method == "GET" and self.path in fake.files:
                 content_type, data = fake.files[self.path]
                 self._send(200, content_type, data)
@@ -293,8 +300,20 @@ def fake_replicate(script: list[Behaviour] | None = None, token: str = "r8_test_
     try:
         yield fake
     finally:
+        stop.set()
         server.shutdown()
         server.server_close()
+
+
+def _kind(method: str, path: str, fake: FakeReplicate) -> str | None:
+    """Which of the `hang_on` kinds a request is."""
+    if method == "POST" and re.fullmatch(r"/v1/models/[^/]+/[^/]+/predictions", path):
+        return "create"
+    if method == "GET" and re.fullmatch(r"/v1/predictions/\w+", path):
+        return "poll"
+    if method == "GET" and path in fake.files:
+        return "download"
+    return None
 
 
 def tiny_mp4(width: int = 64, height: int = 64, frames: int = 8) -> bytes:

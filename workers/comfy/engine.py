@@ -4,7 +4,8 @@ The graph comes from `core.workflows.prepare` (a template or an allow-listed use
 patches applied), the same check the api ran at submit. Input files are uploaded and wired into
 their LoadImage nodes. The prompt runs under its own client id, so the websocket carries only
 this task's events: progress, previews and cancellation flow through the TaskContext, output
-files come back from /history and /view into the blob store.
+files come back from /history and /view into the blob store. A prompt that ComfyUI forgets
+(it restarted) is queued again once, then the task fails `comfy_lost`.
 """
 
 import io
@@ -18,7 +19,7 @@ from core import workflows
 from core.catalogue import ModelEntry
 from core.errors import PlatformError, TaskCancelled
 from core.settings import Settings
-from workers.comfy.client import ComfyClient, Done, Executing, Failed, Idle, Interrupted, Preview, Progress
+from workers.comfy.client import ComfyClient, ComfyEvents, Done, Executing, Failed, Idle, Interrupted, Lost, Preview, Progress
 from workers.context import TaskContext
 
 UPLOAD_SUBFOLDER = "ddiffusion"
@@ -57,48 +58,66 @@ class ComfyEngine:
     def _execute(self, graph: dict[str, Any], ctx: TaskContext) -> str:
         """Queue the graph and follow it to its end; returns the prompt id once it succeeded."""
         client_id = uuid.uuid4().hex
-        last_preview, step = float("-inf"), 0
         with self.client.connect(client_id) as events:
-            prompt_id = self.client.queue_prompt(graph, client_id)
-            ctx.log(f"queued on ComfyUI at {self.client.base_url} as prompt {prompt_id}")
-            finished = False
-            try:
-                for event in events.follow(prompt_id):
-                    match event:
-                        case Idle():
-                            ctx.check_cancelled()
-                        case Executing(node=node):
-                            ctx.log(f"executing node {workflows.describe(graph, node)}")
-                            ctx.check_cancelled()
-                        case Progress(value=value, max=total):
-                            step = value
-                            ctx.progress(value, total)
-                        case Preview(image=image, content_type=content_type):
-                            if time.monotonic() - last_preview >= self.settings.comfy_preview_interval_s:
-                                last_preview = time.monotonic()
-                                if (png := _as_png(image, content_type)) is not None:
-                                    ctx.preview(png, step)
-                        case Failed(node=node, node_type=node_type, message=message, exception_type=exception_type):
-                            finished = True
-                            where = f"node {node} ({node_type})" if node is not None else "an unknown node"
-                            kind = f"{exception_type}: " if exception_type else ""
-                            raise PlatformError(f"ComfyUI failed at {where}: {kind}{message}", code="comfy_execution_error")
-                        case Interrupted(node=node, node_type=node_type):
-                            finished = True
-                            raise PlatformError(
-                                f"ComfyUI interrupted the prompt at node {node} ({node_type}); it was stopped on the ComfyUI side.",
-                                code="comfy_interrupted",
-                            )
-                        case Done():
-                            finished = True
-            except BaseException as exc:
-                # A task that stops early (cancel, time limit, worker error) must not leave the GPU busy.
-                if not finished:
-                    self._cancel(prompt_id, ctx)
-                if isinstance(exc, TaskCancelled):
-                    ctx.log(f"cancelled prompt {prompt_id} on ComfyUI")
-                raise
-        return prompt_id
+            first = self.client.queue_prompt(graph, client_id)
+            ctx.log(f"queued on ComfyUI at {self.client.base_url} as prompt {first}")
+            if self._follow(events, first, graph, ctx):
+                return first
+            again = self.client.queue_prompt(graph, client_id)
+            ctx.log(f"ComfyUI lost prompt {first} (it has it in neither its queue nor its history: a restart); resubmitted once as prompt {again}")
+            if self._follow(events, again, graph, ctx):
+                return again
+        raise PlatformError(
+            f"ComfyUI at {self.client.base_url} lost this workflow twice (prompts {first} and {again}): it restarted or dropped its "
+            "queue while running it. Check that the sidecar stays up, then submit again.",
+            code="comfy_lost",
+        )
+
+    def _follow(self, events: ComfyEvents, prompt_id: str, graph: dict[str, Any], ctx: TaskContext) -> bool:
+        """Follow one prompt: True once it succeeded, False when ComfyUI lost it; raises when it failed."""
+        last_preview, step = float("-inf"), 0
+        finished = succeeded = False
+        try:
+            for event in events.follow(prompt_id):
+                match event:
+                    case Idle():
+                        ctx.check_cancelled()
+                    case Executing(node=node):
+                        ctx.log(f"executing node {workflows.describe(graph, node)}")
+                        ctx.check_cancelled()
+                    case Progress(value=value, max=total):
+                        step = value
+                        ctx.progress(value, total)
+                    case Preview(image=image, content_type=content_type):
+                        if time.monotonic() - last_preview >= self.settings.comfy_preview_interval_s:
+                            last_preview = time.monotonic()
+                            if (png := _as_png(image, content_type)) is not None:
+                                ctx.preview(png, step)
+                    case Failed(node=node, node_type=node_type, message=message):
+                        finished = True
+                        where = f"node {node} ({node_type})" if node is not None else "an unknown node"
+                        raise PlatformError(
+                            f"ComfyUI failed at {where}: {message or 'it gave no reason'}. The sidecar's console log has the details.",
+                            code="comfy_execution_error",
+                        )
+                    case Interrupted(node=node, node_type=node_type):
+                        finished = True
+                        raise PlatformError(
+                            f"ComfyUI interrupted the prompt at node {node} ({node_type}); it was stopped on the ComfyUI side.",
+                            code="comfy_interrupted",
+                        )
+                    case Done():
+                        finished = succeeded = True
+                    case Lost():
+                        finished = True  # nothing left at ComfyUI to stop
+        except BaseException as exc:
+            # A task that stops early (cancel, time limit, worker error) must not leave the GPU busy.
+            if not finished:
+                self._cancel(prompt_id, ctx)
+            if isinstance(exc, TaskCancelled):
+                ctx.log(f"cancelled prompt {prompt_id} on ComfyUI")
+            raise
+        return succeeded
 
     def _cancel(self, prompt_id: str, ctx: TaskContext) -> None:
         try:

@@ -6,11 +6,10 @@ from typing import Any
 import openai
 
 from core.catalogue import ModelEntry
-from core.errors import ModelUnavailableError
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.providers.common import with_retries
-from workers.providers.openai_client import make_client, mapped_errors, provider_image
+from workers.providers.common import call_provider
+from workers.providers.openai_client import configured, make_client, mapped_errors, provider_image
 
 
 class OpenAIChatEngine:
@@ -19,20 +18,25 @@ class OpenAIChatEngine:
         self._client = make_client(self.settings)
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
-        if self._client is None:
-            raise ModelUnavailableError(f"{entry.name} needs OpenAI, which is not configured on this worker: set OPENAI_API_KEY.")
-        client = self._client
+        client = configured(self._client, entry)
         # Images are read once, not once per attempt.
         messages = [_openai_message(message, ctx) for message in params["messages"]]
-        return with_retries(self.settings, ctx, lambda: [{"text": self._stream(client, entry, messages, params, ctx)}])
+        return call_provider(self.settings, ctx, lambda timeout_s: [{"text": self._stream(client, entry, messages, params, ctx, timeout_s)}])
 
     def _stream(
-        self, client: openai.OpenAI, entry: ModelEntry, messages: list[dict[str, Any]], params: dict[str, Any], ctx: TaskContext
+        self,
+        client: openai.OpenAI,
+        entry: ModelEntry,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        ctx: TaskContext,
+        timeout_s: float,
     ) -> str:
+        """One attempt; `timeout_s` bounds the wait for the answer and for each streamed chunk."""
         max_tokens: int = params["max_tokens"]
         pieces: list[str] = []
         ctx.restart_text()  # a retried attempt starts its answer over
-        with mapped_errors(client, self.settings.provider_timeout_s):
+        with mapped_errors(client, timeout_s):
             stream = client.chat.completions.create(
                 model=entry.pipeline,
                 messages=messages,  # type: ignore[arg-type]  # plain dicts in the SDK's TypedDict shapes
@@ -42,6 +46,7 @@ class OpenAIChatEngine:
                 seed=params.get("seed"),
                 stream=True,
                 stream_options={"include_usage": True},
+                timeout=timeout_s,
             )
             with stream:
                 for chunk in stream:

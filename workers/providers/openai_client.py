@@ -7,16 +7,18 @@ from contextlib import contextmanager
 import openai
 from PIL import Image
 
-from core.errors import PlatformError
+from core.catalogue import ModelEntry
+from core.errors import ModelUnavailableError, PlatformError
 from core.settings import Settings
-from workers.providers.common import Retryable, retry_after_s
+from workers.retry import Retryable, retry_after_s
 
 # Image formats OpenAI reads as-is; anything else (TIFF, EXR, …) is sent as PNG.
 ACCEPTED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
 def make_client(settings: Settings) -> openai.OpenAI | None:
-    """The SDK client, or None without an API key. SDK retries are off: `with_retries` owns them."""
+    """The SDK client, or None without an API key. SDK retries are off: `call_provider` owns them,
+    and each call passes its own timeout, capped by the deadline."""
     if settings.openai_api_key is None:
         return None
     return openai.OpenAI(
@@ -27,13 +29,20 @@ def make_client(settings: Settings) -> openai.OpenAI | None:
     )
 
 
+def configured(client: openai.OpenAI | None, entry: ModelEntry) -> openai.OpenAI:
+    """The client, or the task fails saying which variable to set."""
+    if client is None:
+        raise ModelUnavailableError(f"{entry.name} needs OpenAI, which is not configured on this worker: set OPENAI_API_KEY.")
+    return client
+
+
 @contextmanager
 def mapped_errors(client: openai.OpenAI, timeout_s: float) -> Iterator[None]:
     """Turns the SDK's errors into ours: transient ones Retryable, the rest final."""
     try:
         yield
     except openai.APITimeoutError as exc:
-        raise Retryable(PlatformError(f"OpenAI did not answer within {timeout_s:g}s", code="provider_timeout")) from exc
+        raise Retryable(PlatformError(f"OpenAI did not answer within {timeout_s:.3g}s", code="provider_timeout")) from exc
     except openai.APIConnectionError as exc:
         raise Retryable(PlatformError(f"Could not reach OpenAI at {client.base_url}: {exc.message}", code="provider_error")) from exc
     except openai.RateLimitError as exc:

@@ -11,11 +11,11 @@ from openai.types import ImagesResponse
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.catalogue import ModelEntry
-from core.errors import ModelUnavailableError, PlatformError
+from core.errors import PlatformError
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.providers.common import with_retries
-from workers.providers.openai_client import make_client, mapped_errors, png_bytes, provider_image
+from workers.providers.common import call_provider
+from workers.providers.openai_client import configured, make_client, mapped_errors, png_bytes, provider_image
 
 # The SDK's file tuple: (file name, bytes, content type).
 Upload = tuple[str, bytes, str]
@@ -28,9 +28,7 @@ class OpenAIImageEngine:
         self._client = make_client(self.settings)
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
-        if self._client is None:
-            raise ModelUnavailableError(f"{entry.name} needs OpenAI, which is not configured on this worker: set OPENAI_API_KEY.")
-        client = self._client
+        client = configured(self._client, entry)
         options: dict[str, Any] = {
             "model": entry.pipeline,
             "prompt": params["prompt"],
@@ -43,7 +41,7 @@ class OpenAIImageEngine:
             send: Callable[..., ImagesResponse] = client.images.edit
         else:
             send = client.images.generate
-        response = with_retries(self.settings, ctx, lambda: self._attempt(client, send, options))
+        response = call_provider(self.settings, ctx, lambda timeout_s: _attempt(client, send, options, timeout_s))
         if response.usage is not None:
             ctx.log(f"OpenAI usage: {response.usage.input_tokens} input + {response.usage.output_tokens} output tokens")
         png, width, height = _decoded_png(response)
@@ -51,9 +49,10 @@ class OpenAIImageEngine:
         ctx.progress(1, 1)
         return [ctx.save_output(png, "image/png", width=width, height=height, seed=params["seed"])]
 
-    def _attempt(self, client: openai.OpenAI, send: Callable[..., ImagesResponse], options: dict[str, Any]) -> ImagesResponse:
-        with mapped_errors(client, self.settings.provider_timeout_s):
-            return send(**options)
+
+def _attempt(client: openai.OpenAI, send: Callable[..., ImagesResponse], options: dict[str, Any], timeout_s: float) -> ImagesResponse:
+    with mapped_errors(client, timeout_s):
+        return send(**options, timeout=timeout_s)
 
 
 def _edit_inputs(params: dict[str, Any], ctx: TaskContext) -> dict[str, Upload]:

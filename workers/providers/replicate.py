@@ -10,6 +10,7 @@ URLs, never Replicate's expiring ones.
 import io
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,7 +26,8 @@ from core.errors import ModelUnavailableError, PlatformError
 from core.schemas import Domain
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.providers.common import Retryable, retry_after_s, wait, with_retries
+from workers.providers.common import call_provider
+from workers.retry import Retryable, pause, retry_after_s
 
 T = TypeVar("T")
 
@@ -35,6 +37,13 @@ MAX_OUTPUT_BYTES = 512 * 1024 * 1024
 KLING_FPS = 24
 KLING_DURATIONS_S = (5, 10)
 KLING_ASPECT_RATIOS = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0}
+# Clean-up calls (cancel a prediction, delete an upload) run after a failure, maybe a hung
+# Replicate: they get this long, not a whole provider timeout.
+CLEANUP_TIMEOUT_S = 10.0
+
+# The SDK takes no per-call timeout, so `_cap_timeout` gives each of its requests the time the
+# current attempt may still take, set here around the call.
+_request_timeout_s: ContextVar[float | None] = ContextVar("replicate_request_timeout_s", default=None)
 
 
 @dataclass
@@ -44,6 +53,12 @@ class ReplicateHTTPError(Exception):
     status: int
     detail: str
     retry_after_s: float | None
+
+
+def _cap_timeout(request: httpx.Request) -> None:
+    """httpx request hook on the SDK's client, run before the request is sent."""
+    if (timeout_s := _request_timeout_s.get()) is not None:
+        request.extensions["timeout"] = httpx.Timeout(timeout_s).as_dict()
 
 
 def _raise_for_status(response: httpx.Response) -> None:
@@ -64,7 +79,7 @@ class ReplicateEngine:
                 api_token=self.settings.replicate_api_token.get_secret_value(),
                 base_url=self.settings.replicate_base_url,
                 timeout=timeout,
-                event_hooks={"response": [_raise_for_status]},
+                event_hooks={"request": [_cap_timeout], "response": [_raise_for_status]},
             )
         # Output URLs are public delivery links: fetched without our token.
         self._downloads = httpx.Client(timeout=timeout, follow_redirects=True)
@@ -142,9 +157,9 @@ class ReplicateEngine:
         """Inputs are the studio's: remove them from Replicate once the prediction is done with them."""
         for upload in uploads:
             try:
-                client.files.delete(upload.id)
+                _with_timeout(CLEANUP_TIMEOUT_S, lambda file_id=upload.id: client.files.delete(file_id))
             except (ReplicateHTTPError, httpx.HTTPError) as exc:
-                ctx.log(f"could not delete the uploaded input {upload.id} at Replicate: {exc}")
+                ctx.log(f"could not delete the uploaded input {upload.id} at Replicate ({_reason(exc)}); delete it in Replicate's files API")
 
     def _follow(self, client: replicate.Client, prediction: Prediction, ctx: TaskContext, deadline: float) -> Prediction:
         """Poll until the prediction ends, copying new logs and progress; cancels it at Replicate
@@ -165,7 +180,7 @@ class ReplicateEngine:
                         "it is cancelled. Raise DDIFFUSION_PROVIDER_REPLICATE_DEADLINE_S (and the cpu time limit) for longer runs.",
                         code="provider_timeout",
                     )
-                wait(ctx, min(self.settings.provider_replicate_poll_s, max(0.0, deadline - time.monotonic())))
+                pause(min(self.settings.provider_replicate_poll_s, max(0.0, deadline - time.monotonic())), ctx.check_cancelled)
                 prediction = self._call(ctx, lambda: client.predictions.get(prediction_id), "polling the prediction")
         except BaseException:
             self._cancel(client, prediction_id, ctx)
@@ -173,18 +188,20 @@ class ReplicateEngine:
 
     def _cancel(self, client: replicate.Client, prediction_id: str, ctx: TaskContext) -> None:
         try:
-            client.predictions.cancel(prediction_id)
+            _with_timeout(CLEANUP_TIMEOUT_S, lambda: client.predictions.cancel(prediction_id))
             ctx.log(f"cancelled Replicate prediction {prediction_id}")
         except (ReplicateHTTPError, httpx.HTTPError) as exc:
-            ctx.log(f"could not cancel Replicate prediction {prediction_id} ({exc}); cancel it at https://replicate.com/p/{prediction_id}")
+            ctx.log(
+                f"could not cancel Replicate prediction {prediction_id} ({_reason(exc)}); cancel it at https://replicate.com/p/{prediction_id}"
+            )
 
     def _call(self, ctx: TaskContext, call: Callable[[], T], action: str, *, resend_safe: bool = True) -> T:
         """One SDK call with our retries. A request that may have reached Replicate is resent only
         when `resend_safe`: a second create could start a second, paid prediction."""
 
-        def attempt() -> T:
+        def attempt(timeout_s: float) -> T:
             try:
-                return call()
+                return _with_timeout(timeout_s, call)
             except ReplicateHTTPError as exc:
                 if exc.status == 429:
                     raise Retryable(
@@ -201,20 +218,18 @@ class ReplicateEngine:
                     ) from exc
                 raise PlatformError(f"Replicate refused {action} (HTTP {exc.status}): {exc.detail}", code="provider_error") from exc
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                raise Retryable(PlatformError(f"Could not reach Replicate while {action}: {exc}", code="provider_error")) from exc
+                raise Retryable(PlatformError(f"Could not reach Replicate while {action}.", code="provider_error")) from exc
             except httpx.TimeoutException as exc:
-                error = PlatformError(
-                    f"Replicate did not answer within {self.settings.provider_timeout_s:g}s while {action}", code="provider_timeout"
-                )
+                error = PlatformError(f"Replicate did not answer within {timeout_s:.3g}s while {action}", code="provider_timeout")
                 raise (Retryable(error) if resend_safe else error) from exc
             except httpx.TransportError as exc:
-                error = PlatformError(f"The connection to Replicate failed while {action}: {exc}", code="provider_error")
+                error = PlatformError(f"The connection to Replicate broke while {action}.", code="provider_error")
                 raise (Retryable(error) if resend_safe else error) from exc
 
-        return with_retries(self.settings, ctx, attempt)
+        return call_provider(self.settings, ctx, attempt)
 
     def _save(self, url: str, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
-        data = with_retries(self.settings, ctx, lambda: self._download(url))
+        data = call_provider(self.settings, ctx, lambda timeout_s: self._download(url, timeout_s))
         if data[4:8] == b"ftyp":
             return ctx.save_output(data, "video/mp4")
         try:
@@ -226,11 +241,11 @@ class ReplicateEngine:
             ) from exc
         return ctx.save_output(data, content_type or "application/octet-stream", width=width, height=height, seed=params.get("seed"))
 
-    def _download(self, url: str) -> bytes:
+    def _download(self, url: str, timeout_s: float) -> bytes:
         """One attempt at fetching an output, refusing anything above MAX_OUTPUT_BYTES."""
         limit_mb = MAX_OUTPUT_BYTES // 2**20
         try:
-            with self._downloads.stream("GET", url) as response:
+            with self._downloads.stream("GET", url, timeout=timeout_s) as response:
                 if response.status_code == 429 or response.status_code >= 500:
                     error = PlatformError(
                         f"Downloading the Replicate output failed (HTTP {response.status_code}): {url}", code="provider_error"
@@ -252,12 +267,30 @@ class ReplicateEngine:
                 return b"".join(chunks)
         except httpx.TimeoutException as exc:
             raise Retryable(
-                PlatformError(
-                    f"Downloading the Replicate output timed out after {self.settings.provider_timeout_s:g}s: {url}", code="provider_timeout"
-                )
+                PlatformError(f"Downloading the Replicate output timed out after {timeout_s:.3g}s: {url}", code="provider_timeout")
             ) from exc
         except httpx.TransportError as exc:
-            raise Retryable(PlatformError(f"Downloading the Replicate output failed: {exc}", code="provider_error")) from exc
+            raise Retryable(PlatformError(f"Downloading the Replicate output failed ({_reason(exc)}): {url}", code="provider_error")) from exc
+
+
+def _with_timeout(timeout_s: float, call: Callable[[], T]) -> T:
+    """Run an SDK call whose every request gets at most `timeout_s`."""
+    token = _request_timeout_s.set(timeout_s)
+    try:
+        return call()
+    finally:
+        _request_timeout_s.reset(token)
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in words rather than an exception's text."""
+    if isinstance(exc, ReplicateHTTPError):
+        return f"HTTP {exc.status}: {exc.detail}"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect"
+    return "the connection broke"
 
 
 def _copy_new_logs(logs: str, copied: int, finished: bool, ctx: TaskContext) -> int:

@@ -294,3 +294,116 @@ def test_templates_come_from_the_configured_dir_may_use_any_node_and_video_outpu
     with pytest.raises(PlatformError) as raised:
         run(engine, ctx, template="txt2img")  # the checkout's templates are not in the configured dir
     assert raised.value.code == "comfy_unknown_template" and "clip" in raised.value.message
+
+
+def partial_graph() -> dict[str, Any]:
+    """graph() plus a second output branch whose checkpoint loader is invalid: node 7 → 8 → 9."""
+    nodes = graph()
+    nodes["7"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "missing.safetensors"}}
+    nodes["8"] = {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["7", 2]}}
+    nodes["9"] = {"class_type": "SaveImage", "inputs": {"filename_prefix": "second", "images": ["8", 0]}}
+    return nodes
+
+
+def wait_for_history(comfy: FakeComfyUI, prompt_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 5
+    while prompt_id not in comfy.history and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return comfy.history[prompt_id]
+
+
+def test_a_graph_comfyui_accepts_only_in_part_fails_naming_the_nodes_and_nothing_runs_short(
+    comfy: FakeComfyUI, configure: Configure
+) -> None:
+    comfy.step_delay_s = 0.05  # the valid branch would take a second: long enough to see it stopped
+    ctx = FakeContext()
+
+    with pytest.raises(PlatformError) as raised:
+        run(configure(comfy.base_url), ctx, workflow=partial_graph())
+
+    assert raised.value.code == "comfy_node_errors"
+    message = raised.value.message
+    assert "node 7 (CheckpointLoaderSimple): Value not in list" in message and "missing.safetensors" in message
+    assert "node 4" not in message  # the valid branch's nodes are not blamed
+    [queued] = comfy.requests_to("POST", "/prompt")
+    [interrupt] = comfy.requests_to("POST", "/interrupt")
+    prompt_id = interrupt.body["prompt_id"]
+    assert prompt_id in message and "interrupted" in message
+    assert wait_for_history(comfy, prompt_id)["status"]["messages"][-1][0] == "execution_interrupted"
+    assert ctx.saved == []
+    assert queued.body["prompt"]["9"]["class_type"] == "SaveImage"
+
+
+def test_a_graph_with_no_valid_output_is_refused_by_comfyui_with_400(comfy: FakeComfyUI, configure: Configure) -> None:
+    nodes = partial_graph()
+    nodes["1"]["inputs"]["ckpt_name"] = "gone.safetensors"  # now both branches are invalid
+
+    with pytest.raises(PlatformError) as raised:
+        run(configure(comfy.base_url), FakeContext(), workflow=nodes)
+
+    assert raised.value.code == "comfy_node_errors"
+    assert "node 1 (CheckpointLoaderSimple)" in raised.value.message and "node 7 (CheckpointLoaderSimple)" in raised.value.message
+    assert comfy.pending == [] and comfy.history == {}  # nothing was queued
+    assert comfy.requests_to("POST", "/interrupt") == []
+
+
+def test_validation_errors_reach_the_client_without_sidecar_paths_or_tracebacks(comfy: FakeComfyUI, configure: Configure) -> None:
+    comfy.validation_exception_at = "7"
+    comfy.checkpoints.append("missing.safetensors")  # node 7 fails on its exception only
+
+    with pytest.raises(PlatformError) as raised:
+        run(configure(comfy.base_url), FakeContext(), workflow=partial_graph())
+
+    message = raised.value.message
+    assert raised.value.code == "comfy_node_errors"
+    assert "node 7 (CheckpointLoaderSimple): Exception when validating node" in message
+    assert "No such file or directory: 'broken.safetensors'" in message
+    assert "/opt/ComfyUI" not in message and "Traceback" not in message and "execution.py" not in message
+
+
+def test_execution_errors_reach_the_client_without_sidecar_paths_or_tracebacks(comfy: FakeComfyUI, configure: Configure) -> None:
+    comfy.fail_node = "8"
+    comfy.fail_message = (
+        "Error while deserializing header: /opt/ComfyUI/models/vae/sdxl_vae.safetensors is truncated; "
+        "also tried C:\\Users\\Render Farm\\ComfyUI\\models\\vae\\backup.pt\n"
+        "Traceback (most recent call last):\n"
+        '  File "/opt/ComfyUI/execution.py", line 323, in execute\n'
+        "    output_data = get_output_data(obj, input_data_all)\n"
+        "safetensors_rust.SafetensorError: invalid header in /srv/models/vae.safetensors\n"
+    )
+
+    with pytest.raises(PlatformError) as raised:
+        run(configure(comfy.base_url), FakeContext(), template="txt2img")
+
+    message = raised.value.message
+    assert raised.value.code == "comfy_execution_error" and "node 8 (VAEDecode)" in message
+    assert "sdxl_vae.safetensors is truncated" in message and "backup.pt" in message and "invalid header in vae.safetensors" in message
+    for leak in ("/opt/", "/srv/", "C:\\", "Render Farm", "Traceback", "execution.py", "get_output_data"):
+        assert leak not in message, leak
+
+
+def test_a_prompt_comfyui_forgot_in_a_restart_is_resubmitted_once_and_succeeds(comfy: FakeComfyUI, configure: Configure) -> None:
+    comfy.restart_at = "8"  # the first run's VAEDecode; the resubmitted run goes through
+    ctx = FakeContext()
+    started = time.monotonic()
+
+    outputs = run(configure(comfy.base_url), ctx, template="txt2img", patches={"sampler": {"steps": 2}})
+
+    assert [(o["width"], o["height"]) for o in outputs] == [(512, 512)]
+    first, second = [r for r in ctx.lines if r.startswith("queued on ComfyUI")] + [r for r in ctx.lines if "resubmitted once" in r]
+    assert "lost prompt" in second and len(comfy.requests_to("POST", "/prompt")) == 2
+    assert time.monotonic() - started < 30
+
+
+def test_a_prompt_lost_twice_fails_comfy_lost_soon(comfy: FakeComfyUI, configure: Configure) -> None:
+    comfy.restart_at, comfy.restarts = "8", 2
+    ctx = FakeContext()
+    started = time.monotonic()
+
+    with pytest.raises(PlatformError) as raised:
+        run(configure(comfy.base_url), ctx, template="txt2img", patches={"sampler": {"steps": 2}})
+
+    assert raised.value.code == "comfy_lost" and "lost this workflow twice" in raised.value.message
+    assert any("resubmitted once" in line for line in ctx.lines)
+    assert len(comfy.requests_to("POST", "/prompt")) == 2 and ctx.saved == []
+    assert time.monotonic() - started < 30

@@ -13,7 +13,7 @@ from PIL import Image
 from core.catalogue import CATALOGUE
 from core.errors import ModelUnavailableError, PlatformError, TaskCancelled
 from core.settings import Settings
-from tests.fakes.openai_server import API_KEY, Fail, Reply, Slow, fake_openai, point_engines_at
+from tests.fakes.openai_server import API_KEY, Fail, Hang, Reply, Slow, fake_openai, point_engines_at
 from tests.utils.context import FakeContext
 from tests.utils.tasks import data_url, png_bytes
 from workers.context import TaskContext
@@ -115,6 +115,33 @@ def test_a_slow_provider_times_out(configure: Configure) -> None:
     assert raised.value.code == "provider_timeout"
     assert len(fake.requests) == 2
     assert elapsed < 5
+
+
+@pytest.mark.parametrize("behaviour", [Hang(), Hang(after_first_chunk=True)], ids=["before-the-answer", "mid-stream"])
+def test_a_provider_that_never_answers_fails_within_the_deadline_whatever_the_retries(configure: Configure, behaviour: Hang) -> None:
+    # Each attempt alone may take 60s and there are 4 retries: only the 2s deadline can end this.
+    with fake_openai([behaviour]) as fake:
+        engine = configure(
+            fake.base_url, DDIFFUSION_PROVIDER_DEADLINE_S="2", DDIFFUSION_PROVIDER_TIMEOUT_S="60", DDIFFUSION_PROVIDER_MAX_RETRIES="4"
+        )
+        started = time.monotonic()
+        with pytest.raises(PlatformError) as raised:
+            run(engine, FakeContext())
+        elapsed = time.monotonic() - started
+    assert raised.value.code == "provider_timeout"
+    assert "OpenAI did not answer" in raised.value.message
+    assert len(fake.requests) == 1  # no retry starts once the deadline is spent
+    assert elapsed < 8
+
+
+def test_a_server_error_retried_until_the_deadline_gives_up_saying_so(configure: Configure) -> None:
+    with fake_openai([Fail(503, "Service unavailable", retry_after="0.6")]) as fake:
+        engine = configure(fake.base_url, DDIFFUSION_PROVIDER_DEADLINE_S="1", DDIFFUSION_PROVIDER_MAX_RETRIES="10")
+        with pytest.raises(PlatformError) as raised:
+            run(engine, FakeContext())
+    assert raised.value.code == "provider_error"
+    assert "Service unavailable" in raised.value.message and "1s deadline" in raised.value.message
+    assert len(fake.requests) == 2  # 0s and 0.6s; a third would start after the deadline
 
 
 def test_a_bad_request_fails_at_once(configure: Configure) -> None:

@@ -1,6 +1,7 @@
 """OpenAIImageEngine with the real openai SDK against the loopback fake server."""
 
 import io
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -10,7 +11,7 @@ from PIL import Image
 from core.catalogue import CATALOGUE
 from core.errors import ModelUnavailableError, PlatformError
 from core.settings import Settings
-from tests.fakes.openai_server import API_KEY, Fail, Reply, Slow, fake_openai, point_engines_at
+from tests.fakes.openai_server import API_KEY, Fail, Hang, Reply, Slow, fake_openai, point_engines_at
 from tests.utils.context import FakeContext
 from tests.utils.tasks import png_bytes
 from workers.context import TaskContext
@@ -107,6 +108,21 @@ def test_a_slow_provider_times_out(configure: Configure) -> None:
             run(engine, FakeContext())
     assert raised.value.code == "provider_timeout"
     assert len(fake.requests) == 2
+
+
+def test_a_provider_that_never_answers_fails_within_the_deadline_whatever_the_retries(configure: Configure) -> None:
+    with fake_openai([Hang()]) as fake:
+        engine = configure(
+            fake.base_url, DDIFFUSION_PROVIDER_DEADLINE_S="2", DDIFFUSION_PROVIDER_TIMEOUT_S="60", DDIFFUSION_PROVIDER_MAX_RETRIES="4"
+        )
+        started = time.monotonic()
+        ctx = FakeContext()
+        with pytest.raises(PlatformError) as raised:
+            run(engine, ctx)
+        elapsed = time.monotonic() - started
+    assert raised.value.code == "provider_timeout"
+    assert len(fake.requests) == 1 and ctx.saved == []
+    assert elapsed < 8
 
 
 def test_a_refused_prompt_fails_at_once(configure: Configure) -> None:

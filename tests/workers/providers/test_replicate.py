@@ -1,6 +1,7 @@
 """ReplicateEngine with the real replicate SDK against the loopback fake Replicate."""
 
 import io
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -163,6 +164,27 @@ def test_the_deadline_cancels_the_prediction_at_replicate(configure: Configure) 
     [prediction] = fake.predictions.values()
     assert fake.cancelled() == [prediction.id]
     assert prediction.status == "canceled"
+
+
+@pytest.mark.parametrize("stuck", ["create", "poll", "download"])
+def test_a_replicate_that_never_answers_fails_within_the_deadline_whatever_the_retries(configure: Configure, stuck: str) -> None:
+    # Each attempt alone may take 60s and there are 4 retries: only the 2s deadline can end this.
+    with fake_replicate([Succeed(polls=1)], token=TOKEN) as fake:
+        fake.hang_on = frozenset({stuck})
+        engine = configure(
+            fake, DDIFFUSION_PROVIDER_DEADLINE_S="2", DDIFFUSION_PROVIDER_TIMEOUT_S="60", DDIFFUSION_PROVIDER_MAX_RETRIES="4"
+        )
+        started = time.monotonic()
+        ctx = FakeContext()
+        with pytest.raises(PlatformError) as raised:
+            run(engine, ctx)
+        elapsed = time.monotonic() - started
+    assert raised.value.code == "provider_timeout"
+    assert "did not answer" in raised.value.message or "timed out" in raised.value.message
+    assert elapsed < 8 and ctx.saved == []
+    if stuck == "poll":  # a prediction we stopped following does not run on at our cost
+        [prediction] = fake.predictions.values()
+        assert fake.cancelled() == [prediction.id]
 
 
 def test_cancelling_mid_prediction_cancels_it_at_replicate(configure: Configure) -> None:
