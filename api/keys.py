@@ -24,6 +24,7 @@ from core.schemas import ApiKeyCreated, ApiKeyInfo
 
 KEYS_INDEX = "dd:keys"
 REVOKED_CHANNEL = "dd:keys:revoked"
+REVOCATION_WAIT_S = 1
 ADMIN_ID = "admin"
 CACHE_SIZE = 10_000
 log = structlog.get_logger("api")
@@ -79,15 +80,19 @@ class KeyStore:
         self._verified.pop(key_id, None)
         return bool(deleted)
 
-    async def follow_revocations(self) -> None:
-        """Keep the cache honest: runs for the api process's lifetime."""
-        while True:
+    async def follow_revocations(self, stop: asyncio.Event) -> None:
+        """Keep the cache honest until `stop` is set (a cancel alone can be swallowed inside a
+        Redis call, and this loop would then go on forever)."""
+        while not stop.is_set():
             try:
                 async with self.client.pubsub() as pubsub:
                     await pubsub.subscribe(REVOKED_CHANNEL)
                     self._verified.clear()  # anything revoked while we were not listening
-                    async for message in pubsub.listen():
-                        if message["type"] == "message":
+                    while not stop.is_set():
+                        # Short bounded waits, not listen(): the client's socket timeout would cut a
+                        # blocking read, and `stop` is seen within a wait.
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=REVOCATION_WAIT_S)
+                        if message is not None:
                             self._verified.pop(message["data"], None)
             except asyncio.CancelledError:
                 raise

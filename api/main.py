@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background = [
             asyncio.create_task(sweep_forever(platform, stop)),
             asyncio.create_task(reap_forever(platform, stop)),
-            asyncio.create_task(platform.keys.follow_revocations()),
+            asyncio.create_task(platform.keys.follow_revocations(stop)),
         ]
         log.info("api ready", host=settings.host, port=settings.port)
         try:

@@ -21,7 +21,6 @@ class TaskOutput:
     """One result: a file (image, video) with a signed URL, or a text.
 
     Attributes:
-        url (Union[None, Unset, str]): Signed, expiring download URL; needs no API key.
         ref (Union[None, Unset, str]): Blob ref of the file, usable as an input to another request.
         content_type (Union[None, Unset, str]):
         width (Union[None, Unset, int]):
@@ -31,9 +30,9 @@ class TaskOutput:
         reproducibility (Union['TaskOutputReproducibilityType0', None, Unset]): What made this output: model, weights
             revision, pipeline, scheduler, seed, steps, guidance, size, LoRAs, library versions, device. Local images also
             carry it in the PNG's `deferred-diffusion` text chunk.
+        url (Union[None, Unset, str]): Signed, expiring download URL; needs no API key.
     """
 
-    url: Union[None, Unset, str] = UNSET
     ref: Union[None, Unset, str] = UNSET
     content_type: Union[None, Unset, str] = UNSET
     width: Union[None, Unset, int] = UNSET
@@ -41,16 +40,11 @@ class TaskOutput:
     seed: Union[None, Unset, int] = UNSET
     text: Union[None, Unset, str] = UNSET
     reproducibility: Union["TaskOutputReproducibilityType0", None, Unset] = UNSET
+    url: Union[None, Unset, str] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.task_output_reproducibility_type_0 import TaskOutputReproducibilityType0
-
-        url: Union[None, Unset, str]
-        if isinstance(self.url, Unset):
-            url = UNSET
-        else:
-            url = self.url
 
         ref: Union[None, Unset, str]
         if isinstance(self.ref, Unset):
@@ -96,11 +90,15 @@ class TaskOutput:
         else:
             reproducibility = self.reproducibility
 
+        url: Union[None, Unset, str]
+        if isinstance(self.url, Unset):
+            url = UNSET
+        else:
+            url = self.url
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update({})
-        if url is not UNSET:
-            field_dict["url"] = url
         if ref is not UNSET:
             field_dict["ref"] = ref
         if content_type is not UNSET:
@@ -115,6 +113,8 @@ class TaskOutput:
             field_dict["text"] = text
         if reproducibility is not UNSET:
             field_dict["reproducibility"] = reproducibility
+        if url is not UNSET:
+            field_dict["url"] = url
 
         return field_dict
 
@@ -123,15 +123,6 @@ class TaskOutput:
         from ..models.task_output_reproducibility_type_0 import TaskOutputReproducibilityType0
 
         d = dict(src_dict)
-
-        def _parse_url(data: object) -> Union[None, Unset, str]:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(Union[None, Unset, str], data)
-
-        url = _parse_url(d.pop("url", UNSET))
 
         def _parse_ref(data: object) -> Union[None, Unset, str]:
             if data is None:
@@ -204,8 +195,16 @@ class TaskOutput:
 
         reproducibility = _parse_reproducibility(d.pop("reproducibility", UNSET))
 
+        def _parse_url(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        url = _parse_url(d.pop("url", UNSET))
+
         task_output = cls(
-            url=url,
             ref=ref,
             content_type=content_type,
             width=width,
@@ -213,6 +212,7 @@ class TaskOutput:
             seed=seed,
             text=text,
             reproducibility=reproducibility,
+            url=url,
         )
 
         task_output.additional_properties = d
