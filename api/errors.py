@@ -6,10 +6,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from core.errors import BacklogFullError, PlatformError
+from core.errors import BacklogFullError, PlatformError, UnavailableError
+from core.redis_client import UNAVAILABLE_ERRORS
 from core.schemas import ErrorResponse
 
 log = structlog.get_logger("api")
+
+# A failover or restart takes seconds; a client that waits this long and retries usually gets through.
+UNAVAILABLE_RETRY_AFTER_S = 1
 
 # Declared on every route, so the OpenAPI shows the envelope.
 ERROR_RESPONSES: dict[int | str, dict] = {
@@ -32,8 +36,16 @@ def error_response(status: int, code: str, message: str, details: object = None,
 
 
 async def platform_error(request: Request, exc: PlatformError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, BacklogFullError) else None
+    retry_after_s = exc.retry_after_s if isinstance(exc, BacklogFullError) else UNAVAILABLE_RETRY_AFTER_S if isinstance(exc, UnavailableError) else None
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s else None
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+
+
+async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis down, or switching primaries: a pause the caller can wait out, not an internal error."""
+    log.warning("redis unavailable", path=request.url.path, error=repr(exc))
+    message = "Redis is not answering (a restart or failover may be under way). Retry shortly; a submit retried with the same Idempotency-Key is made at most once."
+    return await platform_error(request, UnavailableError(message, code="redis_unavailable"))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -57,6 +69,8 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(PlatformError, platform_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, redis_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal_error)
