@@ -1,6 +1,9 @@
 """Redis failover on Sentinel with real parts: three sentinels, a primary and two replicas, a real
-gpu worker and the api in-process, the primary SIGKILLed while submits stream in."""
+gpu worker and the api in-process, the primary SIGKILLed while submits stream in. And the rule
+behind it: a 202 only once a replica holds the task."""
 
+import os
+import signal
 import threading
 import time
 import uuid
@@ -12,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from core.records import ACTIVE_KEY, task_key
 from core.schemas import Queue
-from server.redis import SentinelTopology
+from server.redis import RedisServer, SentinelTopology
 from tests.utils.platform import WorkerFleet, make_settings
 from tests.utils.tasks import new_key, wait_for
 
@@ -124,3 +128,32 @@ def test_submits_and_tasks_survive_a_primary_kill(topology: SentinelTopology, tm
         assert [record["status"] for record in records] == ["succeeded"] * len(records), [r for r in records if r["status"] != "succeeded"]
     finally:
         fleet.stop()
+
+
+def test_submit_is_503_until_a_replica_holds_the_task(tmp_path: Path) -> None:
+    primary = RedisServer(tmp_path / "primary").start()
+    replica = RedisServer(tmp_path / "replica", replica_of=primary.port).start()
+    try:
+        wait_until(lambda: primary.client().info("replication")["connected_slaves"] == 1, 10, "the replica did not attach")
+        settings = make_settings(primary.url, tmp_path / "data", tmp_path / "models", redis_min_replicas=1)
+        with TestClient(create_app(settings)) as client:
+            headers = new_key(client) | {"Idempotency-Key": "one-task"}
+            assert replica.process is not None
+            os.kill(replica.process.pid, signal.SIGSTOP)  # attached, but acknowledges nothing
+            try:
+                refused = client.post("/api/images", json=TINY, headers=headers)
+            finally:
+                os.kill(replica.process.pid, signal.SIGCONT)
+            assert refused.status_code == 503
+            assert refused.headers["Retry-After"] == "1"
+            error = refused.json()["error"]
+            assert error["code"] == "redis_unavailable"
+            assert "0 of 1 Redis replicas" in error["message"] and "same Idempotency-Key" in error["message"]
+            accepted = client.post("/api/images", json=TINY, headers=headers)
+            assert accepted.status_code == 202
+            # The retry found the task the refused attempt had written: one task, not two.
+            assert replica.client().hget(task_key(accepted.json()["id"]), "status") == "queued"
+            assert primary.client().scard(ACTIVE_KEY) == 1
+    finally:
+        replica.stop()
+        primary.stop()
