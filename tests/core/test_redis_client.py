@@ -4,7 +4,6 @@ topology whose servers need a password."""
 import asyncio
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
