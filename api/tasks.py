@@ -15,7 +15,7 @@ from api.files import InputStore, UrlSigner
 from api.keys import KeyStore, Principal
 from core import catalogue, workflows
 from core.blobs import BlobStore
-from core.errors import BacklogFullError, ConflictError, InvalidRequestError, UnknownTaskError
+from core.errors import BacklogFullError, ConflictError, InvalidRequestError, UnavailableError, UnknownTaskError
 from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
 from core.queue import task_message
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
@@ -24,6 +24,7 @@ from core.schemas import Domain, ModelInfo, Preview, Progress, Queue, TaskCreate
 from core.settings import Settings
 
 EVENTS_POLL_S = 15
+REPLICAS_WAIT_MS = 1500
 
 
 @dataclass
@@ -72,6 +73,8 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         idempotency=(idempotency_key, body_hash) if idempotency_key else None,
         input_refs=refs,
     )
+    if settings.redis_min_replicas and admission.outcome in ("created", "existing"):
+        await wait_for_replicas(platform.redis, settings.redis_min_replicas)
     if admission.outcome == "existing":
         task = await get_owned(platform, domain, admission.task_id or "", principal)
         return TaskCreated(id=task.id, status=task.status, position=task.position)
@@ -82,6 +85,23 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
     if admission.outcome == "backlog_total":
         raise BacklogFullError(f"The platform has {admission.count} unfinished tasks (limit {settings.backlog_total}); try again later.", retry_after_s=10)
     return TaskCreated(id=task_id, position=admission.position)
+
+
+async def wait_for_replicas(client: redis.asyncio.Redis, replicas: int) -> None:
+    """A 202 means durable: at least `replicas` replicas hold the task before we answer.
+    WAIT covers the writes its own connection has seen; the PING before it, on the same
+    connection, makes that everything the primary holds now, whichever pooled connection
+    wrote the task (and an existing task found on a new primary)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.ping()
+        pipe.wait(replicas, REPLICAS_WAIT_MS)
+        _, acknowledged = await pipe.execute()
+    if acknowledged < replicas:
+        raise UnavailableError(
+            f"Only {acknowledged} of {replicas} Redis replicas confirmed the task within {REPLICAS_WAIT_MS / 1000:g}s, so it might not "
+            "survive a failover. Retry with the same Idempotency-Key: the task is made at most once.",
+            code="redis_unavailable",
+        )
 
 
 async def keep_blobs(platform: Platform, refs: list[str]) -> None:

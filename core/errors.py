@@ -74,7 +74,8 @@ class UnavailableError(PlatformError):
 
     status_code = 503
     code = "unavailable"
-    retry_after_s = 5
+    # A restart or failover takes seconds; a client that waits this long usually gets through.
+    retry_after_s = 2
 
 
 class ModelUnavailableError(PlatformError):

@@ -9,8 +9,11 @@ Two forms:
 Every client has short socket timeouts and a small retry budget, so a Redis outage surfaces
 within seconds as a RedisError (the api answers 503, workers retry what must not be lost)
 instead of hanging a request or a task.
+
+The password is the Redis servers' (primary and replicas); the sentinels are asked without one.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -26,6 +29,9 @@ from redis.retry import Retry
 CONNECT_TIMEOUT_S = 2
 SOCKET_TIMEOUT_S = 5
 RETRIES = 2
+SENTINEL_HOST = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<name>[^:\[\]]+))(?::(?P<port>\d+))?")
+# Asking a sentinel must fail fast too: the client then asks the next one.
+SENTINEL_KWARGS = {"socket_timeout": CONNECT_TIMEOUT_S, "socket_connect_timeout": CONNECT_TIMEOUT_S}
 
 # Errors that mean "Redis is not answering (or not the primary) right now", as opposed to a bug.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)
@@ -36,25 +42,29 @@ class SentinelTarget:
     sentinels: tuple[tuple[str, int], ...]
     master: str
     db: int
+    username: str | None
     password: str | None
 
 
 def parse_sentinel_url(url: str) -> SentinelTarget:
-    """`sentinel://[:password@]host:port[,host:port…]/master[/db]`."""
+    """`sentinel://[[user]:password@]host:port[,host:port…]/master[/db]`; IPv6 hosts in brackets."""
     rest = url.removeprefix("sentinel://")
-    password = None
+    username = password = None
     if "@" in rest:
         credentials, rest = rest.rsplit("@", 1)
-        password = unquote(credentials.partition(":")[2]) or None
+        user, _, secret = credentials.partition(":")
+        username, password = unquote(user) or None, unquote(secret) or None
     hosts, _, path = rest.partition("/")
     master, _, db = path.partition("/")
     if not hosts or not master:
         raise ValueError(f"A Sentinel URL names its sentinels and the primary's name: sentinel://host:26379,host2:26379/mymaster/0, not {url!r}.")
     sentinels = []
     for host in hosts.split(","):
-        name, _, port = host.strip().rpartition(":")
-        sentinels.append((name or port, int(port) if name else 26379))
-    return SentinelTarget(tuple(sentinels), master, int(db or 0), password)
+        match = SENTINEL_HOST.fullmatch(host.strip())
+        if match is None:
+            raise ValueError(f"{host!r} in {url!r} is not host, host:port or [ipv6]:port.")
+        sentinels.append((match["ipv6"] or match["name"], int(match["port"] or 26379)))
+    return SentinelTarget(tuple(sentinels), master, int(db or 0), username, password)
 
 
 def is_sentinel(url: str) -> bool:
@@ -71,15 +81,15 @@ def _options(decode_responses: bool) -> dict[str, Any]:
 
 
 def connect(url: str, decode_responses: bool = True) -> redis.Redis:
-    """A synchronous client (workers, launcher, bench)."""
+    """A synchronous client (workers, launcher, bench). Workers ride out an outage or a failover
+    in core.records.TaskStore (best-effort progress, durable start and end), not in here."""
     options = _options(decode_responses) | {"retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), RETRIES)}
     if not is_sentinel(url):
         return redis.Redis.from_url(url, **options)
     target = parse_sentinel_url(url)
-    sentinel = redis.sentinel.Sentinel(
-        list(target.sentinels), sentinel_kwargs={"socket_timeout": CONNECT_TIMEOUT_S, "socket_connect_timeout": CONNECT_TIMEOUT_S}
-    )
-    return sentinel.master_for(target.master, db=target.db, password=target.password, **options)
+    # Reconnects ask the sentinels again, so a retry lands on the new primary once it is promoted.
+    sentinel = redis.sentinel.Sentinel(list(target.sentinels), sentinel_kwargs=SENTINEL_KWARGS)
+    return sentinel.master_for(target.master, db=target.db, username=target.username, password=target.password, **options)
 
 
 def connect_async(url: str, max_connections: int = 256) -> redis.asyncio.Redis:
@@ -91,19 +101,25 @@ def connect_async(url: str, max_connections: int = 256) -> redis.asyncio.Redis:
     if not is_sentinel(url):
         return redis.asyncio.from_url(url, **options)
     target = parse_sentinel_url(url)
-    sentinel = redis.asyncio.sentinel.Sentinel(
-        list(target.sentinels), sentinel_kwargs={"socket_timeout": CONNECT_TIMEOUT_S, "socket_connect_timeout": CONNECT_TIMEOUT_S}
-    )
-    return sentinel.master_for(target.master, db=target.db, password=target.password, **options)
+    # Short on purpose: during a failover the api answers 503 at once and the client retries.
+    sentinel = redis.asyncio.sentinel.Sentinel(list(target.sentinels), sentinel_kwargs=SENTINEL_KWARGS)
+    return sentinel.master_for(target.master, db=target.db, username=target.username, password=target.password, **options)
 
 
 def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
     """Celery's broker URL and the transport options it needs for this URL (kombu's own Sentinel
-    form is `sentinel://host:port/db;sentinel://host2:port/db` with a `master_name` option)."""
+    form is `sentinel://[user:password@]host:port/db;sentinel://host2:port/db`, with the primary's
+    name in the `master_name` option; kombu takes the credentials and db from the first part)."""
     options: dict[str, Any] = {"socket_connect_timeout": CONNECT_TIMEOUT_S, "socket_timeout": SOCKET_TIMEOUT_S, "health_check_interval": 15}
     if not is_sentinel(url):
         return url, options
     target = parse_sentinel_url(url)
-    credentials = f":{quote(target.password, safe='')}@" if target.password else ""
-    broker = ";".join(f"sentinel://{credentials}{host}:{port}/{target.db}" for host, port in target.sentinels)
-    return broker, options | {"master_name": target.master, "sentinel_kwargs": {"socket_timeout": CONNECT_TIMEOUT_S}}
+    credentials = ""
+    if target.username or target.password:
+        credentials = f"{quote(target.username or '', safe='')}:{quote(target.password or '', safe='')}@"
+    broker = ";".join(f"sentinel://{credentials}{_url_host(host)}:{port}/{target.db}" for host, port in target.sentinels)
+    return broker, options | {"master_name": target.master, "sentinel_kwargs": SENTINEL_KWARGS}
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

