@@ -96,9 +96,12 @@ def run_once(engine: Engine, entry: ModelEntry, params: dict[str, Any], inputs: 
     return time.perf_counter() - started, [later - earlier for earlier, later in zip(ctx.step_times, ctx.step_times[1:], strict=False)]
 
 
-def measure_mode(engine: Engine, entry: ModelEntry, request: TaskRequest, inputs: list[bytes], warm_runs: int) -> dict[str, Any]:
+def measure_mode(
+    engine: Engine, entry: ModelEntry, request: TaskRequest, inputs: list[bytes], warm_runs: int, warm_up: bool
+) -> dict[str, Any]:
     params, _ = normalize(entry, request)
-    run_once(engine, entry, params, inputs, seed=0)  # warm-up: first-call allocations, derived pipelines
+    if warm_up:  # first-call allocations and derived pipelines stay out of the warm figures
+        run_once(engine, entry, params, inputs, seed=0)
     run_s: list[float] = []
     intervals: list[float] = []
     for seed in range(warm_runs):
@@ -114,7 +117,7 @@ def measure_mode(engine: Engine, entry: ModelEntry, request: TaskRequest, inputs
     return figures | {"size": size, "steps": params["steps"], "step_ms": per_step}
 
 
-def measure(entry: ModelEntry, settings: Settings, warm_runs: int) -> dict[str, Any]:
+def measure(entry: ModelEntry, settings: Settings, warm_runs: int, warm_up: bool) -> dict[str, Any]:
     # A cache of its own per model, with room for everything: each load is cold, none is evicted.
     engine = ENGINES[entry.engine](settings, cache=ModelCache(1 << 62, pick_device(settings.device)[0]))
     started = time.perf_counter()
@@ -126,17 +129,18 @@ def measure(entry: ModelEntry, settings: Settings, warm_runs: int) -> dict[str, 
     requests, inputs = mode_requests(entry)
     for mode, request in requests.items():
         figures["modes"] |= attempt(
-            mode, lambda mode=mode, request=request: {mode: measure_mode(engine, entry, request, inputs, warm_runs)}
+            mode, lambda mode=mode, request=request: {mode: measure_mode(engine, entry, request, inputs, warm_runs, warm_up)}
         )
     return figures
 
 
-def engine_figures(models_dir: Path, warm_runs: int) -> dict[str, Any]:
+def engine_figures(models_dir: Path, warm_runs: int, warm_up: bool) -> dict[str, Any]:
+    """Figures per model; without `warm_up` (the quick form) the first run is measured, cold parts and all."""
     settings = Settings(_env_file=None, models_dir=models_dir, preview_every=0)
     figures: dict[str, Any] = {}
     for entry in local_models():
         if find_weights(entry, models_dir) is None:
             figures[entry.name] = {"skipped": f"weights for {entry.weights} not present on this machine"}
             continue
-        figures |= attempt(entry.name, lambda entry=entry: {entry.name: measure(entry, settings, warm_runs)})
+        figures |= attempt(entry.name, lambda entry=entry: {entry.name: measure(entry, settings, warm_runs, warm_up)})
     return figures

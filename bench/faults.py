@@ -44,13 +44,16 @@ def poll_record(client: httpx.Client, task_id: str, done: Callable[[dict[str, An
 def worker_running(platform: BenchPlatform, task_id: str, workers: int, cap_s: float) -> str | None:
     """The Celery hostname of the worker running this task, by asking the workers (a running
     task's record does not name its worker); the answer comes once all `workers` replied."""
-    control = make_celery(platform.settings).control
+    app = make_celery(platform.settings)
     deadline = time.monotonic() + cap_s
-    while time.monotonic() < deadline:
-        for hostname, tasks in (control.inspect(timeout=1, limit=workers).active() or {}).items():
-            if any(task_id in str(task.get("args")) for task in tasks):
-                return hostname
-    return None
+    try:
+        while time.monotonic() < deadline:
+            for hostname, tasks in (app.control.inspect(timeout=1, limit=workers).active() or {}).items():
+                if any(task_id in str(task.get("args")) for task in tasks):
+                    return hostname
+        return None
+    finally:
+        app.close()
 
 
 def worker_kill_to_rerun(

@@ -60,14 +60,17 @@ class BenchPlatform:
         self.services = Supervisor(child_env(self.settings))
 
     def __enter__(self) -> "BenchPlatform":
+        """Redis up and the api starting: `wait_for_api` before the first request."""
         try:
             self.start_redis()
             self.services.start("api", api_command(self.settings))
-            wait_until("the api answering /healthz", self._api_up, START_TIMEOUT_S)
         except BaseException:
             self.services.stop()
             raise
         return self
+
+    def wait_for_api(self) -> None:
+        wait_until("the api answering /healthz", self._api_up, START_TIMEOUT_S)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.services.stop()
