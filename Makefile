@@ -34,7 +34,7 @@ test: $(INSTALLED) $(CLIENT_GEN) ## run the test suite against real parts (no te
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-bench: $(INSTALLED) ## measure submit rate, latencies, overhead and Redis bytes; prints JSON
+bench: $(INSTALLED) ## measure throughput, latencies, faults and engines; prints JSON (BENCH_QUICK=1: small counts)
 	@$(PY) -m bench.run
 
 openapi: $(INSTALLED) ## write openapi.json from the app

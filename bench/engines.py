@@ -1,78 +1,146 @@
-"""Engine figures for `make bench`: per local image/video model, cold load time, warm time per
-denoising step (between step callbacks), and outputs per second at the model's default size
-(at least 4 steps), driven directly (no broker).
+"""Engine figures for `make bench`: per local model, its cold load time and, in every mode it has
+(txt2img, img2img, inpaint; t2v, i2v; text, vision), the warm time per step (between step
+callbacks) and outputs per second at the model's default size, driven directly (no broker).
+Requests go through the catalogue's `normalize`, so each runs with exactly what a worker would
+get; input images and masks are PNGs built here.
 
 Tiny models always; the real `sd-1.5` and `sdxl` too where their weights are present (on a GPU
 host with the weights this gives the production figures; elsewhere they are reported skipped).
+A model or mode that fails is reported as `{"error": ...}` and the others are still measured.
 """
 
+import io
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from core.catalogue import CATALOGUE, ModelEntry
+from PIL import Image, ImageDraw
+
+from bench.context import MemoryContext
+from bench.report import attempt
+from core.catalogue import CATALOGUE, Capability, ModelEntry, normalize
+from core.schemas import ImageRequest, TaskRequest, TextRequest, VideoRequest
 from core.settings import Settings
-from tests.utils.context import FakeContext
 from workers.local.cache import ModelCache
 from workers.local.images import DiffusersImageEngine
+from workers.local.texts import TransformersTextEngine
 from workers.local.videos import DiffusersVideoEngine
 from workers.local.weights import find_weights, pick_device
 
 REAL_MODELS = ("sd-1.5", "sdxl")
-WARM_RUNS = 3
-ENGINES = {"diffusers": DiffusersImageEngine, "diffusers_video": DiffusersVideoEngine}
+ENGINES = {"diffusers": DiffusersImageEngine, "diffusers_video": DiffusersVideoEngine, "transformers": TransformersTextEngine}
+PROMPT = "a red teapot on a table"
+MIN_STEPS = 4  # img2img at strength 0.75 then still runs 3 steps: two intervals to time
+VIDEO_MODES = {"txt2img": "t2v", "img2img": "i2v"}  # the catalogue keys video modes like image ones
+TEXT_TOKENS = 16
+VISION_IMAGE = (64, 64)
+
+Engine = DiffusersImageEngine | TransformersTextEngine
 
 
-def params(entry: ModelEntry, steps: int, seed: int) -> dict[str, Any]:
-    return {"prompt": "a red teapot on a table", **entry.defaults, "steps": steps, "seed": seed, "strength": 0.75}
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
-class TimedContext(FakeContext):
-    """Notes when each denoising step ends, so the time per step is measured, not inferred."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.step_times: list[float] = []
-
-    def progress(self, step: int, total: int) -> None:
-        self.step_times.append(time.perf_counter())
-        super().progress(step, total)
+def picture(width: int, height: int) -> bytes:
+    """A smooth colour picture (not noise), like the photos img2img starts from."""
+    gradient = Image.linear_gradient("L").resize((width, height))
+    return png(Image.merge("RGB", (gradient, gradient.rotate(90), Image.radial_gradient("L").resize((width, height)))))
 
 
-def measure(entry: ModelEntry, settings: Settings) -> dict[str, Any]:
+def mask(width: int, height: int) -> bytes:
+    """White (repainted) in the middle half, black (kept) around it."""
+    image = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(image).rectangle((width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=255)
+    return png(image)
+
+
+def ref(data: bytes) -> str:
+    return MemoryContext().put_input(data)
+
+
+def mode_requests(entry: ModelEntry) -> tuple[dict[str, TaskRequest], list[bytes]]:
+    """One request per mode the entry has, and the input files they name by ref."""
+    if entry.engine == "transformers":
+        image = picture(*VISION_IMAGE)
+        parts = [{"type": "image", "image": ref(image)}, {"type": "text", "text": "What is in this picture?"}]
+        contents = {"text": PROMPT, "vision": parts} if Capability.vision in entry.capabilities else {"text": PROMPT}
+        chats = {mode: TextRequest(model=entry.name, messages=[{"role": "user", "content": content}], max_tokens=TEXT_TOKENS, temperature=0, seed=0)
+                 for mode, content in contents.items()}  # fmt: skip
+        return chats, [image]
+    width, height = entry.defaults["width"], entry.defaults["height"]
+    image, white_middle = picture(width, height), mask(width, height)
+    base = {"model": entry.name, "prompt": PROMPT, "steps": max(entry.defaults["steps"], MIN_STEPS), "seed": 0}
+    if entry.engine == "diffusers_video":
+        video_inputs = {"txt2img": {}, "img2img": {"image": ref(image)}}
+        return {VIDEO_MODES[mode]: VideoRequest(**base, **video_inputs[mode]) for mode in entry.modes}, [image]
+    image_inputs = {"txt2img": {}, "img2img": {"image": ref(image)}, "inpaint": {"image": ref(image), "mask": ref(white_middle)}}
+    return {mode: ImageRequest(**base, **image_inputs[mode]) for mode in entry.modes}, [image, white_middle]
+
+
+def local_models() -> list[ModelEntry]:
+    """What the bench measures: every tiny twin a local engine runs, and the real REAL_MODELS."""
+    return [entry for entry in CATALOGUE.values() if entry.engine in ENGINES and (entry.tiny or entry.name in REAL_MODELS)]
+
+
+def run_once(engine: Engine, entry: ModelEntry, params: dict[str, Any], inputs: list[bytes], seed: int) -> tuple[float, list[float]]:
+    """Seconds for one run, and the intervals between its step (or token) callbacks."""
+    ctx = MemoryContext()
+    for data in inputs:
+        ctx.put_input(data)
+    started = time.perf_counter()
+    engine.run(entry, params | {"seed": seed}, ctx)
+    return time.perf_counter() - started, [later - earlier for earlier, later in zip(ctx.step_times, ctx.step_times[1:], strict=False)]
+
+
+def measure_mode(
+    engine: Engine, entry: ModelEntry, request: TaskRequest, inputs: list[bytes], warm_runs: int, warm_up: bool
+) -> dict[str, Any]:
+    params, _ = normalize(entry, request)
+    if warm_up:  # first-call allocations and derived pipelines stay out of the warm figures
+        run_once(engine, entry, params, inputs, seed=0)
+    run_s: list[float] = []
+    intervals: list[float] = []
+    for seed in range(warm_runs):
+        seconds, between = run_once(engine, entry, params, inputs, seed)
+        run_s.append(seconds)
+        intervals += between
+    per_step = round(statistics.median(intervals) * 1000, 2) if intervals else None
+    figures = {"outputs_per_s": round(1 / statistics.mean(run_s), 2)}
+    if isinstance(request, TextRequest):
+        # Random weights may stop early at an end token: the count is what was generated.
+        return figures | {"tokens": len(between) + 1, "token_ms": per_step}
+    size = f"{params['width']}x{params['height']}" + (f", {params['num_frames']} frames" if "num_frames" in params else "")
+    return figures | {"size": size, "steps": params["steps"], "step_ms": per_step}
+
+
+def measure(entry: ModelEntry, settings: Settings, warm_runs: int, warm_up: bool) -> dict[str, Any]:
     # A cache of its own per model, with room for everything: each load is cold, none is evicted.
     engine = ENGINES[entry.engine](settings, cache=ModelCache(1 << 62, pick_device(settings.device)[0]))
     started = time.perf_counter()
-    engine.pipeline(entry, "txt2img")
-    load_s = time.perf_counter() - started
-    steps = entry.defaults["steps"]
-    engine.run(entry, params(entry, steps, 0), FakeContext())  # warm-up: first-call allocations
-    step_s: list[float] = []
-    started = time.perf_counter()
-    for seed in range(WARM_RUNS):
-        ctx = TimedContext()
-        engine.run(entry, params(entry, max(steps, 4), seed), ctx)
-        step_s += [later - earlier for earlier, later in zip(ctx.step_times, ctx.step_times[1:], strict=False)]
-    run_s = (time.perf_counter() - started) / WARM_RUNS
-    return {
-        "device": engine.device,
-        "size": f"{entry.defaults['width']}x{entry.defaults['height']}",
-        "steps": max(steps, 4),
-        "load_s": round(load_s, 3),
-        "step_ms": round(statistics.median(step_s) * 1000, 2),
-        "outputs_per_s": round(1 / run_s, 2),
-    }
+    if isinstance(engine, TransformersTextEngine):
+        engine.model(entry)
+    else:
+        engine.pipeline(entry, next(iter(entry.modes)))
+    figures: dict[str, Any] = {"device": engine.device, "load_s": round(time.perf_counter() - started, 3), "modes": {}}
+    requests, inputs = mode_requests(entry)
+    for mode, request in requests.items():
+        figures["modes"] |= attempt(
+            mode, lambda mode=mode, request=request: {mode: measure_mode(engine, entry, request, inputs, warm_runs, warm_up)}
+        )
+    return figures
 
 
-def engine_figures(models_dir: Path) -> dict[str, Any]:
-    settings = Settings(models_dir=models_dir, preview_every=0)
+def engine_figures(models_dir: Path, warm_runs: int, warm_up: bool) -> dict[str, Any]:
+    """Figures per model; without `warm_up` (the quick form) the first run is measured, cold parts and all."""
+    settings = Settings(_env_file=None, models_dir=models_dir, preview_every=0)
     figures: dict[str, Any] = {}
-    for entry in CATALOGUE.values():
-        if entry.engine not in ENGINES or not (entry.tiny or entry.name in REAL_MODELS):
-            continue
+    for entry in local_models():
         if find_weights(entry, models_dir) is None:
             figures[entry.name] = {"skipped": f"weights for {entry.weights} not present on this machine"}
             continue
-        figures[entry.name] = measure(entry, settings)
+        figures |= attempt(entry.name, lambda entry=entry: {entry.name: measure(entry, settings, warm_runs, warm_up)})
     return figures

@@ -1,7 +1,11 @@
 """`make bench`: platform figures as one JSON object on stdout (progress on stderr).
 
-Starts its own embedded Redis, api (uvicorn, real HTTP on loopback) and gpu worker with the
-tiny models, all on this machine; every loop is bounded in count and time.
+Starts its own embedded Redis, api (uvicorn, real HTTP on loopback) and gpu workers with the
+tiny models, all on this machine; every loop is bounded in count and time. A measurement that
+fails is reported as `{"error": ...}` beside the others, and the run then exits 1.
+
+BENCH_QUICK=1 shrinks every loop (the test suite runs it that way, for the shape of the JSON,
+not its values); BENCH_SUBMITS and BENCH_E2E_TASKS set those two counts in either form.
 """
 
 import asyncio
@@ -9,11 +13,13 @@ import base64
 import io
 import json
 import os
+import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +27,53 @@ import httpx
 import redis
 from PIL import Image
 
-from bench.engines import engine_figures
-from core.launcher import api_command, wait_for_redis, worker_command
+from bench.faults import SENTINEL_PLACEHOLDER, FaultCounts, redis_restart_figures, worker_kill_figures
+from bench.platform import BenchPlatform
+from bench.report import attempt, errors, say
 from core.logs import configure_logging
+from core.queue import broker_queue_key
 from core.schemas import Queue
-from tests.utils.platform import ADMIN_KEY, RedisServer, free_port, make_settings, settings_env
 
-SUBMITS = int(os.environ.get("BENCH_SUBMITS", 2000))
 CONCURRENCY = 32
-E2E_TASKS = int(os.environ.get("BENCH_E2E_TASKS", 30))
-GETS = 1000
 BODY = {"model": "tiny-sd", "prompt": "bench", "width": 64, "height": 64, "steps": 1, "seed": 1}
+TASK_WAIT_S = 120
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+@dataclass(frozen=True)
+class Counts:
+    """How much each measurement does: the full form, or BENCH_QUICK's small one."""
+
+    quick: bool
+    submits: int
+    gets: int
+    e2e_tasks: int
+    big_input_tasks: int
+    warm_runs: int
+    visibility_timeout_s: int
+    faults: FaultCounts
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Counts":
+        quick = env.get("BENCH_QUICK", "") not in ("", "0")
+        full = not quick
+        return cls(
+            quick=quick,
+            submits=int(env.get("BENCH_SUBMITS") or (2000 if full else 50)),
+            gets=1000 if full else 50,
+            e2e_tasks=int(env.get("BENCH_E2E_TASKS") or (30 if full else 3)),
+            big_input_tasks=5 if full else 1,
+            warm_runs=3 if full else 1,
+            # Until the lease reaper lands, a killed worker's task comes back only after this.
+            visibility_timeout_s=30 if full else 5,
+            faults=FaultCounts(
+                # Seconds of tiny-sd on a CPU (less on a GPU): still running when the kill lands,
+                # ~0.2 s after the record says running. Quick: the size every worker has run already.
+                long_task=BODY | ({"width": 256, "height": 256, "steps": 50} if full else {"steps": 50}),
+                rerun_cap_s=60,
+                outage_s=2 if full else 0.5,
+                restart_cap_s=30,
+            ),
+        )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -78,11 +116,11 @@ def raw_request(method: str, path: str, key: str, body: bytes = b"") -> bytes:
     return head.encode() + body
 
 
-async def submit_rate(base: str, key: str) -> dict[str, Any]:
+async def submit_rate(base: str, key: str, submits: int) -> dict[str, Any]:
     latencies: list[float] = []
     ids: list[str] = []
     raw = raw_request("POST", "/api/images", key, json.dumps(BODY).encode())
-    todo = iter(range(SUBMITS))
+    todo = iter(range(submits))
 
     async def worker() -> None:
         connection = await RawConnection.open(base)
@@ -97,13 +135,18 @@ async def submit_rate(base: str, key: str) -> dict[str, Any]:
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - started
-    return {"ids": ids, "submit_rps": round(SUBMITS / elapsed, 1), "submit_p50_ms": ms(percentile(latencies, 0.5)), "submit_p99_ms": ms(percentile(latencies, 0.99))}
+    return {
+        "ids": ids,
+        "submit_rps": round(submits / elapsed, 1),
+        "submit_p50_ms": ms(percentile(latencies, 0.5)),
+        "submit_p99_ms": ms(percentile(latencies, 0.99)),
+    }
 
 
-async def get_latency(base: str, key: str, ids: list[str]) -> dict[str, float]:
+async def get_latency(base: str, key: str, ids: list[str], gets: int) -> dict[str, float]:
     connection = await RawConnection.open(base)
     latencies = []
-    for i in range(GETS):
+    for i in range(gets):
         raw = raw_request("GET", f"/api/images/{ids[(i * 7919) % len(ids)]}", key)
         started = time.perf_counter()
         status, body = await connection.request(raw)
@@ -139,7 +182,9 @@ def redis_bytes(client: redis.Redis) -> int:
     return int(stats["total_net_input_bytes"]) + int(stats["total_net_output_bytes"])
 
 
-async def bytes_per_task_with_big_input(client: httpx.AsyncClient, headers: dict[str, str], store: redis.Redis, tasks: int = 5) -> dict[str, Any]:
+async def bytes_per_task_with_big_input(
+    client: httpx.AsyncClient, headers: dict[str, str], store: redis.Redis, tasks: int
+) -> dict[str, Any]:
     noise = Image.frombytes("RGB", (1448, 1448), os.urandom(1448 * 1448 * 3))
     buffer = io.BytesIO()
     noise.save(buffer, format="PNG")
@@ -147,75 +192,98 @@ async def bytes_per_task_with_big_input(client: httpx.AsyncClient, headers: dict
     data_url = "data:image/png;base64," + base64.b64encode(image).decode()
     before = redis_bytes(store)
     for i in range(tasks):
-        task_id = (await client.post("/api/images", json=BODY | {"image": data_url, "seed": i, "strength": 1.0}, headers=headers)).json()["id"]
+        task_id = (await client.post("/api/images", json=BODY | {"image": data_url, "seed": i, "strength": 1.0}, headers=headers)).json()[
+            "id"
+        ]
+        deadline = time.monotonic() + TASK_WAIT_S
         while (await client.get(f"/api/images/{task_id}", headers=headers)).json()["status"] not in ("succeeded", "failed"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"task {task_id} with the big input not done within {TASK_WAIT_S}s")
             await asyncio.sleep(0.05)
     return {"input_image_bytes": len(image), "redis_bytes_per_task": (redis_bytes(store) - before) // tasks}
 
 
-def main() -> None:
-    root = Path(tempfile.mkdtemp(prefix="ddiffusion-bench-"))
-    from workers.local.tiny import ensure_tiny_models
+async def queue_figures(base: str, key: str, store: redis.Redis, counts: Counts) -> dict[str, Any]:
+    """Submit rate and GET latency against a growing queue, with no worker taking from it."""
+    say(f"submitting {counts.submits} tasks at concurrency {CONCURRENCY} (no worker running)…")
+    figures = await submit_rate(base, key, counts.submits)
+    ids = figures.pop("ids")
+    say(f"GET latency with {len(ids)} queued…")
+    figures |= await get_latency(base, key, ids, counts.gets) | {"queued_during_get": len(ids)}
+    store.delete(broker_queue_key(Queue.gpu))  # drop the Celery messages: these tasks need not run
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        for task_id in ids:
+            await client.delete(f"/api/images/{task_id}", headers={"X-API-Key": key})
+    return figures
 
-    ensure_tiny_models(root / "models")
-    server = RedisServer(root / "redis").start()
-    settings = make_settings(server.url, root / "data", root / "models", port=free_port(), backlog_per_key=100_000, backlog_total=100_000, log_level="WARNING")
-    env = settings_env(settings)
-    api = subprocess.Popen(api_command(settings), env=env)
-    worker: subprocess.Popen | None = None
-    try:
-        wait_for_redis(server.url)
-        base = f"http://{settings.host}:{settings.port}"
-        with httpx.Client(base_url=base) as sync:
-            for _ in range(200):
-                try:
-                    sync.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            key = sync.post("/api/admin/keys", json={"name": "bench"}, headers={"X-API-Key": ADMIN_KEY}).json()["key"]
+
+def worker_figures(platform: BenchPlatform, key: str, counts: Counts) -> dict[str, Any]:
+    """End to end and Redis traffic per task through one gpu worker, then the faults, with that
+    worker warm (a worker's start is seconds of CPU: one fewer keeps the quick form quick)."""
+
+    async def measure() -> dict[str, Any]:
         headers = {"X-API-Key": key}
-        results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}}
+        async with httpx.AsyncClient(base_url=platform.base_url, timeout=TASK_WAIT_S) as client:
+            say("warming the worker…")
+            await end_to_end(client, headers, BODY, 2)
+            say(f"{counts.e2e_tasks} tiny-sd tasks end to end (64x64, 1 step)…")
+            figures = await end_to_end(client, headers, BODY, counts.e2e_tasks)
+            say("Redis traffic per task with a ~6 MB input image…")
+            return figures | await bytes_per_task_with_big_input(client, headers, platform.redis(), counts.big_input_tasks)
 
-        async def measure() -> None:
-            limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-                say(f"submitting {SUBMITS} tasks at concurrency {CONCURRENCY} (no worker running)…")
-                submitted = await submit_rate(base, key)
-                ids = submitted.pop("ids")
-                results.update(submitted)
-                say(f"GET latency with {len(ids)} queued…")
-                results.update(await get_latency(base, key, ids))
-                results["queued_during_get"] = len(ids)
-                store = server.client()
-                store.delete("gpu")  # drop the Celery messages: the bench tasks need not run
-                for task_id in ids:
-                    await client.delete(f"/api/images/{task_id}", headers=headers)
+    with platform.workers(f"bench-{os.getpid()}@bench") as running:
+        figures = attempt("tasks", lambda: asyncio.run(measure()))
+        say("faults: a worker killed mid-task…")
+        return figures | {"faults": worker_kill_figures(platform, key, running, counts.faults)}
 
-        asyncio.run(measure())
-        worker = subprocess.Popen(worker_command(Queue.gpu, settings, f"bench-{os.getpid()}@bench"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        async def measure_tasks() -> None:
-            async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-                say("warming the worker…")
-                await end_to_end(client, headers, BODY, 2)
-                say(f"{E2E_TASKS} tiny-sd tasks end to end (64x64, 1 step)…")
-                results.update(await end_to_end(client, headers, BODY, E2E_TASKS))
-                say("Redis traffic per task with a ~6 MB input image…")
-                results.update(await bytes_per_task_with_big_input(client, headers, server.client()))
+def measure_all(root: Path, counts: Counts) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "quick": counts.quick}
+    platform = BenchPlatform(
+        root,
+        backlog_per_key=100_000,
+        backlog_total=100_000,
+        log_level="WARNING",
+        task_lease_s=3,
+        visibility_timeout_s=counts.visibility_timeout_s,
+    )
+    with platform:
+        # Imported only now, so that the api boots while torch and diffusers import (seconds each).
+        from bench.engines import engine_figures
+        from workers.local.tiny import ensure_tiny_models
 
-        asyncio.run(measure_tasks())
-        say("engine figures per local model (load, warm step, outputs/s)…")
-        configure_logging("WARNING", json_lines=False)  # stderr: stdout carries only the JSON
-        results["engines"] = engine_figures(root / "models")
-        print(json.dumps(results, indent=2))
-    finally:
-        for process in (worker, api):
-            if process is not None:
-                process.terminate()
-                process.wait(20)
-        server.stop()
+        ensure_tiny_models(root / "models")
+        platform.wait_for_api()
+        key = platform.user_key()
+        results |= attempt("queue", lambda: asyncio.run(queue_figures(platform.base_url, key, platform.redis(), counts)))
+        results |= attempt("workers", lambda: worker_figures(platform, key, counts))
+        # With no worker running, so the workers' reconnects are not in the figure.
+        say("faults: a Redis restart…")
+        results["faults"] = results.get("faults", {}) | redis_restart_figures(platform, key, BODY, counts.faults) | SENTINEL_PLACEHOLDER
+    say("engine figures per local model and mode (load, warm step, outputs/s)…")
+    configure_logging("WARNING", json_lines=False)
+    results["engines"] = engine_figures(root / "models", counts.warm_runs, warm_up=not counts.quick)
+    return results
+
+
+def main() -> int:
+    counts = Counts.from_env(os.environ)
+    # The JSON goes to the real stdout; everything else that prints (children, libraries) to stderr.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    # A SIGTERM (make interrupted, a test timing out) unwinds, so every child is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ddiffusion-bench-") as root:
+        results = measure_all(Path(root), counts)
+    results["bench_s"] = round(time.monotonic() - started, 1)
+    out.write(json.dumps(results, indent=2) + "\n")
+    out.flush()
+    if failed := errors(results):
+        say(f"bench: errors in {', '.join(failed)}")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
