@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import httpx
 from bench.platform import BenchPlatform, kill_group
 from bench.report import attempt, say
 from core.queue import make_celery
+from server.redis import SentinelTopology
 
 POLL_S = 0.05
 CLIENT_TIMEOUT_S = 1.0
@@ -128,5 +130,30 @@ def redis_restart_figures(platform: BenchPlatform, key: str, body: dict[str, Any
         return attempt("redis_restart", lambda: redis_restart_to_first_202(platform, client, body, counts))
 
 
-# The Sentinel topology is being built separately; its figure joins the faults when it lands.
-SENTINEL_PLACEHOLDER = {"sentinel_failover_s": None, "sentinel_note": "measured once the Sentinel harness lands"}
+def sentinel_failover_to_first_202(root: Path, body: dict[str, Any], counts: FaultCounts) -> dict[str, Any]:
+    """A primary, two replicas and three sentinels, the api on them waiting for one replica per
+    submit; SIGKILL the primary and count the seconds until a submit answers 202 again."""
+    topology = SentinelTopology(root / "sentinel", replicas=2).start()
+    try:
+        with BenchPlatform(root / "sentinel-api", redis_url=topology.url, redis_min_replicas=1, log_level="WARNING") as platform:
+            platform.wait_for_api()
+            key = platform.user_key("failover")
+            with httpx.Client(base_url=platform.base_url, headers={"X-API-Key": key}, timeout=10) as client:
+                if (status := submit_status(client, body)) != 202:
+                    raise RuntimeError(f"a submit before the failover answered {status}")
+                say("killing the Redis primary…")
+                killed_at = time.monotonic()
+                topology.kill_primary()
+                answers: set[int | str] = set()
+                while time.monotonic() - killed_at < counts.restart_cap_s:
+                    if (status := submit_status(client, body)) == 202:
+                        return {"sentinel_failover_s": round(time.monotonic() - killed_at, 3), "sentinel_failover_answers": sorted(answers, key=str)}
+                    answers.add(status)
+                    time.sleep(POLL_S)
+        return {"sentinel_failover_s": None, "sentinel_failover_answers": sorted(answers, key=str)}
+    finally:
+        topology.stop()
+
+
+def sentinel_failover_figures(root: Path, body: dict[str, Any], counts: FaultCounts) -> dict[str, Any]:
+    return attempt("sentinel_failover", lambda: sentinel_failover_to_first_202(root, body, counts))

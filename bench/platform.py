@@ -5,7 +5,6 @@ process group, and always stopped."""
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,14 +20,9 @@ from core.heartbeat import queue_workers_key
 from core.launcher import Supervisor, api_command, child_env, redis_command, wait_for_redis, worker_command
 from core.schemas import Queue
 from core.settings import Settings
+from server.redis import free_port
 
 START_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(what: str, ready: Any, timeout_s: float, every_s: float = 0.1) -> None:
@@ -44,11 +38,13 @@ class BenchPlatform:
     """Redis and the api for the whole run (stopped on exit, Redis last); gpu workers per
     measurement, from `workers()`."""
 
-    def __init__(self, root: Path, **overrides: Any) -> None:
+    def __init__(self, root: Path, redis_url: str | None = None, **overrides: Any) -> None:
+        """With `redis_url`, that Redis (a Sentinel topology, say) instead of one of its own."""
         self.redis_port = free_port()
+        self.own_redis = redis_url is None
         self.settings = Settings(
             _env_file=None,
-            redis_url=f"redis://127.0.0.1:{self.redis_port}/0",
+            redis_url=redis_url or f"redis://127.0.0.1:{self.redis_port}/0",
             data_dir=root / "data",
             models_dir=root / "models",
             port=free_port(),
@@ -62,7 +58,8 @@ class BenchPlatform:
     def __enter__(self) -> "BenchPlatform":
         """Redis up and the api starting: `wait_for_api` before the first request."""
         try:
-            self.start_redis()
+            if self.own_redis:
+                self.start_redis()
             self.services.start("api", api_command(self.settings))
         except BaseException:
             self.services.stop()
