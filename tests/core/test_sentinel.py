@@ -145,7 +145,7 @@ def test_submit_is_503_until_a_replica_holds_the_task(tmp_path: Path) -> None:
             finally:
                 os.kill(replica.process.pid, signal.SIGCONT)
             assert refused.status_code == 503
-            assert refused.headers["Retry-After"] == "1"
+            assert int(refused.headers["Retry-After"]) > 0
             error = refused.json()["error"]
             assert error["code"] == "redis_unavailable"
             assert "0 of 1 Redis replicas" in error["message"] and "same Idempotency-Key" in error["message"]
