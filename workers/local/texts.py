@@ -63,6 +63,8 @@ def _text_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+MIN_SAMPLING_TEMPERATURE = 1e-3
+
 # Qwen2-VL's image processors refuse images whose long side is more than 200 times the short one.
 MAX_ASPECT = 200
 
@@ -144,7 +146,10 @@ class TransformersTextEngine:
             inputs = inputs.to(self.device)
             prompt_tokens = inputs["input_ids"].shape[-1]
             temperature = params["temperature"]
-            sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            # Logits divided by a near-zero temperature overflow to inf and sampling fails; so close to 0 it is greedy anyway.
+            sampling = {"do_sample": True, "temperature": temperature} if temperature >= MIN_SAMPLING_TEMPERATURE else {"do_sample": False}
+            if 0 < temperature < MIN_SAMPLING_TEMPERATURE:
+                ctx.log(f"temperature {temperature:g} is below {MIN_SAMPLING_TEMPERATURE:g}: decoding greedily, as temperature 0 does")
             ctx.check_cancelled()
             torch.manual_seed(params["seed"])
             with run_guard(self.device, f"{entry.name} on {prompt_tokens} prompt tokens", "max_tokens or shorten the messages"), torch.inference_mode():
