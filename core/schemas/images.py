@@ -42,5 +42,7 @@ class ImageRequest(BaseModel):
     scheduler: SchedulerName | None = Field(None, description="Where the model offers a choice; its default when unset.")
     image: InputRef | None = Field(None, description="Init image for image-to-image, or the image to edit.")
     mask: InputRef | None = Field(None, description="Inpainting mask for `image`: white is repainted, black kept.")
-    strength: float = Field(0.75, gt=0, le=1, description="How much of the init image is repainted.")
+    strength: float = Field(
+        0.75, ge=0.01, le=1, description="How much of the init image is repainted; below 1/steps, one denoising step at this strength."
+    )
     loras: list[LoraSpec] = Field(default_factory=list, max_length=4, description="LoRAs applied to this request only.")

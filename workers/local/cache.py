@@ -8,7 +8,8 @@ import gc
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import structlog
 import torch
 
+from core.errors import PlatformError
 from core.settings import Settings
 
 log = structlog.get_logger("worker")
@@ -121,3 +123,17 @@ def free_memory(device: str) -> None:
         torch.cuda.empty_cache()
     elif device == "mps":
         torch.mps.empty_cache()
+
+
+@contextmanager
+def run_guard(device: str, what: str, lower: str) -> Iterator[None]:
+    """Out of memory running `what` becomes a clear failure. A cancelled or failed run gives its
+    activations back now; a successful one leaves nothing, and the allocator's cache is for the next task."""
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        free_memory(device)
+        raise PlatformError(f"Out of {device} memory running {what}; lower the {lower}, or free the device.", code="out_of_memory") from exc
+    except BaseException:
+        free_memory(device)
+        raise

@@ -1,7 +1,8 @@
 """What image and video engines share around a pipeline call: arguments the pipeline takes,
-per-step progress and previews, and seeded noise."""
+input images, per-step progress and previews, and seeded noise."""
 
 import inspect
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,9 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 from diffusers.configuration_utils import FrozenDict
+from PIL import Image
 
+from core.errors import InvalidInputError
 from workers.context import TaskContext
 
 # The request's scheduler names (core.schemas.images.SchedulerName) → class and config overrides.
@@ -64,3 +67,29 @@ def make_scheduler(name: str, model_config: FrozenDict) -> Any:
     """A fresh scheduler (cheap, per request) of the named kind, on the model's own noise schedule."""
     scheduler_class, overrides = SCHEDULERS[name]
     return scheduler_class.from_config(model_config, **overrides)
+
+
+def steps_for_strength(steps: int, strength: float) -> int:
+    """The fewest steps to schedule so that a UNet image-to-image run denoises once at `strength`.
+
+    Diffusers' UNet pipelines (SD, SDXL) run the last int(steps × strength) of `steps` timesteps and
+    fail on zero; the schema's floor on strength bounds the loop."""
+    scheduled = steps
+    while int(scheduled * strength) < 1:
+        scheduled += 1
+    return scheduled
+
+
+def open_image(ctx: TaskContext, ref: str, field: str, mode: str) -> Image.Image:
+    """A stored input image, decoded and converted to `mode` (RGB, or L for masks). The api checks
+    headers only, so a truncated or odd file is found here; the caller learns which input and what to do."""
+    try:
+        with Image.open(io.BytesIO(ctx.read_input(ref))) as image:
+            # Via RGB: a few modes (LAB, HSV) convert to L only from RGB.
+            return image.convert("RGB").convert(mode)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InvalidInputError(
+            f"`{field}` could not be decoded: the file is damaged or in an unusual encoding; "
+            "re-export it as an 8-bit PNG or JPEG and submit again.",
+            code="invalid_image",
+        ) from exc

@@ -11,8 +11,6 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,8 +26,8 @@ from core.catalogue import ModelEntry
 from core.errors import InvalidRequestError, PlatformError
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.local.cache import ModelCache, WarmModel, free_memory
-from workers.local.calls import call_arguments, make_scheduler, seeded_generator, step_callback
+from workers.local.cache import ModelCache, WarmModel, run_guard
+from workers.local.calls import call_arguments, make_scheduler, open_image, seeded_generator, step_callback, steps_for_strength
 from workers.local.previews import latents_preview
 from workers.local.weights import Log, pick_device, require_weights, worker_log
 
@@ -83,7 +81,8 @@ class DiffusersImageEngine:
         with self._lock:
             pipe, warm = self.pipeline(entry, mode, ctx.log)
             ctx.check_cancelled()
-            with self._run_guard(entry, f"{params['width']}x{params['height']}", "size or steps"):
+            params = self._schedule_for_strength(pipe, mode, params, ctx)
+            with run_guard(self.device, f"{entry.name} at {params['width']}x{params['height']}", "size or steps"):
                 loras = self._apply_loras(entry, pipe, params.get("loras") or [], ctx)
                 try:
                     if params.get("scheduler"):
@@ -99,22 +98,6 @@ class DiffusersImageEngine:
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", pnginfo=png)
         return [ctx.save_output(buffer.getvalue(), "image/png", width=image.width, height=image.height, seed=params["seed"], reproducibility=record)]
-
-    @contextmanager
-    def _run_guard(self, entry: ModelEntry, at: str, lower: str) -> Iterator[None]:
-        """Out of memory becomes a clear failure. A cancelled or failed run gives its activations
-        back now; a successful one leaves nothing, and the allocator's cache is for the next task."""
-        try:
-            yield
-        except torch.OutOfMemoryError as exc:
-            free_memory(self.device)
-            raise PlatformError(
-                f"Out of {self.device} memory running {entry.name} at {at}; lower the {lower}, or free the device.",
-                code="out_of_memory",
-            ) from exc
-        except BaseException:
-            free_memory(self.device)
-            raise
 
     def _record(self, entry: ModelEntry, pipe: DiffusionPipeline, warm: WarmModel, mode: str, params: dict[str, Any], width: int, height: int) -> dict[str, Any]:
         """The reproducibility record of an output: what every local image or video run shares."""
@@ -135,6 +118,23 @@ class DiffusersImageEngine:
             "versions": LIBRARY_VERSIONS,
         }
 
+    @staticmethod
+    def _schedule_for_strength(pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        """Params whose steps give a UNet image-to-image run at least one denoising step; the record
+        then names the steps that were scheduled, which reproduce the image. Flow-matching pipelines
+        (SD3, Flux, Qwen-Image) round steps × strength up, so they always run one."""
+        if mode == "txt2img" or getattr(pipe, "unet", None) is None:
+            return params
+        steps, strength = params["steps"], params["strength"]
+        scheduled = steps_for_strength(steps, strength)
+        if scheduled == steps:
+            return params
+        ctx.log(
+            f"steps × strength = {steps} × {strength:g} is below one denoising step; ran one step at strength {strength:g} "
+            f"on a {scheduled}-step schedule (raise steps or strength for more)"
+        )
+        return params | {"steps": scheduled}
+
     def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> Image.Image:
         width, height, steps = params["width"], params["height"], params["steps"]
         # Qwen-Image's classifier-free guidance is true_cfg_scale (on with a negative prompt); its
@@ -151,10 +151,10 @@ class DiffusersImageEngine:
             **entry.call_defaults,
         }
         if mode != "txt2img":
-            init = Image.open(io.BytesIO(ctx.read_input(params["image"]))).convert("RGB")
+            init = open_image(ctx, params["image"], "image", "RGB")
             wanted |= {"image": init.resize((width, height), Image.LANCZOS), "strength": params["strength"]}
         if mode == "inpaint":
-            mask = Image.open(io.BytesIO(ctx.read_input(params["mask"]))).convert("L")
+            mask = open_image(ctx, params["mask"], "mask", "L")
             wanted["mask_image"] = mask.resize((width, height), Image.NEAREST)
         call = call_arguments(pipe, wanted, ctx, optional=("negative_prompt", "strength"))
         started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Transformers text engine: warm causal LMs, and vision-language models, answering chat messages."""
 
-import io
+import math
 import threading
 from typing import Any
 
@@ -22,7 +22,8 @@ from transformers import (
 from core.catalogue import Capability, ModelEntry
 from core.settings import Settings
 from workers.context import TaskContext
-from workers.local.cache import ModelCache
+from workers.local.cache import ModelCache, run_guard
+from workers.local.calls import open_image
 from workers.local.weights import Log, pick_device, require_weights, worker_log
 
 
@@ -62,6 +63,24 @@ def _text_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+MIN_SAMPLING_TEMPERATURE = 1e-3
+
+# Qwen2-VL's image processors refuse images whose long side is more than 200 times the short one.
+MAX_ASPECT = 200
+
+
+def _within_aspect(image: Image.Image, ctx: TaskContext) -> Image.Image:
+    """A strip of an image (a 1000x2 banner) letterboxed in black to an aspect ratio the vision tower takes."""
+    width, height = image.size
+    short = math.ceil(max(width, height) / MAX_ASPECT)
+    if min(width, height) >= short:
+        return image
+    padded = Image.new("RGB", (max(width, short), max(height, short)))
+    padded.paste(image, ((padded.width - width) // 2, (padded.height - height) // 2))
+    ctx.log(f"an image of {width}x{height} was padded to {padded.width}x{padded.height}: the vision model takes aspect ratios up to {MAX_ASPECT}:1")
+    return padded
+
+
 def _vision_inputs(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, image_processor: BaseImageProcessor, messages: list[dict[str, Any]], ctx: TaskContext
 ) -> BatchFeature:
@@ -70,9 +89,9 @@ def _vision_inputs(
     the image processor's pixels and patch grids. Done by hand because transformers builds that
     processor only with torchvision, which the CPU install leaves out (see tiny.build_tiny_vlm)."""
     images = [
-        Image.open(io.BytesIO(ctx.read_input(part["image"]))).convert("RGB")
-        for message in messages if not isinstance(message["content"], str)
-        for part in message["content"] if part["type"] == "image"
+        _within_aspect(open_image(ctx, part["image"], f"messages[{index}].content[{place}].image", "RGB"), ctx)
+        for index, message in enumerate(messages) if not isinstance(message["content"], str)
+        for place, part in enumerate(message["content"]) if part["type"] == "image"
     ]  # fmt: skip
     # The template needs only where each image goes; the blob refs stay out of the prompt.
     template_messages = [
@@ -127,10 +146,13 @@ class TransformersTextEngine:
             inputs = inputs.to(self.device)
             prompt_tokens = inputs["input_ids"].shape[-1]
             temperature = params["temperature"]
-            sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            # Logits divided by a near-zero temperature overflow to inf and sampling fails; so close to 0 it is greedy anyway.
+            sampling = {"do_sample": True, "temperature": temperature} if temperature >= MIN_SAMPLING_TEMPERATURE else {"do_sample": False}
+            if 0 < temperature < MIN_SAMPLING_TEMPERATURE:
+                ctx.log(f"temperature {temperature:g} is below {MIN_SAMPLING_TEMPERATURE:g}: decoding greedily, as temperature 0 does")
             ctx.check_cancelled()
             torch.manual_seed(params["seed"])
-            with torch.inference_mode():
+            with run_guard(self.device, f"{entry.name} on {prompt_tokens} prompt tokens", "max_tokens or shorten the messages"), torch.inference_mode():
                 generated = model.generate(
                     **inputs,
                     **sampling,

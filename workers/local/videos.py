@@ -5,7 +5,6 @@ cache) with its text-to-video pipeline class, and its image-to-video pipeline is
 same components with `from_pipe`. Per request there are only the generator and call arguments.
 """
 
-import io
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,8 @@ from PIL import Image
 
 from core.catalogue import ModelEntry
 from workers.context import TaskContext
-from workers.local.calls import call_arguments, seeded_generator, step_callback
+from workers.local.cache import run_guard
+from workers.local.calls import call_arguments, open_image, seeded_generator, step_callback
 from workers.local.images import DiffusersImageEngine
 from workers.local.previews import latents_preview
 
@@ -30,8 +30,8 @@ class DiffusersVideoEngine(DiffusersImageEngine):
         with self._lock:
             pipe, warm = self.pipeline(entry, mode, ctx.log)
             ctx.check_cancelled()
-            at = f"{params['width']}x{params['height']}, {params['num_frames']} frames"
-            with self._run_guard(entry, at, "size, frames or steps"):
+            at = f"{entry.name} at {params['width']}x{params['height']}, {params['num_frames']} frames"
+            with run_guard(self.device, at, "size, frames or steps"):
                 frames = self._generate_frames(entry, pipe, mode, params, ctx)
         count, height, width = frames.shape[:3]
         record = self._record(entry, pipe, warm, mode, params, width, height) | {"num_frames": count, "fps": params["fps"]}
@@ -53,7 +53,7 @@ class DiffusersVideoEngine(DiffusersImageEngine):
             **entry.call_defaults,
         }
         if mode == "img2img":
-            first = Image.open(io.BytesIO(ctx.read_input(params["image"]))).convert("RGB")
+            first = open_image(ctx, params["image"], "image", "RGB")
             wanted["image"] = first.resize((width, height), Image.LANCZOS)
         call = call_arguments(pipe, wanted, ctx, optional=("negative_prompt",))
         started = time.perf_counter()

@@ -204,3 +204,28 @@ def test_a_request_picks_its_scheduler_and_the_next_gets_the_default(engine: Dif
     plain = run(engine, "tiny-sd", ctx, scheduler="dpmpp_2m")
     assert plain["ref"] != karras["ref"]  # Karras sigmas did not stick to the model
     assert run(engine, "tiny-sd", ctx, scheduler="euler")["ref"] == default["ref"]
+
+
+@pytest.mark.parametrize("name", ["tiny-sd", "tiny-sdxl"])
+@pytest.mark.parametrize(("steps", "strength"), [(1, 0.5), (2, 0.3), (3, 0.01)])
+def test_below_one_step_of_strength_a_unet_repaint_runs_one_step_and_says_so(engine: DiffusersImageEngine, name: str, steps: int, strength: float) -> None:
+    ctx = FakeContext()
+    init = png_input(ctx, (200, 40, 40))
+    for extra in ({}, {"mask": png_input(ctx, 255, mode="L")}):
+        output = run(engine, name, ctx, image=init, steps=steps, strength=strength, **extra)
+        assert output_image(ctx, output).size == (64, 64)
+        assert ctx.steps[-1] == (1, 1)  # one denoising step ran
+        scheduled = output["reproducibility"]["steps"]  # the schedule that reproduces it
+        assert int(scheduled * strength) == 1 and scheduled > steps
+        assert f"steps × strength = {steps} × {strength:g} is below one denoising step" in ctx.lines[-2]
+
+
+def test_a_damaged_input_image_fails_naming_the_field_without_exception_text(engine: DiffusersImageEngine) -> None:
+    ctx = FakeContext()
+    whole = io.BytesIO()
+    Image.effect_noise((64, 64), 40).save(whole, format="JPEG")
+    truncated = ctx.put_input(whole.getvalue()[: len(whole.getvalue()) // 2])
+    with pytest.raises(PlatformError) as failure:
+        run(engine, "tiny-sd", ctx, image=truncated)
+    assert failure.value.code == "invalid_image"
+    assert failure.value.message.startswith("`image` could not be decoded") and "truncated" not in failure.value.message
