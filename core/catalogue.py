@@ -62,6 +62,9 @@ class ModelEntry(BaseModel):
         description="A model family: mode → the entry that serves it, chosen from the request's inputs at submit.",
     )
     call_defaults: dict[str, Any] = Field(default_factory=dict, description="Extra pipeline call arguments for this model.")
+    guidance_argument: str = Field(
+        "guidance_scale", description="The pipeline call argument a request's `guidance` goes to (Qwen-Image: true_cfg_scale)."
+    )
     schedulers: tuple[str, ...] = Field((), description="Schedulers a request may pick, the default first; none: the model's own.")
     hosted: bool = Field(False, description="Runs at a provider: refused at submit unless a worker has it configured.")
     ignores: frozenset[str] = Field(frozenset(), description="Request fields that do not apply: dropped, with a note when the caller set them.")
@@ -155,11 +158,11 @@ def _entries() -> dict[str, ModelEntry]:
         # Sizes in multiples of 16: the VAE's 8x and the transformer's 2x2 patches.
         _image_entry("tiny-qwen-image", "QwenImagePipeline", "tiny-qwen-image", "Qwen-Image classes with small random "
                      "weights, for tests.", qwen_image_modes, defaults=tiny_defaults | {"guidance": 4.0},
-                     limits=tiny_limits.model_copy(update={"size_multiple": 16}), tiny=True),
+                     limits=tiny_limits.model_copy(update={"size_multiple": 16}), tiny=True, guidance_argument="true_cfg_scale"),
         _image_entry("qwen-image", "QwenImagePipeline", "Qwen/Qwen-Image", "Qwen-Image (20B): strong at text in images; "
                      "`guidance` (true CFG) applies with a `negative_prompt`.", qwen_image_modes, twin="tiny-qwen-image",
                      defaults={"width": 1328, "height": 1328, "steps": 50, "guidance": 4.0},
-                     limits=ModelLimits(size_multiple=16, max_pixels=1664 * 1664)),
+                     limits=ModelLimits(size_multiple=16, max_pixels=1664 * 1664), guidance_argument="true_cfg_scale"),
     ]  # fmt: skip
     families = [
         ModelEntry(

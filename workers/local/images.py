@@ -6,7 +6,6 @@ no memory. Per request there are only cheap objects: the generator and the call 
 """
 
 import hashlib
-import inspect
 import io
 import json
 import threading
@@ -137,9 +136,9 @@ class DiffusersImageEngine:
 
     def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> Image.Image:
         width, height, steps = params["width"], params["height"], params["steps"]
-        # Qwen-Image's classifier-free guidance is true_cfg_scale (on with a negative prompt); its
-        # guidance_scale is only for guidance-distilled checkpoints.
-        guidance = "true_cfg_scale" if "true_cfg_scale" in inspect.signature(pipe.__call__).parameters else "guidance_scale"
+        # Per model: Qwen-Image's classifier-free guidance is true_cfg_scale (on with a negative
+        # prompt), while FLUX, whose pipelines take true_cfg_scale too, is guided by guidance_scale.
+        guidance = entry.guidance_argument
         wanted: dict[str, Any] = {
             "prompt": params["prompt"],
             "negative_prompt": params.get("negative_prompt") or None,

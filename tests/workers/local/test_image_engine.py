@@ -196,6 +196,15 @@ def test_qwen_image_guidance_is_true_cfg_on_with_a_negative_prompt(engine: Diffu
     assert not any("does not take" in line for line in ctx.lines)
 
 
+def test_flux_guidance_is_its_distilled_guidance_never_true_cfg(engine: DiffusersImageEngine) -> None:
+    """FLUX pipelines take true_cfg_scale too, but FLUX is guided by guidance_scale: a negative
+    prompt must not switch on true classifier-free guidance (twice the work, another image)."""
+    ctx = FakeContext()
+    pixels = {guidance: output_image(ctx, run(engine, "tiny-flux", ctx, guidance=guidance, negative_prompt="blurry")).tobytes() for guidance in (1.0, 6.0)}
+    # The tiny twin has no guidance embedding (like schnell), so its distilled guidance changes nothing.
+    assert pixels[1.0] == pixels[6.0]
+
+
 def test_a_request_picks_its_scheduler_and_the_next_gets_the_default(engine: DiffusersImageEngine) -> None:
     ctx = FakeContext()
     default = run(engine, "tiny-sd", ctx, scheduler="euler")
