@@ -44,7 +44,7 @@ client: $(CLIENT_GEN) ## regenerate clients/python/deferred_diffusion_client fro
 	clients/generate.sh
 
 lint: $(INSTALLED) ## check the code with ruff
-	$(VENV)/bin/ruff check core api workers bench tests clients/python
+	$(VENV)/bin/ruff check core api workers server bench tests clients/python
 
 build: ## build the docker images of docker-compose.yml
 	docker compose build

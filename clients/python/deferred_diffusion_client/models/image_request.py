@@ -34,7 +34,8 @@ class ImageRequest:
                 unset.
             image (Union[None, Unset, str]): Init image for image-to-image, or the image to edit.
             mask (Union[None, Unset, str]): Inpainting mask for `image`: white is repainted, black kept.
-            strength (Union[Unset, float]): How much of the init image is repainted. Default: 0.75.
+            strength (Union[Unset, float]): How much of the init image is repainted; below 1/steps, one denoising step at
+                this strength. Default: 0.75.
             loras (Union[Unset, list['LoraSpec']]): LoRAs applied to this request only.
     """
 
