@@ -29,7 +29,7 @@ async def reap_expired(platform: Platform) -> list[tuple[str, str]]:
             continue
         message = task_message(platform.celery, task.domain, task.queue, task.id)
         outcome, worker = await platform.tasks.reap(task, message, platform.settings.max_attempts)
-        if outcome in ("requeued", "failed"):
+        if outcome in ("requeued", "failed", "cancelled"):
             log.warning("worker lost; task " + outcome, task_id=task_id, worker=worker, attempts=task.attempts)
             acted.append((task_id, outcome))
     return acted

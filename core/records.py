@@ -245,6 +245,11 @@ if current ~= 'running' then return {current or 'missing', ''} end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 local worker = redis.call('HGET', KEYS[1], 'worker') or 'unknown'
 local lost = 'worker ' .. worker .. ' was lost (its lease expired) on attempt ' .. attempts
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then
+  redis.call('RPUSH', KEYS[5], lost .. '; the client had asked to cancel it')
+  finish('cancelled', cjson.encode({code = 'cancelled', message = 'Cancelled while running.'}))
+  return {'cancelled', worker}
+end
 if attempts >= tonumber(ARGV[11]) then
   redis.call('RPUSH', KEYS[5], lost .. '; giving up')
   local message = 'The worker running this task was lost ' .. attempts .. ' times (last: ' .. worker .. '); giving up.'
@@ -448,7 +453,7 @@ class AsyncTaskStore:
 
     async def reap(self, task: StoredTask, message: str, max_attempts: int) -> tuple[str, str]:
         """Requeue a task whose lease expired (or fail it `worker_lost` after max_attempts).
-        Returns (requeued | failed | alive | <status>, the lost worker)."""
+        Returns (requeued | failed | cancelled | alive | <status>, the lost worker)."""
         keys = [*end_keys(task.id, task.queue, task.key_id), task.queue.value]
         args = [*end_args(task, TaskStatus.failed, [], None, self.ttl_s), message, max_attempts]
         outcome, worker = await self._reap(keys, args)

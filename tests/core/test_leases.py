@@ -105,6 +105,17 @@ def test_reaper_fails_the_task_after_max_attempts(server: RedisServer) -> None:
     assert server.client().ttl(task_key(task.id)) > 0
 
 
+def test_a_lost_task_its_client_cancelled_ends_cancelled_instead_of_running_again(server: RedisServer) -> None:
+    store, task = started(server)
+    store.start(task, "w")
+    server.client().hset(task_key(task.id), "cancel", "1")  # as DELETE /api/images/{id} does while it runs
+    time.sleep(LEASE_S + 0.1)
+    assert reap(server.url, task) == [("cancelled", "w")]
+    record = store.get(task.id)
+    assert record is not None and record.status == TaskStatus.cancelled
+    assert "reaped-message" not in server.client().lrange("gpu", 0, -1)  # not requeued
+
+
 def test_a_record_expires_only_once_its_task_ends(server: RedisServer) -> None:
     store, task = started(server)
     client = server.client()
