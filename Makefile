@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench openapi client lint build up down logs clean
+.PHONY: help install run test test-ui bench openapi client lint build up down logs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,14 @@ run: $(INSTALLED) ## start Redis (embedded), the api and one worker per queue
 test: $(INSTALLED) $(CLIENT_GEN) ## run the test suite against real parts (no tests found is a failure)
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+$(VENV)/.installed-ui: $(INSTALLED)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[ui]'
+	touch $@
+
+test-ui: $(VENV)/.installed-ui ## drive Swagger UI in headless Chromium (Debian's chromium, apt-installed when missing; root)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(PY) -m pytest -m ui tests/ui $(PYTEST_ARGS)
 
 bench: $(INSTALLED) ## measure throughput, latencies, faults and engines; prints JSON (BENCH_QUICK=1: small counts)
 	@$(PY) -m bench.run
