@@ -271,6 +271,7 @@ class Platform:
         self.redis_url = settings.redis_url or f"redis://127.0.0.1:{settings.redis_port}/0"
         self.supervisor = Supervisor(child_env(settings.model_copy(update={"redis_url": self.redis_url})), logs_dir(settings))
         self.stop_signal: int | None = None
+        self.ready = False
 
     def on_signal(self, signum: int, frame: object) -> None:
         self.stop_signal = signum
@@ -367,6 +368,7 @@ class Platform:
 
     def run(self) -> int:
         """Until a signal (exit 0) or a child's death (exit 1)."""
+        self.ready = True
         print(self.banner(), flush=True)
         while not self.stopping():
             if exited := self.supervisor.exited():
@@ -381,10 +383,12 @@ class Platform:
         return 0
 
     def stop(self) -> None:
-        if self.supervisor.children:
+        """Silent after a failed start: its one line says it all."""
+        said = self.ready or self.stopping()
+        if said:
             print(f"\nStopping… (running tasks get up to {DRAIN_S}s to finish)", flush=True)
         self.supervisor.stop()
-        if self.stopping():
+        if said:
             print("Stopped.", flush=True)
 
 
