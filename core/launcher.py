@@ -363,7 +363,7 @@ class Platform:
             f"  Redis:     {self.redis_url}{' (embedded)' if not self.settings.redis_url else ''}\n"
             f"  Data:      {self.settings.data_dir.resolve()}\n"
             f"  Logs:      {self.supervisor.log_dir} ({names}; `{console_script('ddiffusion-server')} logs NAME` follows one)\n"
-            f"Press Ctrl-C to stop.\n"
+            f"Press Ctrl-C to stop."
         )
 
     def run(self) -> int:
