@@ -1,11 +1,12 @@
-"""The server's console script, `ddiffusion-server serve | models pull NAME`; the client's
-`ddiffusion serve` and `ddiffusion models pull` call it too."""
+"""The server's console script, `ddiffusion-server serve | logs [NAME] | models pull NAME`; the
+client's `ddiffusion serve` and `ddiffusion models pull` call it too."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from core.launcher import serve
+from core.launcher import logs_dir, serve
 from core.settings import Settings
 
 EXIT_USAGE = 2
@@ -15,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ddiffusion-server", description="deferred-diffusion platform")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="start Redis (embedded unless DDIFFUSION_REDIS_URL is set), the api and the workers")
+    logs = commands.add_parser("logs", help="where the children's logs are; print the end of one (or all) and follow it")
+    logs.add_argument("name", nargs="?", help="api, redis, worker-gpu, worker-cpu, worker-comfy, models; all when left out")
+    logs.add_argument("-n", "--lines", type=int, default=40, help="how many last lines to print first (default 40)")
+    logs.add_argument("--no-follow", action="store_true", help="print and exit instead of following")
     models = commands.add_parser("models", help="model weights on this machine")
     pull = models.add_subparsers(dest="models_command", required=True).add_parser(
         "pull",
@@ -32,7 +37,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(Settings())
+    if args.command == "logs":
+        return show_logs(logs_dir(Settings()), args.name, args.lines, follow=not args.no_follow)
     return pull_model(args.name, args.models_dir)
+
+
+def show_logs(directory: Path, name: str | None, lines: int, follow: bool) -> int:
+    names = sorted(path.stem for path in directory.glob("*.log"))
+    print(f"Logs: {directory}", flush=True)
+    if name is not None and name not in names:
+        print(f"error: no log named {name!r}; there are: {', '.join(names) or 'none yet (run serve first)'}", file=sys.stderr)
+        return EXIT_USAGE
+    if not names:
+        return 0
+    paths = [str(directory / f"{each}.log") for each in ([name] if name else names)]
+    # tail does the following (and the file headers for several) better than a loop here would.
+    os.execvp("tail", ["tail", "-n", str(lines), *(["-F"] if follow else []), *paths])
 
 
 def pull_model(name: str, models_dir: Path | None) -> int:

@@ -5,62 +5,149 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
+from core.launcher import missing_tiny_models
 from tests.utils.platform import RedisServer, free_port
+from workers.local.tiny import TINY_BUILDERS
+
+START_TIMEOUT_S = 150
 
 
-def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, tiny_models: Path) -> None:
-    port, redis_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
-    env |= {
-        "DDIFFUSION_PORT": str(port),
-        "DDIFFUSION_REDIS_PORT": str(redis_port),
-        "DDIFFUSION_DATA_DIR": str(tmp_path / "data"),
-        "DDIFFUSION_MODELS_DIR": str(tiny_models),
-    }
-    process = subprocess.Popen([sys.executable, "-m", "core.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    banner = []
+class Serve:
+    """`python -m core.cli serve` in its own session; its output read line by line as it
+    comes, and the pids of its children noted while it runs (they have their own groups)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self.children: set[int] = set()
+        self.readers = [
+            threading.Thread(target=self._read, args=(pipe, into), daemon=True)
+            for pipe, into in ((self.process.stdout, self.lines), (self.process.stderr, self.errors))
+        ]
+        for reader in self.readers:
+            reader.start()
+        threading.Thread(target=self._note_children, daemon=True).start()
+
+    def _read(self, pipe: object, into: list[str]) -> None:
+        for line in pipe:  # type: ignore[attr-defined]
+            into.append(line.rstrip("\n"))
+
+    def _note_children(self) -> None:
+        while self.process.poll() is None:
+            found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+            self.children.update(int(pid) for pid in found)
+            time.sleep(0.1)
+
+    def wait_for_line(self, prefix: str, timeout_s: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not any(line.startswith(prefix) for line in self.lines):
+            assert self.process.poll() is None, f"serve exited with {self.process.returncode}: {self.lines} {self.errors}"
+            assert time.monotonic() < deadline, f"no {prefix!r} within {timeout_s}s: {self.lines}"
+            time.sleep(0.05)
+
+    def wait(self, timeout_s: float) -> int:
+        code = self.process.wait(timeout_s)
+        for reader in self.readers:
+            reader.join(5)
+        return code
+
+    def assert_no_child_left(self, redis_port: int) -> None:
+        assert self.children, "serve started no child"
+        deadline = time.monotonic() + 5
+        for pid in self.children:  # each child leads its own process group: none of its members may be left
+            while group_alive(pid):
+                assert time.monotonic() < deadline, f"process group {pid} still running"
+                time.sleep(0.1)
+        assert subprocess.run(["pgrep", "-f", "--", f"--port {redis_port}"], capture_output=True, text=True).stdout.strip() == "", (
+            "embedded Redis still running"
+        )
+
+
+def group_alive(pgid: int) -> bool:
     try:
-        for line in process.stdout:  # type: ignore[union-attr]
-            banner.append(line)
-            if line.startswith("Press Ctrl-C"):
-                break
-        text = "".join(banner)
-        admin_key = (tmp_path / "data" / "admin_key").read_text().strip()
-        assert f"http://127.0.0.1:{port}/docs" in text and admin_key in text
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def serve_env(tmp_path: Path, port: int, redis_port: int, models_dir: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
+    env |= {"DDIFFUSION_PORT": str(port), "DDIFFUSION_REDIS_PORT": str(redis_port), "DDIFFUSION_DATA_DIR": str(tmp_path / "data")}
+    return env | ({"DDIFFUSION_MODELS_DIR": str(models_dir)} if models_dir else {})
+
+
+def test_serve_prints_a_line_per_part_then_the_banner_and_any_number_of_signals_stop_it(tmp_path: Path, tiny_models: Path) -> None:
+    port, redis_port = free_port(), free_port()
+    serve = Serve(serve_env(tmp_path, port, redis_port, tiny_models))
+    try:
+        serve.wait_for_line("Press Ctrl-C")
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "platform not ready in 90s"
-            time.sleep(0.3)
+        assert httpx.get(f"{base}/readyz").status_code == 200  # the banner comes once everything is ready
+        banner_at = serve.lines.index("deferred-diffusion is ready.")
+        assert set(serve.lines[:banner_at]) - {""} == {
+            f"redis … ok (redis://127.0.0.1:{redis_port}/0, embedded)", "api … ok", "worker gpu … ok", "worker cpu … ok", "worker comfy … ok",
+        }, serve.lines  # fmt: skip
+        logs = tmp_path / "data" / "logs"
+        admin_key = (tmp_path / "data" / "admin_key").read_text().strip()
+        text = "\n".join(serve.lines)
+        assert f"{base}/docs" in text and admin_key in text and str(logs) in text
+        assert serve.errors == []
+        assert "ready" in (logs / "worker-gpu.log").read_text() and "Redis" in (logs / "redis.log").read_text()
         key = httpx.post(f"{base}/api/admin/keys", json={"name": "cli"}, headers={"X-API-Key": admin_key}).json()["key"]
         headers = {"X-API-Key": key}
-        task_id = httpx.post(f"{base}/api/texts", json={"model": "tiny-llm", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}, headers=headers).json()["id"]
+        body = {"model": "tiny-llm", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
+        task_id = httpx.post(f"{base}/api/texts", json=body, headers=headers).json()["id"]
+        deadline = time.monotonic() + 60
         while (record := httpx.get(f"{base}/api/texts/{task_id}", headers=headers).json())["status"] not in ("succeeded", "failed"):
-            assert time.monotonic() < deadline + 60
+            assert time.monotonic() < deadline
             time.sleep(0.2)
         assert record["status"] == "succeeded", record
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
-    assert "Stopping" in output
-    survivors = subprocess.run(["pgrep", "-f", "--", f"--port {redis_port}"], capture_output=True, text=True).stdout
-    assert survivors.strip() == "", "embedded Redis still running"
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # an impatient user, then the terminal closing
+            os.kill(serve.process.pid, signum)
+            time.sleep(0.05)
+        code = serve.wait(45)
+    assert code == 0, serve.errors
+    assert serve.lines[-1] == "Stopped." and serve.errors == []
+    serve.assert_no_child_left(redis_port)
+
+
+def test_serve_that_cannot_start_the_api_stops_what_it_started(tmp_path: Path, tiny_models: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port, redis_port = taken.getsockname()[1], free_port()
+        serve = Serve(serve_env(tmp_path, port, redis_port, tiny_models))
+        code = serve.wait(START_TIMEOUT_S)
+    assert code == 1
+    assert len(serve.errors) == 1, serve.errors
+    assert str(port) in serve.errors[0] and str(tmp_path / "data" / "logs" / "api.log") in serve.errors[0]
+    assert serve.lines == [f"redis … ok (redis://127.0.0.1:{redis_port}/0, embedded)"]  # no banner, no "Stopping…"
+    serve.assert_no_child_left(redis_port)
+
+
+def test_tiny_models_are_built_only_when_missing(tmp_path: Path, tiny_models: Path) -> None:
+    assert missing_tiny_models(tiny_models) == []
+    assert missing_tiny_models(tmp_path) == sorted(TINY_BUILDERS)  # the catalogue knows every model the builder makes
 
 
 def serve_with_redis_port(tmp_path: Path, redis_port: int) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
-    env |= {"DDIFFUSION_PORT": str(free_port()), "DDIFFUSION_REDIS_PORT": str(redis_port), "DDIFFUSION_DATA_DIR": str(tmp_path / "data")}
+    env = serve_env(tmp_path, free_port(), redis_port)
     return subprocess.run([sys.executable, "-m", "core.cli", "serve"], env=env, capture_output=True, text=True, timeout=30)
 
 
@@ -86,3 +173,16 @@ def test_serve_never_uses_a_redis_it_did_not_start(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"Port {other.port}" in result.stderr and "DDIFFUSION_REDIS_PORT" in result.stderr
+
+
+def test_logs_names_the_directory_and_refuses_an_unknown_name(tmp_path: Path) -> None:
+    logs = tmp_path / "data" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "api.log").write_text("first\nlast\n")
+    env = serve_env(tmp_path, free_port(), free_port())
+    shown = subprocess.run(
+        [sys.executable, "-m", "core.cli", "logs", "api", "-n", "1", "--no-follow"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert (shown.returncode, shown.stdout) == (0, f"Logs: {logs}\nlast\n")
+    unknown = subprocess.run([sys.executable, "-m", "core.cli", "logs", "gpu"], env=env, capture_output=True, text=True, timeout=30)
+    assert unknown.returncode == 2 and "there are: api" in unknown.stderr
