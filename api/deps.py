@@ -9,8 +9,19 @@ from api.keys import Principal
 from api.tasks import Platform
 from core.errors import AuthenticationError, PermissionDeniedError
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`dd_<id>_<secret>`, or the admin key.")
-_bearer = HTTPBearer(auto_error=False, description="The same key as a bearer token.")
+# X-API-Key is declared first, so Swagger UI's Authorize dialog shows it first: fill in that one.
+_api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    auto_error=False,
+    description="Fill in this one. Your key, `dd_<id>_<secret>`: an admin creates it with POST /api/admin/keys. The admin key "
+    "itself is printed by `make run` and kept in `data/admin_key` (or set by DDIFFUSION_ADMIN_KEY); it works here too.",
+)
+_bearer = HTTPBearer(
+    scheme_name="BearerKey",
+    auto_error=False,
+    description="The same key as `Authorization: Bearer <key>`, for tools that only send bearer tokens; leave empty when X-API-Key is set.",
+)
 
 
 def get_platform(request: Request) -> Platform:

@@ -20,7 +20,7 @@ from api.files import InputStore, UrlSigner
 from api.keys import KeyStore
 from api.limits import BodySizeLimit
 from api.reaper import reap_forever
-from api.routes import api_router, ops
+from api.routes import api_router, index, ops
 from api.tasks import Platform
 from core.blobs import BlobStore
 from core.logs import configure_logging
@@ -29,6 +29,19 @@ from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore
 from core.redis_client import connect_async
 from core.settings import Settings
 
+DESCRIPTION = """Queue-backed inference for studio pipelines: submit, then poll or stream by task id.
+
+**Start here**
+1. **Get a key.** `make run` prints the admin key (also in `data/admin_key`); with it, POST /api/admin/keys `{"name": "me"}`
+   creates a user key. Click *Authorize* and put the key in **ApiKey** (X-API-Key).
+2. **See which models work here:** GET /api/{domain}/models (`images`, `texts`, `videos`, `workflows`); the field
+   `available` is true for the models a live worker can run now. The `tiny-*` models always are.
+3. **Submit:** POST /api/{domain}. Each has examples: the first needs nothing, the others say what to upload first
+   with POST /api/files. The answer is `202` with the task `id`.
+4. **Poll or stream:** GET /api/{domain}/{id} until `status` is `succeeded`, or GET /api/{domain}/{id}/events.
+5. **Download:** each of the record's `outputs` has a signed `url` that needs no key.
+
+GET /api lists these links."""
 SWEEP_EVERY_S = 60
 SHUTDOWN_WAIT_S = 5
 log = structlog.get_logger("api")
@@ -107,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="deferred-diffusion",
         version="0.1.0",
-        description="Queue-backed inference for studio pipelines: submit, then poll or stream by task id.",
+        description=DESCRIPTION,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -116,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes * 4 // 3 + 1024 * 1024)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.include_router(index.router)
     app.include_router(api_router)
     app.include_router(ops.router)
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")

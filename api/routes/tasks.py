@@ -2,14 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Body, Header, Response
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
 from api import tasks
 from api.deps import BaseUrl, CurrentKey, PlatformDep
 from api.errors import ERROR_RESPONSES
-from core.schemas import Domain, ModelInfo, TaskCreated, TaskRecord
+from core.schemas import REQUEST_EXAMPLES, Domain, ModelInfo, TaskCreated, TaskRecord
 
 SINGULAR = {Domain.images: "image", Domain.texts: "text", Domain.videos: "video", Domain.workflows: "workflow"}
 
@@ -22,14 +22,28 @@ IdempotencyKey = Annotated[
 def domain_router(domain: Domain, request_type: type[BaseModel]) -> APIRouter:
     router = APIRouter(prefix=f"/{domain.value}", tags=[domain.value], responses=ERROR_RESPONSES)
     one = SINGULAR[domain]
+    a_task = f"{'an' if one[0] in 'aeiou' else 'a'} {one} task"
+    body_type = Annotated[request_type, Body(openapi_examples=REQUEST_EXAMPLES[domain])]  # type: ignore[valid-type]
 
-    @router.get("/models", operation_id=f"list_{one}_models", summary=f"List {one} models")
+    @router.get(
+        "/models",
+        operation_id=f"list_{one}_models",
+        summary=f"List {one} models",
+        description="Every catalogue entry of the domain; `available` says whether a live worker can run it here.",
+    )
     async def list_models(platform: PlatformDep, key: CurrentKey) -> list[ModelInfo]:
         return await tasks.list_models(platform, domain)
 
-    @router.post("", status_code=202, operation_id=f"create_{one}", summary=f"Submit a {one} task")
+    @router.post(
+        "",
+        status_code=202,
+        operation_id=f"create_{one}",
+        summary=f"Submit {a_task}",
+        description=f"Answers at once with the task id (and a `Location` header); poll GET /api/{domain.value}/{{id}} or stream "
+        f"its events. Pick an example below: the first needs nothing, the others say what to upload first.",
+    )
     async def create(
-        body: request_type,  # type: ignore[valid-type]
+        body: body_type,  # type: ignore[valid-type]
         response: Response,
         platform: PlatformDep,
         key: CurrentKey,
@@ -39,12 +53,17 @@ def domain_router(domain: Domain, request_type: type[BaseModel]) -> APIRouter:
         response.headers["Location"] = f"/api/{domain.value}/{created.id}"
         return created
 
-    @router.get("/{task_id}", operation_id=f"get_{one}", summary=f"Get a {one} task")
+    @router.get(
+        "/{task_id}",
+        operation_id=f"get_{one}",
+        summary=f"Get {a_task}",
+        description="The task record: status, queue position, progress, and once succeeded its outputs with signed download URLs.",
+    )
     async def get(task_id: str, platform: PlatformDep, key: CurrentKey, base_url: BaseUrl) -> TaskRecord:
         task = await tasks.get_owned(platform, domain, task_id, key)
         return tasks.render(platform, task, base_url)
 
-    @router.delete("/{task_id}", operation_id=f"cancel_{one}", summary=f"Cancel a {one} task")
+    @router.delete("/{task_id}", operation_id=f"cancel_{one}", summary=f"Cancel {a_task}")
     async def cancel(task_id: str, platform: PlatformDep, key: CurrentKey, base_url: BaseUrl) -> TaskRecord:
         """A queued task never runs; a running one stops at its next step."""
         task = await tasks.cancel(platform, domain, task_id, key)
@@ -53,7 +72,8 @@ def domain_router(domain: Domain, request_type: type[BaseModel]) -> APIRouter:
     @router.get(
         "/{task_id}/events",
         operation_id=f"stream_{one}_events",
-        summary=f"Stream a {one} task's changes",
+        summary=f"Stream {a_task}'s changes",
+        description="Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal status.",
         response_class=EventSourceResponse,
         responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events; each `data` is the task record."}},
     )

@@ -14,6 +14,7 @@ from core.schemas.common import (
     Progress,
     Queue,
     Readiness,
+    RequestExample,
     TaskCreated,
     TaskOutput,
     TaskRecord,
@@ -21,11 +22,12 @@ from core.schemas.common import (
     Timings,
     WorkflowTemplate,
 )
-from core.schemas.images import ImageRequest, LoraSpec
+from core.schemas.images import IMAGE_EXAMPLES, ImageRequest, LoraSpec
+from core.schemas.index import ApiIndex, DomainLinks
 from core.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
-from core.schemas.texts import ChatMessage, TextRequest
-from core.schemas.videos import VideoRequest
-from core.schemas.workflows import WorkflowRequest
+from core.schemas.texts import TEXT_EXAMPLES, ChatMessage, TextRequest
+from core.schemas.videos import VIDEO_EXAMPLES, VideoRequest
+from core.schemas.workflows import WORKFLOW_EXAMPLES, WorkflowRequest
 
 TaskRequest = ImageRequest | TextRequest | VideoRequest | WorkflowRequest
 
@@ -36,13 +38,24 @@ REQUEST_TYPES: dict[Domain, type[TaskRequest]] = {
     Domain.workflows: WorkflowRequest,
 }
 
+# Named request bodies per domain for the OpenAPI (Swagger UI's dropdown); the first is the default.
+REQUEST_EXAMPLES: dict[Domain, dict[str, RequestExample]] = {
+    Domain.images: IMAGE_EXAMPLES,
+    Domain.texts: TEXT_EXAMPLES,
+    Domain.videos: VIDEO_EXAMPLES,
+    Domain.workflows: WORKFLOW_EXAMPLES,
+}
+
 __all__ = [
+    "REQUEST_EXAMPLES",
     "REQUEST_TYPES",
+    "ApiIndex",
     "ApiKeyCreate",
     "ApiKeyCreated",
     "ApiKeyInfo",
     "ChatMessage",
     "Domain",
+    "DomainLinks",
     "ErrorBody",
     "ErrorInfo",
     "ErrorResponse",
@@ -56,6 +69,7 @@ __all__ = [
     "Progress",
     "Queue",
     "Readiness",
+    "RequestExample",
     "TaskCreated",
     "EngineOutput",
     "TaskOutput",

@@ -3,7 +3,7 @@
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -47,9 +47,22 @@ InputRef = Annotated[
     Field(
         description="An input file: a ref from POST /api/files (`sha256:…`), a data URL, or an http(s) URL "
         "on an allowed host.",
-        examples=["sha256:" + "0" * 64],
     ),
 ]
+
+# Stand-ins for uploaded files in the named request examples; each example that carries one says
+# to upload first. No field-level ref example: Swagger would put one in every optional input at once.
+UPLOADED_IMAGE = "sha256:" + "1" * 64
+UPLOADED_MASK = "sha256:" + "2" * 64
+UPLOAD_FIRST = "Needs an uploaded file: upload a PNG with POST /api/files first, then put the `ref` it returns in place of each `sha256:…` placeholder."
+
+
+class RequestExample(TypedDict):
+    """A named request body as OpenAPI shows it (Swagger UI's examples dropdown)."""
+
+    summary: str
+    description: str
+    value: dict[str, Any]
 
 
 class ErrorInfo(BaseModel):

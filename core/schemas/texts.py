@@ -2,7 +2,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.schemas.common import InputRef
+from core.schemas.common import UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, RequestExample
+
+_MESSAGES = [{"role": "user", "content": "Name three colours of a sunset."}]
+_CHAT = {"model": "tiny-llm", "messages": _MESSAGES, "max_tokens": 32}
+# The first is the default body in Swagger UI: it needs nothing but the embedded tiny-llm.
+TEXT_EXAMPLES: dict[str, RequestExample] = {
+    "chat": {"summary": "Chat (tiny-llm, needs nothing)", "description": "One user message, on the built-in tiny model.", "value": _CHAT},
+    "vision": {
+        "summary": "Chat about an image (upload the image first)",
+        "description": f"{UPLOAD_FIRST} Images go in user messages, for models with the `vision` capability.",
+        "value": _CHAT
+        | {"model": "tiny-vlm", "messages": [{"role": "user", "content": [{"type": "text", "text": "What is in this picture?"}, {"type": "image", "image": UPLOADED_IMAGE}]}]},
+    },
+}
 
 
 class ChatTextPart(BaseModel):
@@ -46,10 +59,10 @@ class ChatMessage(BaseModel):
 
 
 class TextRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"example": _CHAT})
 
-    model: str = Field(examples=["tiny-llm"], max_length=200)
-    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    model: str = Field(examples=["tiny-llm"], max_length=200, description="A model from GET /api/texts/models; `available` says it runs here.")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200, examples=[_MESSAGES])
     max_tokens: int = Field(256, ge=1, le=8192)
     temperature: float = Field(0.7, ge=0, le=2)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)

@@ -1,15 +1,26 @@
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.schemas.common import InputRef
+from core.schemas.common import UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, RequestExample
+
+_T2V = {"model": "tiny-ltx", "prompt": "a paper boat drifting on a pond", "seed": 7}
+# The first is the default body in Swagger UI: it needs nothing but the embedded tiny-ltx.
+VIDEO_EXAMPLES: dict[str, RequestExample] = {
+    "t2v": {"summary": "Text to video (tiny-ltx, needs nothing)", "description": "A prompt alone, on the built-in tiny model.", "value": _T2V},
+    "i2v": {
+        "summary": "Image to video (upload the first frame first)",
+        "description": f"{UPLOAD_FIRST} The image is the first frame the model animates.",
+        "value": _T2V | {"prompt": "the boat sails away", "image": UPLOADED_IMAGE},
+    },
+}
 
 
 class VideoRequest(BaseModel):
     """Text-to-video; with `image` it becomes image-to-video where the model supports it."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"example": _T2V})
 
-    model: str = Field(examples=["ltx-video"], max_length=200)
-    prompt: str = Field(min_length=1, max_length=4000)
+    model: str = Field(examples=["tiny-ltx"], max_length=200, description="A model from GET /api/videos/models; `available` says it runs here.")
+    prompt: str = Field(min_length=1, max_length=4000, examples=[_T2V["prompt"]])
     negative_prompt: str = Field("", max_length=4000)
     image: InputRef | None = None
     width: int | None = Field(None, ge=64, le=4096)

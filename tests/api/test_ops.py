@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -76,3 +77,38 @@ def test_internal_errors_leak_nothing(settings: Settings) -> None:
         response = test_client.get("/boom")
     assert response.status_code == 500
     assert response.json() == {"error": {"code": "internal_error", "message": "Internal error; it has been logged.", "details": None}}
+
+
+def test_api_index_needs_no_key_and_every_link_answers(client: TestClient, user: dict[str, str]) -> None:
+    response = client.get("/api")
+    assert response.status_code == 200, response.text
+    index = response.json()
+    assert set(index["domains"]) == {"images", "texts", "videos", "workflows"}
+    assert index["domains"]["images"] == {"models": "/api/images/models", "submit": "/api/images"}
+    for link in (index["docs"], index["openapi"], index["healthz"]):
+        assert client.get(link).status_code == 200, link
+    assert client.get(index["readyz"]).status_code in (200, 503)
+    paths = openapi_document()["paths"]
+    for links in index["domains"].values():
+        assert client.get(links["models"], headers=user).status_code == 200
+        assert "post" in paths[links["submit"]]
+    assert "post" in paths[index["files"]]
+
+
+def test_summaries_are_grammatical() -> None:
+    summaries = {op["summary"] for path in openapi_document()["paths"].values() for op in path.values()}
+    assert {"Submit an image task", "Get an image task", "Cancel a video task", "Stream a workflow task's changes"} <= summaries
+    assert not [summary for summary in summaries if re.search(r"\ba [aeiou]", summary, re.IGNORECASE)]
+
+
+def test_authorize_shows_the_api_key_first_and_says_how_to_get_one() -> None:
+    document = openapi_document()
+    schemes = document["components"]["securitySchemes"]
+    first, second = schemes
+    assert schemes[first] | {"description": ""} == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": ""}
+    assert "POST /api/admin/keys" in schemes[first]["description"] and "data/admin_key" in schemes[first]["description"]
+    assert schemes[second]["scheme"] == "bearer" and "same key" in schemes[second]["description"]
+    assert document["paths"]["/api/images"]["post"]["security"][0] == {first: []}
+    for step in ("POST /api/admin/keys", "GET /api/{domain}/models", "`available`", "POST /api/{domain}", "/events", "`url`"):
+        assert step in document["info"]["description"], step
+

@@ -1,5 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
+from .api_index import ApiIndex
+from .api_index_domains import ApiIndexDomains
 from .api_key_create import ApiKeyCreate
 from .api_key_created import ApiKeyCreated
 from .api_key_info import ApiKeyInfo
@@ -8,6 +10,7 @@ from .chat_message import ChatMessage
 from .chat_message_role import ChatMessageRole
 from .chat_text_part import ChatTextPart
 from .domain import Domain
+from .domain_links import DomainLinks
 from .error_body import ErrorBody
 from .error_info import ErrorInfo
 from .error_response import ErrorResponse
@@ -45,6 +48,8 @@ from .workflow_template import WorkflowTemplate
 from .workflow_template_patchable import WorkflowTemplatePatchable
 
 __all__ = (
+    "ApiIndex",
+    "ApiIndexDomains",
     "ApiKeyCreate",
     "ApiKeyCreated",
     "ApiKeyInfo",
@@ -53,6 +58,7 @@ __all__ = (
     "ChatMessageRole",
     "ChatTextPart",
     "Domain",
+    "DomainLinks",
     "ErrorBody",
     "ErrorInfo",
     "ErrorResponse",

@@ -21,8 +21,12 @@ class ImageRequest:
     """Text-to-image; with `image` image-to-image (or an edit, for editing models), with `image`
     and `mask` inpainting — all on the same warm weights.
 
+        Example:
+            {'height': 64, 'model': 'tiny-sd', 'prompt': 'a red teapot on a wooden table', 'seed': 7, 'steps': 2, 'width':
+                64}
+
         Attributes:
-            model (str):
+            model (str): A model from GET /api/images/models; `available` says it runs here.
             prompt (str):
             negative_prompt (Union[Unset, str]):  Default: ''.
             width (Union[None, Unset, int]): Snapped down to the model's multiple.

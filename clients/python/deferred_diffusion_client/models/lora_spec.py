@@ -15,6 +15,9 @@ T = TypeVar("T", bound="LoraSpec")
 class LoraSpec:
     """A LoRA applied for one request: a file by `ref` (or URL), or by `name` from the LoRA dir.
 
+    Example:
+        {'name': 'my-style', 'scale': 0.8}
+
     Attributes:
         ref (Union[None, Unset, str]): A .safetensors LoRA: a ref from POST /api/files or an allowed URL.
         name (Union[None, Unset, str]): A file in the LoRA dir, without `.safetensors`.

@@ -18,8 +18,12 @@ T = TypeVar("T", bound="TextRequest")
 @_attrs_define
 class TextRequest:
     """
+    Example:
+        {'max_tokens': 32, 'messages': [{'content': 'Name three colours of a sunset.', 'role': 'user'}], 'model': 'tiny-
+            llm'}
+
     Attributes:
-        model (str):
+        model (str): A model from GET /api/texts/models; `available` says it runs here.
         messages (list['ChatMessage']):
         max_tokens (Union[Unset, int]):  Default: 256.
         temperature (Union[Unset, float]):  Default: 0.7.

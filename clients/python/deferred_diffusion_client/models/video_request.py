@@ -15,8 +15,11 @@ T = TypeVar("T", bound="VideoRequest")
 class VideoRequest:
     """Text-to-video; with `image` it becomes image-to-video where the model supports it.
 
+    Example:
+        {'model': 'tiny-ltx', 'prompt': 'a paper boat drifting on a pond', 'seed': 7}
+
     Attributes:
-        model (str):
+        model (str): A model from GET /api/videos/models; `available` says it runs here.
         prompt (str):
         negative_prompt (Union[Unset, str]):  Default: ''.
         image (Union[None, Unset, str]):

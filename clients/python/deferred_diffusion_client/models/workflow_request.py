@@ -21,10 +21,16 @@ T = TypeVar("T", bound="WorkflowRequest")
 class WorkflowRequest:
     """A ComfyUI graph in API format, or the name of a trusted template, with patches and inputs.
 
+    Example:
+        {'model': 'comfyui', 'patches': {'positive': {'text': 'a lighthouse on a cliff at dusk'}}, 'template':
+            'txt2img'}
+
     Attributes:
         model (Union[Unset, str]): The ComfyUI backend to run on. Default: 'comfyui'.
-        workflow (Union['WorkflowRequestWorkflowType0', None, Unset]): An API-format ComfyUI graph.
-        template (Union[None, Unset, str]): A trusted template; GET /api/workflows/models lists them.
+        workflow (Union['WorkflowRequestWorkflowType0', None, Unset]): An API-format ComfyUI graph; give this or
+            `template`, not both.
+        template (Union[None, Unset, str]): A trusted template; GET /api/workflows/models lists them. Give this or
+            `workflow`, not both.
         patches (Union[Unset, WorkflowRequestPatches]): Node title or id → inputs to set.
         inputs (Union[Unset, WorkflowRequestInputs]): Node title or id → input file.
     """

@@ -94,7 +94,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Union[ErrorResponse, TaskRecord]]:
-    """Cancel a image task
+    """Cancel an image task
 
      A queued task never runs; a running one stops at its next step.
 
@@ -125,7 +125,7 @@ def sync(
     *,
     client: AuthenticatedClient,
 ) -> Optional[Union[ErrorResponse, TaskRecord]]:
-    """Cancel a image task
+    """Cancel an image task
 
      A queued task never runs; a running one stops at its next step.
 
@@ -151,7 +151,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Union[ErrorResponse, TaskRecord]]:
-    """Cancel a image task
+    """Cancel an image task
 
      A queued task never runs; a running one stops at its next step.
 
@@ -180,7 +180,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 ) -> Optional[Union[ErrorResponse, TaskRecord]]:
-    """Cancel a image task
+    """Cancel an image task
 
      A queued task never runs; a running one stops at its next step.
 

@@ -106,14 +106,19 @@ def sync_detailed(
     body: ImageRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
 ) -> Response[Union[ErrorResponse, TaskCreated]]:
-    """Submit a image task
+    """Submit an image task
+
+     Answers at once with the task id (and a `Location` header); poll GET /api/images/{id} or stream its
+    events. Pick an example below: the first needs nothing, the others say what to upload first.
 
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
         body (ImageRequest): Text-to-image; with `image` image-to-image (or an edit, for editing
             models), with `image`
-            and `mask` inpainting — all on the same warm weights.
+            and `mask` inpainting — all on the same warm weights. Example: {'height': 64, 'model':
+            'tiny-sd', 'prompt': 'a red teapot on a wooden table', 'seed': 7, 'steps': 2, 'width':
+            64}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -141,14 +146,19 @@ def sync(
     body: ImageRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
 ) -> Optional[Union[ErrorResponse, TaskCreated]]:
-    """Submit a image task
+    """Submit an image task
+
+     Answers at once with the task id (and a `Location` header); poll GET /api/images/{id} or stream its
+    events. Pick an example below: the first needs nothing, the others say what to upload first.
 
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
         body (ImageRequest): Text-to-image; with `image` image-to-image (or an edit, for editing
             models), with `image`
-            and `mask` inpainting — all on the same warm weights.
+            and `mask` inpainting — all on the same warm weights. Example: {'height': 64, 'model':
+            'tiny-sd', 'prompt': 'a red teapot on a wooden table', 'seed': 7, 'steps': 2, 'width':
+            64}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -171,14 +181,19 @@ async def asyncio_detailed(
     body: ImageRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
 ) -> Response[Union[ErrorResponse, TaskCreated]]:
-    """Submit a image task
+    """Submit an image task
+
+     Answers at once with the task id (and a `Location` header); poll GET /api/images/{id} or stream its
+    events. Pick an example below: the first needs nothing, the others say what to upload first.
 
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
         body (ImageRequest): Text-to-image; with `image` image-to-image (or an edit, for editing
             models), with `image`
-            and `mask` inpainting — all on the same warm weights.
+            and `mask` inpainting — all on the same warm weights. Example: {'height': 64, 'model':
+            'tiny-sd', 'prompt': 'a red teapot on a wooden table', 'seed': 7, 'steps': 2, 'width':
+            64}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -204,14 +219,19 @@ async def asyncio(
     body: ImageRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
 ) -> Optional[Union[ErrorResponse, TaskCreated]]:
-    """Submit a image task
+    """Submit an image task
+
+     Answers at once with the task id (and a `Location` header); poll GET /api/images/{id} or stream its
+    events. Pick an example below: the first needs nothing, the others say what to upload first.
 
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
         body (ImageRequest): Text-to-image; with `image` image-to-image (or an edit, for editing
             models), with `image`
-            and `mask` inpainting — all on the same warm weights.
+            and `mask` inpainting — all on the same warm weights. Example: {'height': 64, 'model':
+            'tiny-sd', 'prompt': 'a red teapot on a wooden table', 'seed': 7, 'steps': 2, 'width':
+            64}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -94,7 +94,10 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Union[ErrorResponse, TaskRecord]]:
-    """Get a image task
+    """Get an image task
+
+     The task record: status, queue position, progress, and once succeeded its outputs with signed
+    download URLs.
 
     Args:
         task_id (str):
@@ -123,7 +126,10 @@ def sync(
     *,
     client: AuthenticatedClient,
 ) -> Optional[Union[ErrorResponse, TaskRecord]]:
-    """Get a image task
+    """Get an image task
+
+     The task record: status, queue position, progress, and once succeeded its outputs with signed
+    download URLs.
 
     Args:
         task_id (str):
@@ -147,7 +153,10 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Union[ErrorResponse, TaskRecord]]:
-    """Get a image task
+    """Get an image task
+
+     The task record: status, queue position, progress, and once succeeded its outputs with signed
+    download URLs.
 
     Args:
         task_id (str):
@@ -174,7 +183,10 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 ) -> Optional[Union[ErrorResponse, TaskRecord]]:
-    """Get a image task
+    """Get an image task
+
+     The task record: status, queue position, progress, and once succeeded its outputs with signed
+    download URLs.
 
     Args:
         task_id (str):

@@ -92,7 +92,10 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Union[Any, ErrorResponse]]:
-    """Stream a image task's changes
+    """Stream an image task's changes
+
+     Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal
+    status.
 
     Args:
         task_id (str):
@@ -121,7 +124,10 @@ def sync(
     *,
     client: AuthenticatedClient,
 ) -> Optional[Union[Any, ErrorResponse]]:
-    """Stream a image task's changes
+    """Stream an image task's changes
+
+     Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal
+    status.
 
     Args:
         task_id (str):
@@ -145,7 +151,10 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Union[Any, ErrorResponse]]:
-    """Stream a image task's changes
+    """Stream an image task's changes
+
+     Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal
+    status.
 
     Args:
         task_id (str):
@@ -172,7 +181,10 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 ) -> Optional[Union[Any, ErrorResponse]]:
-    """Stream a image task's changes
+    """Stream an image task's changes
+
+     Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal
+    status.
 
     Args:
         task_id (str):

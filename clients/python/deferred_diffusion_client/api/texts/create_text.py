@@ -108,10 +108,14 @@ def sync_detailed(
 ) -> Response[Union[ErrorResponse, TaskCreated]]:
     """Submit a text task
 
+     Answers at once with the task id (and a `Location` header); poll GET /api/texts/{id} or stream its
+    events. Pick an example below: the first needs nothing, the others say what to upload first.
+
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
-        body (TextRequest):
+        body (TextRequest):  Example: {'max_tokens': 32, 'messages': [{'content': 'Name three
+            colours of a sunset.', 'role': 'user'}], 'model': 'tiny-llm'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -141,10 +145,14 @@ def sync(
 ) -> Optional[Union[ErrorResponse, TaskCreated]]:
     """Submit a text task
 
+     Answers at once with the task id (and a `Location` header); poll GET /api/texts/{id} or stream its
+    events. Pick an example below: the first needs nothing, the others say what to upload first.
+
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
-        body (TextRequest):
+        body (TextRequest):  Example: {'max_tokens': 32, 'messages': [{'content': 'Name three
+            colours of a sunset.', 'role': 'user'}], 'model': 'tiny-llm'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -169,10 +177,14 @@ async def asyncio_detailed(
 ) -> Response[Union[ErrorResponse, TaskCreated]]:
     """Submit a text task
 
+     Answers at once with the task id (and a `Location` header); poll GET /api/texts/{id} or stream its
+    events. Pick an example below: the first needs nothing, the others say what to upload first.
+
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
-        body (TextRequest):
+        body (TextRequest):  Example: {'max_tokens': 32, 'messages': [{'content': 'Name three
+            colours of a sunset.', 'role': 'user'}], 'model': 'tiny-llm'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -200,10 +212,14 @@ async def asyncio(
 ) -> Optional[Union[ErrorResponse, TaskCreated]]:
     """Submit a text task
 
+     Answers at once with the task id (and a `Location` header); poll GET /api/texts/{id} or stream its
+    events. Pick an example below: the first needs nothing, the others say what to upload first.
+
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
-        body (TextRequest):
+        body (TextRequest):  Example: {'max_tokens': 32, 'messages': [{'content': 'Name three
+            colours of a sunset.', 'role': 'user'}], 'model': 'tiny-llm'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

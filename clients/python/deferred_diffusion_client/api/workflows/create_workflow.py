@@ -108,11 +108,15 @@ def sync_detailed(
 ) -> Response[Union[ErrorResponse, TaskCreated]]:
     """Submit a workflow task
 
+     Answers at once with the task id (and a `Location` header); poll GET /api/workflows/{id} or stream
+    its events. Pick an example below: the first needs nothing, the others say what to upload first.
+
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
         body (WorkflowRequest): A ComfyUI graph in API format, or the name of a trusted template,
-            with patches and inputs.
+            with patches and inputs. Example: {'model': 'comfyui', 'patches': {'positive': {'text': 'a
+            lighthouse on a cliff at dusk'}}, 'template': 'txt2img'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -142,11 +146,15 @@ def sync(
 ) -> Optional[Union[ErrorResponse, TaskCreated]]:
     """Submit a workflow task
 
+     Answers at once with the task id (and a `Location` header); poll GET /api/workflows/{id} or stream
+    its events. Pick an example below: the first needs nothing, the others say what to upload first.
+
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
         body (WorkflowRequest): A ComfyUI graph in API format, or the name of a trusted template,
-            with patches and inputs.
+            with patches and inputs. Example: {'model': 'comfyui', 'patches': {'positive': {'text': 'a
+            lighthouse on a cliff at dusk'}}, 'template': 'txt2img'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -171,11 +179,15 @@ async def asyncio_detailed(
 ) -> Response[Union[ErrorResponse, TaskCreated]]:
     """Submit a workflow task
 
+     Answers at once with the task id (and a `Location` header); poll GET /api/workflows/{id} or stream
+    its events. Pick an example below: the first needs nothing, the others say what to upload first.
+
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
         body (WorkflowRequest): A ComfyUI graph in API format, or the name of a trusted template,
-            with patches and inputs.
+            with patches and inputs. Example: {'model': 'comfyui', 'patches': {'positive': {'text': 'a
+            lighthouse on a cliff at dusk'}}, 'template': 'txt2img'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -203,11 +215,15 @@ async def asyncio(
 ) -> Optional[Union[ErrorResponse, TaskCreated]]:
     """Submit a workflow task
 
+     Answers at once with the task id (and a `Location` header); poll GET /api/workflows/{id} or stream
+    its events. Pick an example below: the first needs nothing, the others say what to upload first.
+
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
         body (WorkflowRequest): A ComfyUI graph in API format, or the name of a trusted template,
-            with patches and inputs.
+            with patches and inputs. Example: {'model': 'comfyui', 'patches': {'positive': {'text': 'a
+            lighthouse on a cliff at dusk'}}, 'template': 'txt2img'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -96,6 +96,9 @@ def sync_detailed(
 ) -> Response[Union[ErrorResponse, TaskRecord]]:
     """Get a workflow task
 
+     The task record: status, queue position, progress, and once succeeded its outputs with signed
+    download URLs.
+
     Args:
         task_id (str):
 
@@ -125,6 +128,9 @@ def sync(
 ) -> Optional[Union[ErrorResponse, TaskRecord]]:
     """Get a workflow task
 
+     The task record: status, queue position, progress, and once succeeded its outputs with signed
+    download URLs.
+
     Args:
         task_id (str):
 
@@ -148,6 +154,9 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 ) -> Response[Union[ErrorResponse, TaskRecord]]:
     """Get a workflow task
+
+     The task record: status, queue position, progress, and once succeeded its outputs with signed
+    download URLs.
 
     Args:
         task_id (str):
@@ -175,6 +184,9 @@ async def asyncio(
     client: AuthenticatedClient,
 ) -> Optional[Union[ErrorResponse, TaskRecord]]:
     """Get a workflow task
+
+     The task record: status, queue position, progress, and once succeeded its outputs with signed
+    download URLs.
 
     Args:
         task_id (str):

@@ -96,6 +96,8 @@ def sync_detailed(
 ) -> Response[Union[ErrorResponse, list["ModelInfo"]]]:
     """List workflow models
 
+     Every catalogue entry of the domain; `available` says whether a live worker can run it here.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -119,6 +121,8 @@ def sync(
 ) -> Optional[Union[ErrorResponse, list["ModelInfo"]]]:
     """List workflow models
 
+     Every catalogue entry of the domain; `available` says whether a live worker can run it here.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -137,6 +141,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 ) -> Response[Union[ErrorResponse, list["ModelInfo"]]]:
     """List workflow models
+
+     Every catalogue entry of the domain; `available` says whether a live worker can run it here.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -158,6 +164,8 @@ async def asyncio(
     client: AuthenticatedClient,
 ) -> Optional[Union[ErrorResponse, list["ModelInfo"]]]:
     """List workflow models
+
+     Every catalogue entry of the domain; `available` says whether a live worker can run it here.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

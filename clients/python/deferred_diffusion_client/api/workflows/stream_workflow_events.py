@@ -94,6 +94,9 @@ def sync_detailed(
 ) -> Response[Union[Any, ErrorResponse]]:
     """Stream a workflow task's changes
 
+     Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal
+    status.
+
     Args:
         task_id (str):
 
@@ -123,6 +126,9 @@ def sync(
 ) -> Optional[Union[Any, ErrorResponse]]:
     """Stream a workflow task's changes
 
+     Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal
+    status.
+
     Args:
         task_id (str):
 
@@ -146,6 +152,9 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 ) -> Response[Union[Any, ErrorResponse]]:
     """Stream a workflow task's changes
+
+     Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal
+    status.
 
     Args:
         task_id (str):
@@ -173,6 +182,9 @@ async def asyncio(
     client: AuthenticatedClient,
 ) -> Optional[Union[Any, ErrorResponse]]:
     """Stream a workflow task's changes
+
+     Server-Sent Events: the record on every change (progress, preview, status), closed after a terminal
+    status.
 
     Args:
         task_id (str):
