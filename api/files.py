@@ -1,7 +1,8 @@
 """Signed file URLs and request inputs: every input is in the blob store before enqueueing.
 
 A signature is HMAC-SHA256(secret, "{ref}:{expires}"), checked in constant time. http(s)
-inputs are fetched only from allowed hosts, with no redirects, a size cap and a timeout.
+inputs are fetched only from allowed hosts, with no redirects, a size cap and a timeout; a URL
+of this platform's own files (`…/api/files/sha256:…`) is read as its ref and never fetched.
 """
 
 import asyncio
@@ -10,8 +11,10 @@ import binascii
 import hashlib
 import hmac
 import io
+import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -29,6 +32,7 @@ from core.settings import Settings
 # chat messages carry them as image parts (see _map_message_images).
 INPUT_FIELDS = ("image", "mask")
 INPUT_MAPS = ("inputs",)
+FILES_PATH = re.compile(r"(.*)/api/files/(sha256:[0-9a-f]{64})")
 
 
 class UrlSigner:
@@ -73,6 +77,12 @@ def image_info(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     return content_type or "application/octet-stream", width, height
 
 
+@dataclass
+class ResolvedInputs:
+    refs: list[str]
+    sizes: dict[str, tuple[int, int]]  # input field (`image`, `mask`, …) → its image's (width, height)
+
+
 class InputStore:
     """Turns every input of a request (ref, data URL, http URL) into a stored blob ref."""
 
@@ -91,25 +101,40 @@ class InputStore:
         await self.client.zadd(BLOB_EXPIRY_KEY, {info.ref: time.time() + PROVISIONAL_BLOB_S}, gt=True)
         return info
 
-    async def store_image(self, data: bytes) -> str:
-        content_type, _, _ = image_info(data, self.settings.max_image_pixels)
-        return (await self.store_bytes(data, content_type)).ref
+    async def store_image(self, data: bytes) -> tuple[str, tuple[int, int]]:
+        """Store an image; returns its ref and its (width, height)."""
+        content_type, width, height = image_info(data, self.settings.max_image_pixels)
+        return (await self.store_bytes(data, content_type)).ref, (width, height)
 
-    async def resolve(self, params: dict[str, Any]) -> list[str]:
-        """Replace every input in params by a blob ref, in place; returns the refs."""
-        refs: list[str] = []
+    async def resolve(self, params: dict[str, Any]) -> ResolvedInputs:
+        """Replace every input in params by a blob ref, in place; returns the refs and the
+        images' sizes, read from the headers on the way (so the size rules need no second read)."""
+        resolved = ResolvedInputs([], {})
 
         async def resolve_one(field: str, value: str) -> str:
-            ref = await self._resolve(field, value)
-            refs.append(ref)
+            ref, resolved.sizes[field] = await self._resolve(field, value)
+            resolved.refs.append(ref)
             return ref
 
         await _map_inputs(params, resolve_one)
         for index, lora in enumerate(params.get("loras") or []):
             if lora.get("ref"):
                 lora["ref"] = await self._resolve_safetensors(f"loras[{index}].ref", lora["ref"])
-                refs.append(lora["ref"])
-        return refs
+                resolved.refs.append(lora["ref"])
+        return resolved
+
+    def _own_ref(self, value: str) -> str | None:
+        """The ref a value names without a fetch: a ref itself, or a URL of this platform's files
+        (`{base}/api/files/{ref}`, signed or not, base the public URL's path or none), from any
+        host: nothing is fetched and the ref must be in this blob store, so the URL gives no more
+        than sending its ref would; its signature does not matter for the same reason."""
+        if BLOB_REF.match(value):
+            return value
+        if not value.startswith(("http://", "https://")):
+            return None
+        match = FILES_PATH.fullmatch(urlsplit(value).path)
+        prefixes = {"", urlsplit(self.settings.public_url or "").path.rstrip("/")}
+        return match.group(2) if match and match.group(1) in prefixes else None
 
     async def _read_blob(self, field: str, ref: str) -> bytes:
         try:
@@ -121,16 +146,18 @@ class InputStore:
         """A LoRA file: a stored blob or an allowed URL (fetched once; stored by content)."""
         if value.startswith("data:"):
             raise InvalidInputError(f"`{field}`: upload the LoRA with POST /api/files and use its ref; data URLs are for images.")
-        data = await self._read_blob(field, value) if BLOB_REF.match(value) else await self._fetch(field, value)
+        ref = self._own_ref(value)
+        data = await self._read_blob(field, ref) if ref else await self._fetch(field, value)
         # A safetensors file opens with its header's length (8 bytes) and then the JSON header.
         if len(data) < 10 or data[8:9] != b"{":
             raise InvalidInputError(f"`{field}`: not a .safetensors file; LoRAs are accepted in safetensors format only.")
-        return value if BLOB_REF.match(value) else (await self.store_bytes(data, "application/octet-stream")).ref
+        return ref or (await self.store_bytes(data, "application/octet-stream")).ref
 
-    async def _resolve(self, field: str, value: str) -> str:
-        if BLOB_REF.match(value):
-            image_info(await self._read_blob(field, value), self.settings.max_image_pixels)
-            return value
+    async def _resolve(self, field: str, value: str) -> tuple[str, tuple[int, int]]:
+        """An image input as a stored ref, with the image's (width, height)."""
+        if ref := self._own_ref(value):
+            _, width, height = image_info(await self._read_blob(field, ref), self.settings.max_image_pixels)
+            return ref, (width, height)
         if value.startswith("data:"):
             return await self.store_image(decode_data_url(field, value))
         return await self.store_image(await self._fetch(field, value))

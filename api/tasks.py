@@ -43,19 +43,20 @@ class Platform:
 
 
 async def submit(platform: Platform, domain: Domain, body: TaskRequest, principal: Principal, idempotency_key: str | None) -> TaskCreated:
+    """Validate, store the inputs, then admit: every check that needs no input runs before any
+    input is fetched or stored; the size rules that need the input's size run after, on the
+    sizes read while storing."""
     entry, route_notes = catalogue.resolve(domain, body)
-    if entry.hosted and entry.name not in await available_models(platform):
-        raise InvalidRequestError(
-            f"{entry.name} is not configured here: no {entry.queue.value} worker has its provider key. "
-            "Pick another model, or ask the admin to configure the provider.",
-            code="model_not_configured",
-        )
+    await check_available(platform, entry)
     params, notes = catalogue.normalize(entry, body)
     if entry.engine == "comfyui":
         # The worker's own check, run here so a bad graph is a 422 and never queued (reads a template file).
         await asyncio.to_thread(workflows.prepare, params, platform.settings.resolved_comfy_workflows_dir, platform.settings.comfy_allowed_nodes)
+    inputs = await platform.inputs.resolve(params)
+    refs = inputs.refs
+    if "image" in inputs.sizes:
+        notes += catalogue.fit_to_input(entry, body, params, inputs.sizes["image"])
     notes = route_notes + notes
-    refs = await platform.inputs.resolve(params)
     settings = platform.settings
     body_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     task_id = new_task_id()
@@ -85,6 +86,35 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
     if admission.outcome == "backlog_total":
         raise BacklogFullError(f"The platform has {admission.count} unfinished tasks (limit {settings.backlog_total}); try again later.", retry_after_s=10)
     return TaskCreated(id=task_id, position=admission.position)
+
+
+async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> None:
+    """Refuse a model no live worker can run, so that accepted means it runs.
+
+    A hosted model needs a worker with its provider configured. A local model is refused only
+    when some worker of its queue is live and none of them has its weights (or may download
+    them): with no live worker on the queue at all the platform may be starting, and a worker
+    that comes up with the weights will run it, so the task is accepted and waits."""
+    workers = (await live_workers(platform.redis)).values()
+    available = {model for worker in workers for model in worker.get("models", [])}
+    if entry.name in available:
+        return
+    if entry.hosted:
+        raise InvalidRequestError(
+            f"{entry.name} is not configured here: no {entry.queue.value} worker has its provider key. "
+            "Pick another model, or ask the admin to configure the provider.",
+            code="model_not_configured",
+        )
+    if entry.weights and any(entry.queue.value in worker.get("queues", []) for worker in workers):
+        raise InvalidRequestError(
+            f"{entry.name} is not available here: no live {entry.queue.value} worker has its weights ({entry.weights}). "
+            f"Put them in the workers' models dir (DDIFFUSION_MODELS_DIR; on this machine "
+            f"{platform.settings.resolved_models_dir / entry.weights}) with `ddiffusion models pull {entry.name}` on the "
+            "worker machine, or let the workers download them (DDIFFUSION_ALLOW_DOWNLOADS=true); or pick a model whose "
+            "`available` is true in the domain's /models listing.",
+            code="model_unavailable",
+            details={"model": entry.name, "weights": entry.weights},
+        )
 
 
 async def wait_for_replicas(client: redis.asyncio.Redis, replicas: int) -> None:
@@ -217,12 +247,6 @@ async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
         )
         for entry in entries
     ]
-
-
-async def available_models(platform: Platform) -> set[str]:
-    """Models some live worker reports it can run now."""
-    workers = await live_workers(platform.redis)
-    return {model for worker in workers.values() for model in worker.get("models", [])}
 
 
 async def live_workers(client: redis.asyncio.Redis) -> dict[str, dict]:

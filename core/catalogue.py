@@ -4,6 +4,7 @@ Read by the api (validation, listings, routing) and by workers (what to load). R
 normalised here once, so the record holds exactly the parameters the worker runs with.
 """
 
+import math
 import secrets
 from enum import StrEnum
 from typing import Any
@@ -336,7 +337,8 @@ def image_mode(request: ImageRequest) -> str:
 
 def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], list[str]]:
     """Fill in defaults, snap sizes and check limits. Returns the request as it will run and
-    notes for the task log. Raises InvalidRequestError saying what to change."""
+    notes for the task log. Raises InvalidRequestError saying what to change. A request with an
+    `image` takes its size from it in `fit_to_input`, once the api has read the image."""
     params = request.model_dump(exclude_none=True)
     notes: list[str] = []
     if isinstance(request, ImageRequest):
@@ -362,6 +364,49 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
     if "seed" in type(request).model_fields and params.get("seed") is None:
         params["seed"] = secrets.randbelow(2**32)
     return params, notes
+
+
+# The request schemas' bounds on a side: a size taken from an input stays one a caller could ask for.
+MIN_SIDE, MAX_SIDE = 64, 4096
+
+
+def fit_to_input(entry: ModelEntry, request: TaskRequest, params: dict[str, Any], size: tuple[int, int]) -> list[str]:
+    """Second step of `normalize` for a request with an `image`, once the api has read the image's
+    size (width, height): without width and height the output keeps the input's size, scaled
+    down (aspect kept) to the model's max pixels and snapped to its multiple; with one of them
+    the other follows the input's aspect; with both nothing changes. A model with a fixed set
+    of sizes takes the one nearest the input's aspect. Updates params; returns notes for the log."""
+    if not isinstance(request, ImageRequest | VideoRequest) or request.image is None or "width" in entry.ignores:
+        return []
+    if (request.width is not None and request.height is not None) or not (entry.modes or entry.limits.sizes):
+        return []
+    in_width, in_height = size
+    if entry.limits.sizes:
+        if request.width is not None or request.height is not None:
+            return []
+        chosen = min(entry.limits.sizes, key=lambda listed: abs(math.log(_aspect(listed) * in_height / in_width)))
+        params["width"], params["height"] = (int(side) for side in chosen.split("x"))
+        return [f"size {chosen}: of {entry.name}'s sizes, the nearest to the {in_width}x{in_height} image's aspect"]
+    if request.width is None and request.height is None:
+        scale = min(1.0, math.sqrt(entry.limits.max_pixels / (in_width * in_height)), MAX_SIDE / max(in_width, in_height))
+        scale = max(scale, MIN_SIDE / min(in_width, in_height))
+        params["width"], params["height"] = (max(MIN_SIDE, math.floor(side * scale)) for side in (in_width, in_height))
+        scaled = f", scaled to {params['width']}x{params['height']} to fit {entry.name}'s limits" if scale != 1 else ""
+        note = f"width and height from the {in_width}x{in_height} image{scaled}; set them to choose another size"
+    elif request.height is None:
+        params["height"] = min(MAX_SIDE, max(MIN_SIDE, round(params["width"] * in_height / in_width)))
+        note = f"height {params['height']} from width {params['width']} and the {in_width}x{in_height} image's aspect"
+    else:
+        params["width"] = min(MAX_SIDE, max(MIN_SIDE, round(params["height"] * in_width / in_height)))
+        note = f"width {params['width']} from height {params['height']} and the {in_width}x{in_height} image's aspect"
+    notes = [note]
+    _snap_size(entry, params, notes)
+    return notes
+
+
+def _aspect(size: str) -> float:
+    width, height = size.split("x")
+    return int(width) / int(height)
 
 
 def _check_steps(entry: ModelEntry, params: dict[str, Any]) -> None:

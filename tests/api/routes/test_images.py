@@ -1,8 +1,10 @@
 import io
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from core.catalogue import CATALOGUE
 from tests.utils.platform import RedisServer
 from tests.utils.tasks import data_url, new_key, png_bytes, wait_for
 
@@ -157,11 +159,45 @@ def test_task_of_another_key_is_404(client: TestClient, user: dict[str, str], ad
     assert client.get("/api/images/no-such-task", headers=user).status_code == 404
 
 
-def test_model_without_weights_fails_naming_where_it_looked(platform_client: TestClient, user: dict[str, str], models_dir: object) -> None:
-    task_id = submit(platform_client, user, model="sd-1.5", width=64, height=64)
-    record = wait_for(platform_client, "images", task_id, user)
-    assert record["status"] == "failed"
-    assert record["error"]["code"] == "model_unavailable"
-    assert str(models_dir) in record["error"]["message"] and "Hugging Face cache" in record["error"]["message"]
-    # The worker is healthy afterwards.
+def test_model_without_weights_is_refused_at_submit_naming_where_they_go(platform_client: TestClient, user: dict[str, str], models_dir: Path) -> None:
+    # The session's gpu worker is live and has no sdxl weights, and downloads are off.
+    for model, member in (("sdxl", "sdxl"), ("flux-1", "flux-1-dev")):  # a family is checked by the member it routes to
+        error = error_of(platform_client.post("/api/images", json={"model": model, "prompt": "x"}, headers=user), 422)
+        assert error["code"] == "model_unavailable"
+        assert str(models_dir) in error["message"] and f"ddiffusion models pull {member}" in error["message"]
     assert wait_for(platform_client, "images", submit(platform_client, user), user)["status"] == "succeeded"
+
+
+def unsized(client: TestClient, headers: dict[str, str], image: str, **fields: object) -> dict:
+    """Submit an img2img without width/height and wait for it."""
+    body = {"model": "tiny-sd", "prompt": "a plate", "steps": 2, "seed": 5, "image": image} | fields
+    response = client.post("/api/images", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return wait_for(client, "images", response.json()["id"], headers)
+
+
+def test_img2img_without_a_size_keeps_the_input_size(platform_client: TestClient, user: dict[str, str]) -> None:
+    record = unsized(platform_client, user, data_url(png_bytes(320, 192)))
+    assert record["status"] == "succeeded", record
+    image = Image.open(io.BytesIO(download(platform_client, record["outputs"][0]["url"])))
+    assert image.format == "PNG" and image.size == (320, 192)
+    assert any("width and height from the 320x192 image" in line for line in record["logs"]), record["logs"]
+
+
+def test_a_too_large_input_is_scaled_within_max_pixels_keeping_its_aspect(platform_client: TestClient, user: dict[str, str]) -> None:
+    ref = platform_client.post("/api/files", files={"file": ("plate.png", png_bytes(1280, 720))}, headers=user).json()["ref"]
+    record = unsized(platform_client, user, ref)
+    assert record["status"] == "succeeded", record
+    width, height = Image.open(io.BytesIO(download(platform_client, record["outputs"][0]["url"]))).size
+    assert width * height <= CATALOGUE["tiny-sd"].limits.max_pixels and width % 8 == height % 8 == 0
+    assert abs(width / height - 16 / 9) < 0.03 and width > 600  # scaled down, not squashed nor shrunk further
+    assert any("scaled to" in line for line in record["logs"]), record["logs"]
+
+
+def test_one_side_given_derives_the_other_from_the_input_aspect(client: TestClient, user: dict[str, str]) -> None:
+    plate = data_url(png_bytes(320, 192))
+    for given, derived in (({"width": 160}, ("height", 96)), ({"height": 96}, ("width", 160)), ({"width": 204}, ("height", 120))):
+        response = client.post("/api/images", json={"model": "tiny-sd", "prompt": "x", "image": plate} | given, headers=user)
+        assert response.status_code == 202, response.text
+        request = client.get(f"/api/images/{response.json()['id']}", headers=user).json()["request"]
+        assert request[derived[0]] == derived[1], request

@@ -9,9 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from api.main import create_app
 from core.catalogue import CATALOGUE
 from tests.utils.loras import make_lora
-from tests.utils.tasks import data_url, event_records, png_bytes, wait_for
+from tests.utils.platform import RedisServer, make_settings
+from tests.utils.tasks import data_url, event_records, new_key, png_bytes, wait_for
 
 TINY_IMAGE_MODES = [
     (name, mode) for name, entry in CATALOGUE.items() if entry.tiny and entry.domain == "images" for mode in entry.modes or entry.routes
@@ -102,3 +104,14 @@ def test_workers_advertise_the_models_they_hold_warm(platform_client: TestClient
         time.sleep(0.2)
     assert listing["tiny-sdxl"]["warm"] and listing["tiny-sdxl"]["available"]
     assert not listing["sdxl"]["warm"] and not listing["sdxl"]["available"]
+
+
+def test_a_model_is_accepted_while_no_worker_of_its_queue_is_live(tmp_path: Path, models_dir: Path) -> None:
+    # A platform still starting: no heartbeat yet, so a worker with the weights may yet come up.
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        with TestClient(create_app(make_settings(server.url, tmp_path / "data", models_dir))) as client:
+            response = client.post("/api/images", json={"model": "sdxl", "prompt": "x"}, headers=new_key(client))
+            assert response.status_code == 202, response.text
+    finally:
+        server.stop()
