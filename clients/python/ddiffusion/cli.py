@@ -102,7 +102,7 @@ def printable(text: str) -> str:
 
 def say(label: str, text: str) -> None:
     """A `label: text` line on stderr; the text is shown as it is, never read as rich markup."""
-    stderr.print(f"{label} {escape(printable(text))}", highlight=False)
+    stderr.print(f"{label} {escape(printable(text))}", highlight=False, soft_wrap=True)  # one line each, for grep
 
 
 def hint_for(exc: ApiError) -> Optional[str]:
@@ -149,7 +149,7 @@ def exit_with(code: int, report: ErrorReport) -> None:
 
 
 def wait_with_progress(client: Client, domain: str, task_id: str, as_json: bool, timeout_s: Optional[float]) -> TaskRecord:
-    if as_json:
+    if as_json or not stderr.is_terminal:  # a bar in a log file or a pipe is only noise
         return client.wait(domain, task_id, timeout_s=timeout_s)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
