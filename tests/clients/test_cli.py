@@ -13,7 +13,7 @@ from ddiffusion.cli import app
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-from tests.utils.platform import ADMIN_KEY
+from tests.utils.platform import ADMIN_KEY, free_port
 from tests.utils.tasks import png_bytes
 
 TIMEOUT = ["--timeout", "120"]
@@ -132,3 +132,43 @@ def test_installed_console_script_runs(cli_env: dict[str, str]) -> None:
     result = subprocess.run([str(ddiffusion_script), "models", "list", "texts", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "tiny-llm" in {model["name"] for model in json.loads(result.stdout)}
+
+
+def test_a_missing_key_names_the_settings_to_set(cli_env: dict[str, str]) -> None:
+    result = ddiffusion_cli(cli_env | {"DDIFFUSION_API_KEY": ""}, "models", "list")
+    assert result.exit_code == 3
+    assert "no API key: set DDIFFUSION_API_KEY or pass --api-key" in result.stderr and "ddiffusion keys create NAME" in result.stderr
+
+
+def test_an_unreachable_platform_names_the_address_setting(cli_env: dict[str, str]) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    result = ddiffusion_cli(cli_env | {"DDIFFUSION_API_ADDRESS": nowhere}, "tasks", "get", "images", "some-id")
+    assert result.exit_code == 3
+    assert nowhere in result.stderr and "DDIFFUSION_API_ADDRESS" in result.stderr and "--address" in result.stderr
+
+
+def test_a_refused_request_prints_the_apis_message(cli_env: dict[str, str]) -> None:
+    result = ddiffusion_cli(cli_env, "images", "create", "--model", "tiny-sd", "--prompt", "x", "--strength", "0")
+    assert result.exit_code == 3
+    [line] = result.stderr.splitlines()
+    assert "422" in line and "strength" in line
+
+
+def test_watching_a_cancelled_task_prints_one_clean_line(cli_env: dict[str, str]) -> None:
+    submitted = ddiffusion_cli(cli_env, "images", "create", "--model", "tiny-sd", "--prompt", "long", "--width", "256", "--height", "256", "--steps", "50")
+    task_id = submitted.stdout.strip()
+    assert ddiffusion_cli(cli_env, "tasks", "cancel", "images", task_id).exit_code == 0
+    watched = ddiffusion_cli(cli_env, "tasks", "watch", "images", task_id, *TIMEOUT)
+    assert watched.exit_code == 1
+    [line] = watched.stderr.splitlines()
+    assert line.startswith("note: cancelled: ") and "cancelled: cancelled" not in line
+
+
+def test_server_text_reaches_the_terminal_with_control_characters_escaped(cli_env: dict[str, str]) -> None:
+    # The fake OpenAI answers with the prompt: an answer that clears the screen and rings the bell.
+    prompt = "red\x1b[2J\x07 alert\r\nsecond\tline"
+    result = ddiffusion_cli(cli_env, "texts", "create", "--model", "gpt-4o", "--prompt", prompt, "--wait", *TIMEOUT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "red\\x1b[2J\\x07 alert\\r\nsecond\tline\n"
+    refused = ddiffusion_cli(cli_env, "images", "create", "--model", "no-such\x1b[31m", "--prompt", "x")
+    assert refused.exit_code == 3 and "\x1b" not in refused.stderr and "\\x1b[31m" in refused.stderr

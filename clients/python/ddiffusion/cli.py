@@ -4,6 +4,8 @@ failed or was cancelled, 2 usage error, 3 API or connection error (or --timeout 
 # No `from __future__ import annotations` here: typer on Python 3.9 reads the raw signature, and
 # string annotations would hide the `Annotated[..., typer.Option(...)]` metadata from it.
 import json
+import re
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,11 +15,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from ddiffusion.client import DEFAULT_API_ADDRESS, ApiError, Client, is_terminal
-from deferred_diffusion_client.models import Domain, TaskRecord
+from ddiffusion.client import DEFAULT_API_ADDRESS, INPUT_REF, ApiError, Client, is_terminal, outcome_summary
+from deferred_diffusion_client.models import Domain, ImageRequestSchedulerType0, TaskRecord
 
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
@@ -44,6 +47,12 @@ for sub_app, name in [
     app.add_typer(sub_app, name=name)
 
 stderr = Console(stderr=True)
+# What each failure asks the user to change, in the names the user sets them by.
+NO_KEY = "no API key: set DDIFFUSION_API_KEY or pass --api-key (the admin creates keys: ddiffusion keys create NAME with the admin key)"
+REFUSED_KEY = "set DDIFFUSION_API_KEY or pass --api-key with a key the admin created (ddiffusion keys create NAME)"
+UNREACHABLE = "is the platform running there? Set DDIFFUSION_API_ADDRESS or pass --address"
+# A LoRA's trailing `:SCALE`, e.g. `detail:0.8`.
+LORA_SCALE = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
 
 
 @dataclass
@@ -53,6 +62,8 @@ class Connection:
     client: Optional[Client] = None
 
     def open(self, ctx: typer.Context) -> Client:
+        if not self.api_key:
+            raise ApiError("no_api_key", NO_KEY)
         if self.client is None:
             self.client = Client(self.address, self.api_key)
             ctx.call_on_close(self.client.close)
@@ -82,27 +93,63 @@ def echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+def printable(text: str) -> str:
+    """Server-supplied text as it may reach a terminal: control characters (an escape sequence
+    could move the cursor, retitle the window or hide what came before) shown escaped, `\\x1b`;
+    newlines and tabs kept."""
+    return "".join(char if char.isprintable() or char in "\n\t" else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
+def say(label: str, text: str) -> None:
+    """A `label: text` line on stderr; the text is shown as it is, never read as rich markup."""
+    stderr.print(f"{label} {escape(printable(text))}", highlight=False, soft_wrap=True)  # one line each, for grep
+
+
+def hint_for(exc: ApiError) -> Optional[str]:
+    if exc.code == "unreachable":
+        return UNREACHABLE
+    if exc.status == 401:
+        return REFUSED_KEY
+    return None
+
+
+@dataclass
+class ErrorReport:
+    """What `reporting_errors` adds to an error: how to find the task again once there is one."""
+
+    resume: Optional[str] = None
+
+
 @contextmanager
-def reporting_errors(as_json: bool) -> Iterator[None]:
+def reporting_errors(as_json: bool) -> Iterator[ErrorReport]:
     """Turns the layer's exceptions into a message and the documented exit code."""
+    report = ErrorReport()
     try:
-        yield
+        yield report
     except ApiError as exc:
+        hint = hint_for(exc)
         if as_json:
-            echo_json({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
+            error = {"code": exc.code, "message": exc.message, "status": exc.status}
+            echo_json({"error": error | {key: value for key, value in (("hint", hint), ("resume", report.resume)) if value}})
         else:
-            stderr.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_API_ERROR) from None
+            say("[red]error:[/]", f"{exc}; {hint}" if hint else str(exc))
+        exit_with(EXIT_API_ERROR, report)
     except TimeoutError as exc:
-        stderr.print(f"[red]timeout:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_API_ERROR) from None
+        say("[red]timeout:[/]", str(exc))
+        exit_with(EXIT_API_ERROR, report)
     except (ValueError, OSError) as exc:
-        stderr.print(f"[red]usage:[/] {exc}", highlight=False)
+        say("[red]usage:[/]", str(exc))
         raise typer.Exit(EXIT_USAGE) from None
 
 
+def exit_with(code: int, report: ErrorReport) -> None:
+    if report.resume:
+        say("[yellow]the task goes on; follow it again with:[/]", report.resume)
+    raise typer.Exit(code) from None
+
+
 def wait_with_progress(client: Client, domain: str, task_id: str, as_json: bool, timeout_s: Optional[float]) -> TaskRecord:
-    if as_json:
+    if as_json or not stderr.is_terminal:  # a bar in a log file or a pipe is only noise
         return client.wait(domain, task_id, timeout_s=timeout_s)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
@@ -127,13 +174,12 @@ def report(client: Client, record: TaskRecord, output: Optional[Path], as_json: 
     else:
         for result in record.outputs or []:
             if isinstance(result.text, str):
-                typer.echo(result.text)
+                typer.echo(printable(result.text))
         for path in saved:
             typer.echo(str(path))
-        if record.error:
-            stderr.print(f"[red]{record.status.value}:[/] {record.error.code}: {record.error.message}", highlight=False)
-        elif not succeeded:
-            stderr.print(f"[yellow]{record.status.value}[/]", highlight=False)
+        if not succeeded:
+            code, message = (record.error.code, record.error.message) if record.error else (None, None)
+            say("[red]error:[/]" if record.status.value == "failed" else "[yellow]note:[/]", outcome_summary(record.status.value, code, message))
     if not succeeded:
         raise typer.Exit(EXIT_TASK_FAILED)
 
@@ -141,15 +187,22 @@ def report(client: Client, record: TaskRecord, output: Optional[Path], as_json: 
 def submit(
     ctx: typer.Context, domain: str, request: dict[str, Any], wait: bool, output: Optional[Path], as_json: bool, timeout_s: Optional[float]
 ) -> None:
-    """Submits; without waiting prints the task id, otherwise waits, downloads and reports."""
-    with reporting_errors(as_json):
+    """Submits; without waiting prints the task id, otherwise waits, downloads and reports. The id
+    and how to follow the task are printed before waiting, so a lost connection never loses it."""
+    with reporting_errors(as_json) as errors:
         client = client_of(ctx)
         request = {name: value for name, value in request.items() if value is not None}
         created = client.submit(domain, request)
         if not (wait or output is not None):
             echo_json(created.to_dict()) if as_json else typer.echo(created.id)
             return
+        errors.resume = watch_command(domain, created.id, output)
+        say("[green]submitted[/]", f"{created.id}; follow it with: {errors.resume}")
         report(client, wait_with_progress(client, domain, created.id, as_json, timeout_s), output, as_json)
+
+
+def watch_command(domain: str, task_id: str, output: Optional[Path]) -> str:
+    return f"ddiffusion tasks watch {domain} {shlex.quote(task_id)}" + ("" if output is None else f" -o {shlex.quote(str(output))}")
 
 
 def input_ref(ctx: typer.Context, value: Optional[str], as_json: bool) -> Optional[str]:
@@ -160,20 +213,47 @@ def input_ref(ctx: typer.Context, value: Optional[str], as_json: bool) -> Option
         return client_of(ctx).input_ref(value)
 
 
+# Options named as the API names the request's fields (`num_frames` → `--num-frames`);
+# tests/clients/test_cli_options.py holds every request field of openapi.json to one.
+NegativePrompt = Annotated[Optional[str], typer.Option(help="What to keep out of it.")]
+Width = Annotated[Optional[int], typer.Option(help="Pixels (snapped to the model's multiple); the model's default when unset.")]
+Height = Annotated[Optional[int], typer.Option(help="Pixels, like --width.")]
+Steps = Annotated[Optional[int], typer.Option(help="Denoising steps; the model's default when unset.")]
+Guidance = Annotated[Optional[float], typer.Option(help="Guidance scale; the model's default when unset.")]
+Seed = Annotated[Optional[int], typer.Option(help="Repeatable results; drawn (and recorded) when unset.")]
+
+
+def parse_lora(ctx: typer.Context, text: str, as_json: bool) -> dict[str, Any]:
+    """`NAME[:SCALE]` (a file in the platform's LoRA dir), `sha256:…[:SCALE]` (from POST /api/files),
+    or a local `FILE.safetensors[:SCALE]`, uploaded first."""
+    target, separator, scale = text.rpartition(":")
+    if not separator or target == "sha256" or not LORA_SCALE.fullmatch(scale):
+        target, scale = text, ""
+    spec: dict[str, Any] = {"name": target}
+    if INPUT_REF.match(target) or target.endswith(".safetensors"):
+        spec = {"ref": input_ref(ctx, target, as_json)}
+    return spec | ({"scale": float(scale)} if scale else {})
+
+
 @images_app.command("create")
 def create_image(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help="e.g. tiny-sd, sd-1.5, sdxl (see `ddiffusion models list images`).")],
     prompt: Annotated[str, typer.Option(help="What to make.")],
-    negative_prompt: Optional[str] = None,
-    width: Optional[int] = None,
-    height: Optional[int] = None,
-    steps: Optional[int] = None,
-    guidance: Optional[float] = None,
-    seed: Optional[int] = None,
+    negative_prompt: NegativePrompt = None,
+    width: Width = None,
+    height: Height = None,
+    steps: Steps = None,
+    guidance: Guidance = None,
+    seed: Seed = None,
+    scheduler: Annotated[Optional[ImageRequestSchedulerType0], typer.Option(help="Where the model offers a choice.")] = None,
     image: Annotated[Optional[str], typer.Option(help="Init image: a local file (uploaded), a sha256: ref or a URL.")] = None,
-    mask: Annotated[Optional[str], typer.Option(help="Inpainting mask, like --image.")] = None,
+    mask: Annotated[Optional[str], typer.Option(help="Inpainting mask, like --image: white is repainted, black kept.")] = None,
     strength: Annotated[Optional[float], typer.Option(help="How much of --image is repainted (0-1].")] = None,
+    lora: Annotated[
+        Optional[list[str]],
+        typer.Option(metavar="NAME[:SCALE]", help="NAME[:SCALE] from the platform's LoRA dir, a sha256: ref or a local .safetensors; repeatable."),
+    ] = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
@@ -189,9 +269,11 @@ def create_image(
         "steps": steps,
         "guidance": guidance,
         "seed": seed,
+        "scheduler": scheduler.value if scheduler else None,
         "image": input_ref(ctx, image, as_json),
         "mask": input_ref(ctx, mask, as_json),
         "strength": strength,
+        "loras": [parse_lora(ctx, item, as_json) for item in lora] if lora else None,
     }
     submit(ctx, "images", request, wait, output, as_json, timeout)
 
@@ -202,16 +284,21 @@ def create_text(
     model: Annotated[str, typer.Option(help="e.g. tiny-llm, qwen-2.5, gpt-4o (see `ddiffusion models list texts`).")],
     prompt: Annotated[str, typer.Option(help="The user message.")],
     system: Annotated[Optional[str], typer.Option(help="A system message before it.")] = None,
-    max_tokens: Optional[int] = None,
-    temperature: Optional[float] = None,
-    seed: Optional[int] = None,
+    image: Annotated[
+        Optional[list[str]], typer.Option(help="An image shown with the prompt, for vision models: a local file, a sha256: ref or a URL; repeatable.")
+    ] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="The longest answer, in tokens.")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="0 for the likeliest answer, up to 2.")] = None,
+    seed: Seed = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
     timeout: Timeout = None,
 ) -> None:
     """Submit a chat task; with --wait the answer is printed."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    images = [{"type": "image", "image": input_ref(ctx, item, as_json)} for item in image or []]
+    content: Any = [{"type": "text", "text": prompt}, *images] if images else prompt
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
     request = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
     submit(ctx, "texts", request, wait, output, as_json, timeout)
 
@@ -221,15 +308,15 @@ def create_video(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help="See `ddiffusion models list videos`.")],
     prompt: Annotated[str, typer.Option(help="What to make.")],
-    negative_prompt: Optional[str] = None,
+    negative_prompt: NegativePrompt = None,
     image: Annotated[Optional[str], typer.Option(help="First frame: a local file (uploaded), a sha256: ref or a URL.")] = None,
-    width: Optional[int] = None,
-    height: Optional[int] = None,
-    frames: Annotated[Optional[int], typer.Option(help="Number of frames.")] = None,
-    fps: Optional[int] = None,
-    steps: Optional[int] = None,
-    guidance: Optional[float] = None,
-    seed: Optional[int] = None,
+    width: Width = None,
+    height: Height = None,
+    num_frames: Annotated[Optional[int], typer.Option(help="Number of frames; the model's default when unset.")] = None,
+    fps: Annotated[Optional[int], typer.Option(help="Frames per second of the MP4.")] = None,
+    steps: Steps = None,
+    guidance: Guidance = None,
+    seed: Seed = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
@@ -243,7 +330,7 @@ def create_video(
         "image": input_ref(ctx, image, as_json),
         "width": width,
         "height": height,
-        "num_frames": frames,
+        "num_frames": num_frames,
         "fps": fps,
         "steps": steps,
         "guidance": guidance,
@@ -306,13 +393,15 @@ def create_workflow(
 
 
 def print_record(record: TaskRecord) -> None:
-    typer.echo(f"{record.id}  {record.domain.value}  {record.model}  {record.status.value}")
+    typer.echo(printable(f"{record.id}  {record.domain.value}  {record.model}  {record.status.value}"))
     if record.progress and record.progress.total:
         typer.echo(f"progress  {record.progress.step}/{record.progress.total}")
     if record.error:
-        typer.echo(f"error  {record.error.code}: {record.error.message}")
+        typer.echo(printable(f"error  {outcome_summary(record.status.value, record.error.code, record.error.message)}"))
+    for line in record.logs or []:
+        typer.echo(printable(f"log  {line}"))
     for result in record.outputs or []:
-        typer.echo(result.url if isinstance(result.url, str) else str(result.text))
+        typer.echo(printable(result.url if isinstance(result.url, str) else str(result.text)))
 
 
 @tasks_app.command("get")
@@ -341,7 +430,8 @@ def watch_task(
     timeout: Timeout = None,
 ) -> None:
     """Wait for a task with a progress bar; exit 0 when it succeeded, 1 otherwise."""
-    with reporting_errors(as_json):
+    with reporting_errors(as_json) as errors:
+        errors.resume = watch_command(domain.value, task_id, output)
         client = client_of(ctx)
         record = client.get(domain.value, task_id)
         if not is_terminal(record):
@@ -361,7 +451,8 @@ def list_models(ctx: typer.Context, domain: Annotated[Optional[Domain], typer.Ar
     # Names are what users type next: fold long ones rather than cut them short.
     table = Table(Column("name", overflow="fold"), "domain", "queue", "available", "capabilities")
     for model in models:
-        table.add_row(model.name, model.domain.value, model.queue.value, "yes" if model.available else "no", ", ".join(model.capabilities))
+        cells = [model.name, model.domain.value, model.queue.value, "yes" if model.available else "no", ", ".join(model.capabilities)]
+        table.add_row(*(escape(printable(cell)) for cell in cells))
     Console().print(table)
 
 
@@ -370,7 +461,7 @@ def create_key(ctx: typer.Context, name: str, as_json: AsJson = False) -> None:
     """Create a key; it is shown this once."""
     with reporting_errors(as_json):
         created = client_of(ctx).create_key(name)
-    echo_json(created.to_dict()) if as_json else typer.echo(f"{created.id}  {created.key}")
+    echo_json(created.to_dict()) if as_json else typer.echo(printable(f"{created.id}  {created.key}"))
 
 
 @keys_app.command("list")
@@ -382,7 +473,7 @@ def list_keys(ctx: typer.Context, as_json: AsJson = False) -> None:
         echo_json([key.to_dict() for key in keys])
         return
     for key in keys:
-        typer.echo(f"{key.id}  {key.name}  {key.created_at.isoformat()}")
+        typer.echo(printable(f"{key.id}  {key.name}  {key.created_at.isoformat()}"))
 
 
 @keys_app.command("revoke")

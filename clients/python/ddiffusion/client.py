@@ -100,6 +100,13 @@ def is_terminal(record: TaskRecord) -> bool:
     return record.status.value in TERMINAL_STATUSES
 
 
+def outcome_summary(status: str, code: Optional[str] = None, message: Optional[str] = None) -> str:
+    """`succeeded`, `failed: out_of_memory: …`, `cancelled: Cancelled while running.`: a code that
+    only repeats the status (a cancelled task's `cancelled`) is said once."""
+    details = [part for part in (code, message) if part and part != status]
+    return ": ".join([status, *details])
+
+
 def error_from_response(status: int, content: bytes, parsed: object = None) -> ApiError:
     if isinstance(parsed, ErrorResponse):
         return ApiError(parsed.error.code, parsed.error.message, int(status))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from ddiffusion.client import ApiError, Client, safe_name
+from ddiffusion.client import ApiError, Client, outcome_summary, safe_name
 from deferred_diffusion_client.models import TaskRecord
 
 MainThreadCall = Callable[[Callable[[], None]], None]
@@ -85,8 +85,7 @@ class JobResult:
     @property
     def summary(self) -> str:
         """`succeeded`, `failed: out_of_memory: …`, `cancelled: Cancelled while running.`"""
-        details = [part for part in (self.error_code, self.error_message) if part and part != self.status]
-        return ": ".join([self.status, *details])
+        return outcome_summary(self.status, self.error_code, self.error_message)
 
 
 ProgressCallback = Callable[[TaskRecord], None]
