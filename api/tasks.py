@@ -91,7 +91,8 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
 async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> None:
     """Refuse a model no live worker can run, so that accepted means it runs.
 
-    A hosted model needs a worker with its provider configured. A local model is refused only
+    A hosted model needs a worker with its provider configured; a workflow, a comfy worker that
+    reaches ComfyUI (a live comfy worker that does not is refused). A local model is refused only
     when some worker of its queue is live and none of them has its weights (or may download
     them): with no live worker on the queue at all the platform may be starting, and a worker
     that comes up with the weights will run it, so the task is accepted and waits."""
@@ -105,7 +106,14 @@ async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> No
             "Pick another model, or ask the admin to configure the provider.",
             code="model_not_configured",
         )
-    if entry.weights and any(entry.queue.value in worker.get("queues", []) for worker in workers):
+    queue_live = any(entry.queue.value in worker.get("queues", []) for worker in workers)
+    if entry.engine == "comfyui" and queue_live:
+        raise InvalidRequestError(
+            f"ComfyUI is not answering at the {entry.queue.value} workers ({platform.settings.comfy_url}): start the sidecar "
+            "(`docker compose --profile comfy up -d`, or a ComfyUI of your own) and point DDIFFUSION_COMFY_URL at it.",
+            code="comfy_unavailable",
+        )
+    if entry.weights and queue_live:
         raise InvalidRequestError(
             f"{entry.name} is not available here: no live {entry.queue.value} worker has its weights ({entry.weights}). "
             f"Put them in the workers' models dir (DDIFFUSION_MODELS_DIR; on this machine "

@@ -2,15 +2,19 @@
 
 import io
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from api.main import create_app
+from core.schemas import Queue
 from tests.fakes import FakeServices
-from tests.utils.platform import RedisServer
-from tests.utils.tasks import png_bytes, wait_for
+from tests.fakes.comfyui_server import unused_url
+from tests.utils.platform import RedisServer, WorkerFleet, make_settings
+from tests.utils.tasks import new_key, png_bytes, wait_for
 
 
 def test_template_with_patches_runs_on_the_sidecar(platform_client: TestClient, user: dict[str, str]) -> None:
@@ -116,3 +120,21 @@ def test_a_workflow_comfyui_accepts_only_in_part_fails_naming_the_node(platform_
     assert record["status"] == "failed" and record["outputs"] == []
     assert record["error"]["code"] == "comfy_node_errors"
     assert "node 7 (CheckpointLoaderSimple)" in record["error"]["message"] and "not-installed.safetensors" in record["error"]["message"]
+
+
+def test_a_workflow_is_refused_at_submit_while_no_comfy_worker_reaches_comfyui(tmp_path: Path, tiny_models: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    settings = make_settings(server.url, tmp_path / "data", tiny_models, comfy_url=unused_url())
+    fleet = WorkerFleet(settings, tmp_path)
+    try:
+        fleet.start(Queue.comfy)
+        fleet.wait_ready([Queue.comfy])
+        with TestClient(create_app(settings)) as client:
+            response = client.post("/api/workflows", json={"template": "txt2img"}, headers=new_key(client))
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "comfy_unavailable"
+        assert "DDIFFUSION_COMFY_URL" in response.json()["error"]["message"]
+        assert server.client().llen("comfy") == 0
+    finally:
+        fleet.stop()
+        server.stop()
