@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from api.main import sweep_expired_blobs
 from core.records import BLOB_EXPIRY_KEY
 from tests.utils.platform import RedisServer
-from tests.utils.tasks import png_bytes
+from tests.utils.tasks import png_bytes, wait_for
 
 
 def test_expired_blobs_are_deleted_and_fresh_ones_kept(client: TestClient, user: dict[str, str], redis_server: RedisServer) -> None:
@@ -32,6 +32,7 @@ def test_uploads_and_records_carry_the_result_ttl(client: TestClient, user: dict
     assert store.ttl(f"dd:task:{task_id}") == -1  # the expiry counts from the task's end
     assert store_expiry(redis_server, uploaded["ref"]) > time.time() + ttl - 60
     client.delete(f"/api/images/{task_id}", headers=user)
+    wait_for(client, "images", task_id, user)  # cancelled, or done if a worker had it already
     assert ttl - 60 < store.ttl(f"dd:task:{task_id}") <= ttl
 
 

@@ -13,6 +13,7 @@ from ddiffusion.cli import app
 from PIL import Image
 from typer.testing import CliRunner, Result
 
+from tests.utils.loras import make_lora
 from tests.utils.platform import ADMIN_KEY, free_port
 from tests.utils.tasks import png_bytes
 
@@ -48,14 +49,18 @@ def test_images_create_uploads_a_local_init_image_and_prints_the_path(cli_env: d
     assert Path(printed).parent == out.resolve() and Path(printed).is_file()
 
 
-def test_failed_task_exits_1_with_its_error(cli_env: dict[str, str], tmp_path: Path) -> None:
-    # sd-1.5's weights are not on this machine: the task is accepted, then fails.
-    args = ["images", "create", "--model", "sd-1.5", "--prompt", "x", "--width", "64", "--height", "64", "--wait", "-o", str(tmp_path), "--json"]
+def test_failed_task_exits_1_with_its_error(cli_env: dict[str, str], tiny_models: Path, tmp_path: Path) -> None:
+    # A LoRA made for tiny-sdxl passes the checks at submit (it is a safetensors file), then the
+    # engine finds it does not fit tiny-sd: the task is accepted, then fails.
+    lora = make_lora(tiny_models, tmp_path / "lora", model="tiny-sdxl")
+    out = tmp_path / "out"
+    args = ["images", "create", "--model", "tiny-sd", "--prompt", "x", "--lora", str(lora), "--wait", "-o", str(out), "--json"]
     result = ddiffusion_cli(cli_env, *args, *TIMEOUT)
     assert result.exit_code == 1, result.output
     outcome = json_of(result)
-    assert outcome["status"] == "failed" and outcome["record"]["error"]["code"] == "model_unavailable"
-    assert outcome["files"] == [] and list(tmp_path.iterdir()) == []
+    assert outcome["status"] == "failed" and outcome["record"]["error"]["code"] == "lora_mismatch"
+    assert outcome["files"] == []
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_texts_create_prints_the_answer(cli_env: dict[str, str]) -> None:
