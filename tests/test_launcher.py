@@ -186,3 +186,39 @@ def test_logs_names_the_directory_and_refuses_an_unknown_name(tmp_path: Path) ->
     assert (shown.returncode, shown.stdout) == (0, f"Logs: {logs}\nlast\n")
     unknown = subprocess.run([sys.executable, "-m", "core.cli", "logs", "gpu"], env=env, capture_output=True, text=True, timeout=30)
     assert unknown.returncode == 2 and "there are: api" in unknown.stderr
+
+
+def test_a_task_running_at_ctrl_c_finishes_or_comes_back_after_a_restart(tmp_path: Path, tiny_models: Path) -> None:
+    port, redis_port = free_port(), free_port()
+    env = serve_env(tmp_path, port, redis_port, tiny_models) | {"DDIFFUSION_TASK_LEASE_S": "3"}
+    base = f"http://127.0.0.1:{port}"
+    serve = Serve(env)
+    try:
+        serve.wait_for_line("Press Ctrl-C")
+        admin_key = (tmp_path / "data" / "admin_key").read_text().strip()
+        headers = {"X-API-Key": httpx.post(f"{base}/api/admin/keys", json={"name": "a"}, headers={"X-API-Key": admin_key}).json()["key"]}
+        body = {"model": "tiny-sd", "prompt": "long", "steps": 50, "width": 512, "height": 512, "seed": 1}
+        task_id = httpx.post(f"{base}/api/images", json=body, headers=headers).json()["id"]
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{base}/api/images/{task_id}", headers=headers).json()["status"] != "running":
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.05)
+    finally:
+        for _ in range(3):
+            os.kill(serve.process.pid, signal.SIGINT)
+            time.sleep(0.05)
+        code = serve.wait(60)
+    assert code == 0, serve.errors
+    serve.assert_no_child_left(redis_port)
+
+    again = Serve(env)  # the same data dir: Redis's append-only file brings the task back
+    try:
+        again.wait_for_line("Press Ctrl-C")
+        deadline = time.monotonic() + 90
+        while (record := httpx.get(f"{base}/api/images/{task_id}", headers=headers).json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, record
+            time.sleep(0.2)
+        assert record["status"] == "succeeded", record
+    finally:
+        os.kill(again.process.pid, signal.SIGINT)
+        assert again.wait(60) == 0
