@@ -9,6 +9,7 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:active:{key_id}    set    unfinished task ids of one API key (per-key backlog)
   dd:idem:{key_id}:{k}  string "{body_sha256}:{task_id}" for Idempotency-Key
   dd:leases             zset   running task ids by lease deadline (unix s): the reaper's index
+  dd:drain:{worker}     string when a worker that is shutting down hands its running task back
   dd:events:{id}        pubsub a ping on every change; subscribers re-read the record
   dd:stats:*            hashes counters for /metrics
 
@@ -21,6 +22,7 @@ lease expired. A record gets its expiry when the task ends, never before.
 """
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -74,6 +76,11 @@ def active_key(key_id: str) -> str:
 
 def idempotency_key(key_id: str, key: str) -> str:
     return f"dd:idem:{key_id}:{key}"
+
+
+def drain_key(worker_hostname: str) -> str:
+    """Set while a worker shuts down: the time after which its running task is handed back."""
+    return f"dd:drain:{worker_hostname}"
 
 
 def new_task_id() -> str:
@@ -149,18 +156,36 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 return 'ok'
 """
 
-STATE = _HOLDS_LEASE + """
--- KEYS: task ; ARGV: token
+# After the lease check: the client's cancel, then the worker's drain deadline.
+_CANCEL_OR_DRAIN = """
 if cancel == '1' then return 'cancel' end
+local drain_at = redis.call('GET', KEYS[2])
+if drain_at and tonumber(ARGV[2]) >= tonumber(drain_at) then return 'drain' end
 return 'ok'
 """
 
+STATE = _HOLDS_LEASE + """
+-- KEYS: task, drain ; ARGV: token, now
+""" + _CANCEL_OR_DRAIN
+
 PROGRESS = _HOLDS_LEASE + """
--- KEYS: task, channel ; ARGV: token, step, total, eta
-redis.call('HSET', KEYS[1], 'step', ARGV[2], 'total', ARGV[3], 'eta_s', ARGV[4])
-redis.call('PUBLISH', KEYS[2], 'progress')
-if cancel == '1' then return 'cancel' end
-return 'ok'
+-- KEYS: task, drain, channel ; ARGV: token, now, step, total, eta
+redis.call('HSET', KEYS[1], 'step', ARGV[3], 'total', ARGV[4], 'eta_s', ARGV[5])
+redis.call('PUBLISH', KEYS[3], 'progress')
+""" + _CANCEL_OR_DRAIN
+
+REQUEUE = _HOLDS_LEASE + """
+-- KEYS: task, queue, leases, logs, channel, broker list ; ARGV: token, id, message, line
+-- A worker shutting down hands its task back: at the front of its queue, the attempt not counted.
+redis.call('HSET', KEYS[1], 'status', 'queued')
+redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[2])
+redis.call('RPUSH', KEYS[6], ARGV[3])
+redis.call('RPUSH', KEYS[4], ARGV[4])
+redis.call('PUBLISH', KEYS[5], 'queued')
+return 'requeued'
 """
 
 PREVIEW = _HOLDS_LEASE + """
@@ -466,6 +491,7 @@ class Lease:
 
     task_id: str
     token: str
+    hostname: str  # the Celery worker's, whose drain deadline the task obeys
 
 
 class TaskStore:
@@ -490,6 +516,7 @@ class TaskStore:
         self._renew = client.register_script(RENEW)
         self._state = client.register_script(STATE)
         self._progress = client.register_script(PROGRESS)
+        self._requeue = client.register_script(REQUEUE)
         self._preview = client.register_script(PREVIEW)
         self._append_text = client.register_script(APPEND_TEXT)
         self._log = client.register_script(LOG)
@@ -502,10 +529,11 @@ class TaskStore:
 
         return self.durable(read, "read the task")
 
-    def start(self, task: StoredTask, worker: str) -> tuple[str, int, Lease]:
+    def start(self, task: StoredTask, hostname: str) -> tuple[str, int, Lease]:
         """Mark running and take the lease. Returns the status (running, or why it is not
         startable: leased, succeeded, …), the attempt number and the lease."""
-        lease = Lease(task.id, uuid.uuid4().hex)
+        lease = Lease(task.id, uuid.uuid4().hex, hostname)
+        worker = f"{hostname} (pid {os.getpid()})"
         now = time.time()
         keys = [task_key(task.id), queue_key(task.queue), events_channel(task.id), text_key(task.id), LEASES_KEY]
         status, attempts = self.durable(lambda: self._start(keys, [task.id, now, lease.token, now + self.lease_s, worker]), "start the task")
@@ -519,12 +547,20 @@ class TaskStore:
     def progress(self, lease: Lease, step: int, total: int, eta_s: float | None = None) -> str:
         """Record a step: `ok`, `cancel` (the client asked to cancel) or `lost` (the lease is gone)."""
         eta = "" if eta_s is None else round(eta_s, 2)
-        keys = [task_key(lease.task_id), events_channel(lease.task_id)]
-        return self._best_effort(lambda: self._progress(keys, [lease.token, step, total, eta])) or "ok"
+        keys = [task_key(lease.task_id), drain_key(lease.hostname), events_channel(lease.task_id)]
+        return self._best_effort(lambda: self._progress(keys, [lease.token, time.time(), step, total, eta])) or "ok"
 
     def state(self, lease: Lease) -> str:
-        """`ok`, `cancel` (the client asked to cancel) or `lost` (the lease is gone)."""
-        return self._best_effort(lambda: self._state([task_key(lease.task_id)], [lease.token])) or "ok"
+        """`ok`, `cancel` (the client asked to cancel), `drain` (the worker is shutting down and
+        its drain time is over) or `lost` (the lease is gone)."""
+        keys = [task_key(lease.task_id), drain_key(lease.hostname)]
+        return self._best_effort(lambda: self._state(keys, [lease.token, time.time()])) or "ok"
+
+    def requeue(self, task: StoredTask, lease: Lease, message: str, reason: str) -> str:
+        """Hand a task back to the front of its queue (its attempt not counted): `requeued`, or
+        `lost` when this worker no longer holds it."""
+        keys = [task_key(task.id), queue_key(task.queue), LEASES_KEY, logs_key(task.id), events_channel(task.id), task.queue.value]
+        return self.durable(lambda: self._requeue(keys, [lease.token, task.id, message, f"requeued: {reason}"]), "requeue the task")
 
     def preview(self, lease: Lease, ref: str, step: int) -> None:
         """Announce the latest preview image (the previous one is replaced, not listed)."""

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     comfy_time_limit_s: int = Field(1800, ge=10)
     visibility_timeout_s: int = Field(7200, ge=5, description="Unacknowledged tasks are redelivered after this.")
     max_attempts: int = Field(3, ge=1, description="A task whose worker died this many times ends failed.")
+    drain_s: float = Field(
+        25, ge=0, description="On SIGTERM a worker lets its running task finish for this long, then requeues it at its next step."
+    )
     task_lease_s: float = Field(
         15, ge=1, description="A running task's worker renews its lease this often (in thirds); an expired lease requeues the task."
     )

@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -20,8 +21,8 @@ from core.blobs import BlobStore
 from core.catalogue import CATALOGUE, ModelEntry
 from core.heartbeat import HEARTBEAT_S, beat, leave, warm_key
 from core.logs import configure_logging
-from core.queue import TASK_NAMES, make_celery
-from core.records import TaskStore
+from core.queue import TASK_NAMES, make_celery, task_message
+from core.records import StoredTask, TaskStore, drain_key
 from core.redis_client import connect
 from core.settings import Settings
 from workers.context import TaskContext
@@ -91,10 +92,13 @@ class WorkerState:
 state = WorkerState()
 
 
+def message_for(task: StoredTask) -> str:
+    return task_message(app, task.domain, task.queue, task.id)
+
+
 def execute(task: Task, task_id: str) -> str:
-    worker = f"{task.request.hostname} (pid {os.getpid()})"
     try:
-        return run_task(task_id, state.store, state.context, state.engine, settings.max_attempts, worker)
+        return run_task(task_id, state.store, state.context, state.engine, settings.max_attempts, task.request.hostname, message_for)
     finally:
         try:
             state.report_warm()
@@ -189,6 +193,19 @@ def start_heartbeat(sender: Any, **kwargs: Any) -> None:
         except redis.RedisError:
             pass  # Redis is gone first; the beat expires on its own
 
+    def on_shutting_down(**_: Any) -> None:
+        # Warm shutdown: no new task is taken; the running one may finish within the drain time,
+        # after which it stops at its next step and is handed back (see core.records REQUEUE).
+        try:
+            client.set(drain_key(hostname), time.time() + settings.drain_s, ex=int(settings.drain_s) + 600)
+        except redis.RedisError as exc:
+            log.warning("could not announce the drain", error=str(exc))
+
+    try:
+        client.delete(drain_key(hostname))  # a drain left by this name's previous run
+    except redis.RedisError as exc:
+        log.warning("could not clear an old drain", error=str(exc))
     threading.Thread(target=loop, name="heartbeat", daemon=True).start()
+    signals.worker_shutting_down.connect(on_shutting_down, weak=False)
     signals.worker_shutdown.connect(on_shutdown, weak=False)
     log.info("worker ready", hostname=hostname, queues=queues, models=heartbeat_models(queues)[0])

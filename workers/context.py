@@ -13,7 +13,7 @@ from core.blobs import BlobStore
 from core.errors import TaskCancelled
 from core.records import Lease, TaskStore
 from core.schemas import EngineOutput
-from workers.lease import LeaseKeeper, LeaseLost
+from workers.lease import Draining, LeaseKeeper, LeaseLost
 
 log = structlog.get_logger("worker")
 
@@ -81,3 +81,5 @@ class TaskContext:
             raise LeaseLost()
         if state == "cancel":
             raise TaskCancelled()
+        if state == "drain":
+            raise Draining()

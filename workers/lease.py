@@ -24,6 +24,11 @@ class LeaseLost(Exception):
     without writing anything."""
 
 
+class Draining(Exception):
+    """The worker is shutting down and the task did not finish within the drain time: hand it
+    back to its queue now, for another worker."""
+
+
 class LeaseKeeper:
     def __init__(self, store: TaskStore, lease: Lease) -> None:
         self.store = store

@@ -22,7 +22,7 @@ from core.records import Lease, StoredTask, TaskStore
 from core.redis_client import UNAVAILABLE_ERRORS
 from core.schemas import EngineOutput, ErrorInfo, TaskStatus
 from workers.context import TaskContext
-from workers.lease import LeaseKeeper, LeaseLost
+from workers.lease import Draining, LeaseKeeper, LeaseLost
 
 log = structlog.get_logger("worker")
 
@@ -37,27 +37,29 @@ def run_task(
     make_context: Callable[[LeaseKeeper], TaskContext],
     engine_for: Callable[[ModelEntry], Engine],
     max_attempts: int,
-    worker: str,
+    hostname: str,
+    message_for: Callable[[StoredTask], str],
 ) -> str:
-    """Run one task to a terminal status; returns that status (or why it was skipped)."""
+    """Run one task to a terminal status; returns that status (or why it was skipped).
+    `message_for` builds the broker message that hands the task back when the worker drains."""
     task = store.get(task_id)
     if task is None:
         log.warning("task record missing; expired or never written", task_id=task_id)
         return "missing"
     structlog.contextvars.bind_contextvars(task_id=task_id, model=task.model, queue=task.queue.value)
     try:
-        status, attempt, lease = store.start(task, worker)
+        status, attempt, lease = store.start(task, hostname)
         if status != TaskStatus.running:
             log.info("skipped", status=status)
             return status
         with LeaseKeeper(store, lease) as keeper:
             ctx = make_context(keeper)
             if attempt > 1:
-                ctx.log(f"attempt {attempt} of {max_attempts}, on {worker}: the previous attempt's worker was lost")
+                ctx.log(f"attempt {attempt} of {max_attempts}, on {hostname}: the previous attempt's worker was lost")
             if attempt > max_attempts:
                 error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
                 return store.finish(task, lease, TaskStatus.failed, error=error)
-            return _execute(task, store, ctx, engine_for)
+            return _execute(task, store, ctx, engine_for, message_for)
     except UNAVAILABLE_ERRORS:
         # Redis stayed away longer than the outage budget: the lease lapses and the reaper
         # requeues the task once Redis is back, so nothing is lost but this run.
@@ -67,7 +69,9 @@ def run_task(
         structlog.contextvars.clear_contextvars()
 
 
-def _execute(task: StoredTask, store: TaskStore, ctx: TaskContext, engine_for: Callable[[ModelEntry], Engine]) -> str:
+def _execute(
+    task: StoredTask, store: TaskStore, ctx: TaskContext, engine_for: Callable[[ModelEntry], Engine], message_for: Callable[[StoredTask], str]
+) -> str:
     started = time.perf_counter()
     lease: Lease = ctx.lease
     try:
@@ -77,6 +81,9 @@ def _execute(task: StoredTask, store: TaskStore, ctx: TaskContext, engine_for: C
     except LeaseLost:
         log.warning("stopped: another worker holds this task now; nothing written")
         return "superseded"
+    except Draining:
+        log.warning("drain time over: handing the task back to its queue")
+        return store.requeue(task, lease, message_for(task), "worker shutting down")
     except TaskCancelled:
         ctx.log("cancelled at the client's request")
         return store.finish(task, lease, TaskStatus.cancelled, error=ErrorInfo(code="cancelled", message="Cancelled while running."))

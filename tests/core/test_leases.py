@@ -1,6 +1,7 @@
 """Leases and the reaper at the store level, against a real Redis: who may run and write a task."""
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from core.records import LEASES_KEY, AsyncTaskStore, StoredTask, TaskStore, logs_key, task_key
+from core.records import LEASES_KEY, AsyncTaskStore, StoredTask, TaskStore, drain_key, logs_key, task_key
 from core.schemas import Domain, Queue, TaskStatus
 from tests.utils.platform import RedisServer
 
@@ -80,14 +81,15 @@ def test_reaper_requeues_at_the_front_and_names_the_lost_worker(server: RedisSer
     store, task = started(server)
     client = server.client()
     client.lpush("gpu", "a-later-message")
-    _, _, lease = store.start(task, "doomed@host (pid 1)")
+    _, _, lease = store.start(task, "doomed@host")
+    lost = f"doomed@host (pid {os.getpid()})"
     assert reap(server.url, task) == [("alive", "")]
     time.sleep(LEASE_S + 0.1)
-    assert reap(server.url, task, reapers=4).count(("requeued", "doomed@host (pid 1)")) == 1  # several api processes, one requeue
+    assert reap(server.url, task, reapers=4).count(("requeued", lost)) == 1  # several api processes, one requeue
     record = store.get(task.id)
     assert record is not None and record.status == TaskStatus.queued and record.position == 0
     assert client.lrange("gpu", -1, -1) == ["reaped-message"]  # kombu pops from the right: it runs next
-    assert any("doomed@host (pid 1) was lost" in line and "attempt 2 of 3" in line for line in record.logs)
+    assert any(f"{lost} was lost" in line and "attempt 2 of 3" in line for line in record.logs)
     assert store.progress(lease, 1, 2) == "lost"
     assert client.zscore(LEASES_KEY, task.id) is None
 
@@ -110,7 +112,7 @@ def test_a_lost_task_its_client_cancelled_ends_cancelled_instead_of_running_agai
     store.start(task, "w")
     server.client().hset(task_key(task.id), "cancel", "1")  # as DELETE /api/images/{id} does while it runs
     time.sleep(LEASE_S + 0.1)
-    assert reap(server.url, task) == [("cancelled", "w")]
+    assert reap(server.url, task) == [("cancelled", f"w (pid {os.getpid()})")]
     record = store.get(task.id)
     assert record is not None and record.status == TaskStatus.cancelled
     assert "reaped-message" not in server.client().lrange("gpu", 0, -1)  # not requeued
@@ -138,3 +140,19 @@ def test_worker_writes_never_recreate_a_vanished_record(server: RedisServer) -> 
     store.append_text(lease, "text")
     assert client.keys(f"dd:task:{task.id}*") == []
     assert store.get(task.id) is None
+
+
+def test_a_draining_worker_hands_its_task_back_at_the_front_without_counting_the_attempt(server: RedisServer) -> None:
+    store, task = started(server)
+    client = server.client()
+    _, _, lease = store.start(task, "leaving@host")
+    client.set(drain_key("leaving@host"), time.time() + 60)
+    assert store.progress(lease, 1, 10) == "ok"  # shutting down, but still within its drain time
+    client.set(drain_key("leaving@host"), time.time() - 1)
+    assert store.progress(lease, 2, 10) == "drain" and store.state(lease) == "drain"
+    assert store.requeue(task, lease, "handed-back", "worker shutting down") == "requeued"
+    record = store.get(task.id)
+    assert record is not None and record.status == TaskStatus.queued and record.position == 0 and record.attempts == 0
+    assert "requeued: worker shutting down" in record.logs
+    assert client.lrange("gpu", -1, -1) == ["handed-back"] and client.zscore(LEASES_KEY, task.id) is None
+    assert store.start(task, "staying@host")[:2] == ("running", 1)  # the next worker's attempt is the first

@@ -1,6 +1,7 @@
 """Faults with real parts: a worker SIGKILLed mid-task, a task outliving the visibility timeout,
 Redis restarted while a task runs and others wait."""
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from core.heartbeat import queue_workers_key
 from core.records import task_key
 from core.schemas import Queue
 from core.settings import Settings
@@ -111,3 +113,27 @@ def test_a_redis_restart_pauses_the_platform_and_loses_nothing(stack_factory) ->
         assert after.status_code == 202
         assert wait_for(client, "images", after.json()["id"], headers, timeout_s=60)["status"] == "succeeded"
     assert server.client().zcard("dd:leases") == 0
+
+
+def test_a_stopped_worker_hands_its_task_to_another_at_once(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    server, settings, fleet = stack_factory(visibility_timeout_s=3600, drain_s=1)
+    leaving = fleet.start(Queue.gpu, "leaving@test")
+    fleet.wait_ready([Queue.gpu])
+    with TestClient(create_app(settings)) as client:
+        headers = new_key(client)
+        task_id = client.post("/api/images", json=LONG, headers=headers).json()["id"]
+        wait_for(client, "images", task_id, headers, statuses=("running",))
+        fleet.start(Queue.gpu, "staying@test")
+        store = server.client()
+        deadline = time.monotonic() + 60
+        while "staying@test" not in store.zrange(queue_workers_key(Queue.gpu), 0, -1):
+            assert time.monotonic() < deadline, "the second worker never came up"
+            time.sleep(0.1)
+        leaving.send_signal(signal.SIGTERM)  # as compose stop or a scale-down does
+        leaving.wait(60)  # it exits soon after its drain time: the task does not hold it
+        record = wait_for(client, "images", task_id, headers, timeout_s=120)
+        worker = store.hget(task_key(task_id), "worker") or ""
+    assert record["status"] == "succeeded", record
+    assert "requeued: worker shutting down" in record["logs"]
+    assert record["attempts"] == 1  # a drain is not a lost attempt
+    assert worker.startswith("staying@test")
