@@ -13,7 +13,7 @@ from ddiffusion.cli import app
 from typer.testing import CliRunner
 
 from core.catalogue import CATALOGUE
-from core.cli import main
+from server.cli import main
 from tests.fakes.hf_hub import FakeHub, fake_hub, point_huggingface_hub_at, repo_files
 from workers.local.weights import find_weights
 
@@ -37,7 +37,7 @@ def test_pull_fetches_into_the_hugging_face_cache_and_prints_the_path(hub: FakeH
                        "DDIFFUSION_DATA_DIR": str(tmp_path / "data"), "DDIFFUSION_MODELS_DIR": str(models)}  # fmt: skip
 
     def pull() -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "core.cli", "models", "pull", "sd-1.5"]
+        command = [sys.executable, "-m", "server.cli", "models", "pull", "sd-1.5"]
         return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
     result = pull()
