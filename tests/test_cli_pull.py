@@ -81,9 +81,12 @@ def test_pull_refuses_what_has_no_local_weights(capsys: pytest.CaptureFixture[st
     assert "not in the catalogue" in err and "sd-1.5" in err
 
 
-def test_the_client_command_hands_pull_to_the_server_where_it_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_client_command_hands_pull_to_the_server_where_it_is_installed(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The server runs as a program of its own: its words reach the terminal (this process's fds), not typer's streams.
     result = CliRunner().invoke(app, ["models", "pull", "gpt-4o"], env={}, prog_name="ddiffusion")
-    assert result.exit_code == 2 and "runs at a service" in result.output
-    monkeypatch.setattr(ddiffusion.cli, "SERVER_DISTRIBUTION", "deferred-diffusion-not-installed")
+    assert result.exit_code == 2 and "runs at a service" in capfd.readouterr().err
+    monkeypatch.setattr(ddiffusion.cli, "SERVER_PROGRAM", "ddiffusion-server-not-installed")
     result = CliRunner().invoke(app, ["models", "pull", "sd-1.5"], env={}, prog_name="ddiffusion")
     assert result.exit_code == 2 and "pip install -e ." in result.output
