@@ -34,7 +34,9 @@ def test_pull_fetches_into_the_hugging_face_cache_and_prints_the_path(hub: FakeH
     cache, models = tmp_path / "hf-cache", tmp_path / "models"
     inherited = {name: value for name, value in os.environ.items() if not name.startswith(("DDIFFUSION_", "HF_"))}
     env = inherited | {"HF_ENDPOINT": hub.base_url, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home"),
-                       "DDIFFUSION_DATA_DIR": str(tmp_path / "data"), "DDIFFUSION_MODELS_DIR": str(models)}  # fmt: skip
+                       "DDIFFUSION_DATA_DIR": str(tmp_path / "data"), "DDIFFUSION_MODELS_DIR": str(models),
+                       "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
+    # PYTHONPATH: this checkout's server, whatever the venv's editable install points at (the child runs in tmp_path).
 
     def pull() -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "server.cli", "models", "pull", "sd-1.5"]
