@@ -1,5 +1,5 @@
 """The platform a bench run measures: embedded Redis, the api and gpu workers as real processes
-on loopback, started with the launcher's own commands (`core.launcher`), each in its own
+on loopback, started with the launcher's own commands (`server.launcher`), each in its own
 process group, and always stopped."""
 
 import os
@@ -17,9 +17,9 @@ import httpx
 import redis
 
 from core.heartbeat import queue_workers_key
-from core.launcher import Supervisor, api_command, child_env, redis_command, wait_for_redis, worker_command
 from core.schemas import Queue
 from core.settings import Settings
+from server.launcher import Supervisor, api_command, child_env, redis_command, wait_for_redis, worker_command
 from server.redis import free_port
 
 START_TIMEOUT_S = 60

@@ -40,7 +40,7 @@ COPY --from=build /opt/venv /opt/venv
 # The engine finds its templates next to the source tree by default; an installed package has no
 # such tree, hence the copy here and DDIFFUSION_COMFY_WORKFLOWS_DIR above.
 COPY comfy_sidecar/workflows /opt/ddiffusion/workflows
-# The same worker flags `ddiffusion serve` uses (core/launcher.py): prefork, per-queue concurrency,
+# The same worker flags `ddiffusion serve` uses (server/launcher.py): prefork, per-queue concurrency,
 # and a soft time limit 10 s before the hard one, so an overrunning task ends `failed` with a
 # reason rather than being killed mid-write. Node name <queue>@<hostname>, which the
 # HEALTHCHECK pings.

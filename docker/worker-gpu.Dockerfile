@@ -33,6 +33,8 @@ RUN mkdir core workers \
  && pip uninstall --yes deferred-diffusion
 COPY core ./core
 COPY workers ./workers
+# The launcher's CLI too: `docker compose run --rm gpu-workers ddiffusion-server models pull NAME`.
+COPY server ./server
 RUN pip install --no-deps . \
  && python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.split('+')[0] == '${TORCH_VERSION}' and torch.version.cuda else f'expected CUDA torch ${TORCH_VERSION}, got {v}')"
 
@@ -62,7 +64,7 @@ RUN groupadd --system --gid 10001 ddiffusion \
  && mkdir -p /data/blobs /models /hf-cache \
  && chown -R ddiffusion:ddiffusion /data /models /hf-cache
 COPY --from=build /opt/venv /opt/venv
-# The same worker flags `ddiffusion serve` uses (core/launcher.py): prefork, one task at a time,
+# The same worker flags `ddiffusion serve` uses (server/launcher.py): prefork, one task at a time,
 # and a soft time limit 10 s before the hard one, so an overrunning task ends `failed` with a
 # reason rather than being killed mid-write. The tiny-* models are built first, as `make run`
 # does: a no-op once they are in the models volume, and the platform works out of the box.

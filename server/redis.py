@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import redis
 
-from core.launcher import redis_command, redis_server_binary, wait_for_redis
+from server.launcher import redis_command, redis_server_binary, wait_for_redis
 
 MASTER_NAME = "mymaster"
 

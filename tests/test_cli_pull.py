@@ -13,7 +13,7 @@ from ddiffusion.cli import app
 from typer.testing import CliRunner
 
 from core.catalogue import CATALOGUE
-from core.cli import main
+from server.cli import main
 from tests.fakes.hf_hub import FakeHub, fake_hub, point_huggingface_hub_at, repo_files
 from workers.local.weights import find_weights
 
@@ -34,10 +34,12 @@ def test_pull_fetches_into_the_hugging_face_cache_and_prints_the_path(hub: FakeH
     cache, models = tmp_path / "hf-cache", tmp_path / "models"
     inherited = {name: value for name, value in os.environ.items() if not name.startswith(("DDIFFUSION_", "HF_"))}
     env = inherited | {"HF_ENDPOINT": hub.base_url, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home"),
-                       "DDIFFUSION_DATA_DIR": str(tmp_path / "data"), "DDIFFUSION_MODELS_DIR": str(models)}  # fmt: skip
+                       "DDIFFUSION_DATA_DIR": str(tmp_path / "data"), "DDIFFUSION_MODELS_DIR": str(models),
+                       "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
+    # PYTHONPATH: this checkout's server, whatever the venv's editable install points at (the child runs in tmp_path).
 
     def pull() -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "core.cli", "models", "pull", "sd-1.5"]
+        command = [sys.executable, "-m", "server.cli", "models", "pull", "sd-1.5"]
         return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
     result = pull()
@@ -81,9 +83,12 @@ def test_pull_refuses_what_has_no_local_weights(capsys: pytest.CaptureFixture[st
     assert "not in the catalogue" in err and "sd-1.5" in err
 
 
-def test_the_client_command_hands_pull_to_the_server_where_it_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_client_command_hands_pull_to_the_server_where_it_is_installed(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The server runs as a program of its own: its words reach the terminal (this process's fds), not typer's streams.
     result = CliRunner().invoke(app, ["models", "pull", "gpt-4o"], env={}, prog_name="ddiffusion")
-    assert result.exit_code == 2 and "runs at a service" in result.output
-    monkeypatch.setattr(ddiffusion.cli, "SERVER_DISTRIBUTION", "deferred-diffusion-not-installed")
+    assert result.exit_code == 2 and "runs at a service" in capfd.readouterr().err
+    monkeypatch.setattr(ddiffusion.cli, "SERVER_PROGRAM", "ddiffusion-server-not-installed")
     result = CliRunner().invoke(app, ["models", "pull", "sd-1.5"], env={}, prog_name="ddiffusion")
     assert result.exit_code == 2 and "pip install -e ." in result.output

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from core.launcher import missing_tiny_models
+from server.launcher import missing_tiny_models
 from tests.utils.platform import RedisServer, free_port
 from workers.local.tiny import TINY_BUILDERS
 
@@ -19,12 +19,12 @@ START_TIMEOUT_S = 150
 
 
 class Serve:
-    """`python -m core.cli serve` in its own session; its output read line by line as it
+    """`python -m server.cli serve` in its own session; its output read line by line as it
     comes, and the pids of its children noted while it runs (they have their own groups)."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "serve"],
+            [sys.executable, "-m", "server.cli", "serve"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -148,7 +148,7 @@ def test_tiny_models_are_built_only_when_missing(tmp_path: Path, tiny_models: Pa
 
 def serve_with_redis_port(tmp_path: Path, redis_port: int) -> subprocess.CompletedProcess:
     env = serve_env(tmp_path, free_port(), redis_port)
-    return subprocess.run([sys.executable, "-m", "core.cli", "serve"], env=env, capture_output=True, text=True, timeout=30)
+    return subprocess.run([sys.executable, "-m", "server.cli", "serve"], env=env, capture_output=True, text=True, timeout=30)
 
 
 def test_serve_refuses_a_port_held_by_a_silent_process(tmp_path: Path) -> None:
@@ -181,10 +181,10 @@ def test_logs_names_the_directory_and_refuses_an_unknown_name(tmp_path: Path) ->
     (logs / "api.log").write_text("first\nlast\n")
     env = serve_env(tmp_path, free_port(), free_port())
     shown = subprocess.run(
-        [sys.executable, "-m", "core.cli", "logs", "api", "-n", "1", "--no-follow"], env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "server.cli", "logs", "api", "-n", "1", "--no-follow"], env=env, capture_output=True, text=True, timeout=30
     )
     assert (shown.returncode, shown.stdout) == (0, f"Logs: {logs}\nlast\n")
-    unknown = subprocess.run([sys.executable, "-m", "core.cli", "logs", "gpu"], env=env, capture_output=True, text=True, timeout=30)
+    unknown = subprocess.run([sys.executable, "-m", "server.cli", "logs", "gpu"], env=env, capture_output=True, text=True, timeout=30)
     assert unknown.returncode == 2 and "there are: api" in unknown.stderr
 
 

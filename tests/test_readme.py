@@ -30,7 +30,7 @@ def test_the_walk_through_runs(tmp_path: Path, tiny_models: Path) -> None:
     env |= {"DDIFFUSION_PORT": str(port), "DDIFFUSION_REDIS_PORT": str(free_port()), "DDIFFUSION_DATA_DIR": str(data)}
     env |= {"DDIFFUSION_MODELS_DIR": str(tiny_models)}
     platform = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        [sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         api = f"http://127.0.0.1:{port}"

@@ -124,10 +124,12 @@ def test_admin_creates_lists_and_revokes_keys(cli_env: dict[str, str]) -> None:
 
 
 def test_serve_without_the_server_package_says_how_to_install_it(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ddiffusion.cli, "SERVER_DISTRIBUTION", "deferred-diffusion-not-installed")
+    monkeypatch.setattr(ddiffusion.cli, "SERVER_PROGRAM", "ddiffusion-server-not-installed")
     result = ddiffusion_cli(cli_env, "serve")
     assert result.exit_code == 2
     assert "pip install -e ." in result.output
+    said = " ".join(result.output.split())  # rich wraps the lines to the terminal
+    assert "no `ddiffusion-server-not-installed` next to" in said and "or on PATH" in said
 
 
 def test_installed_console_script_runs(cli_env: dict[str, str]) -> None:

@@ -42,7 +42,7 @@ def running(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iter
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
     env |= {"DDIFFUSION_PORT": str(port), "DDIFFUSION_REDIS_PORT": str(free_port()), "DDIFFUSION_DATA_DIR": str(data), "DDIFFUSION_MODELS_DIR": str(tiny_models)}
-    process = subprocess.Popen([sys.executable, "-m", "core.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 from core.heartbeat import queue_workers_key
-from core.launcher import worker_command
 from core.redis_client import connect
 from core.schemas import Queue
 from core.settings import Settings
+from server.launcher import worker_command
 from server.redis import RedisServer, free_port
 
 ADMIN_KEY = "test-admin-key"

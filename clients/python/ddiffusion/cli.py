@@ -4,12 +4,16 @@ failed or was cancelled, 2 usage error, 3 API or connection error (or --timeout 
 # No `from __future__ import annotations` here: typer on Python 3.9 reads the raw signature, and
 # string annotations would hide the `Annotated[..., typer.Option(...)]` metadata from it.
 import json
+import os
 import re
 import shlex
+import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -25,7 +29,9 @@ from deferred_diffusion_client.models import Domain, ImageRequestSchedulerType0,
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_API_ERROR = 3
-SERVER_DISTRIBUTION = "deferred-diffusion"
+SERVER_PROGRAM = "ddiffusion-server"
+# What stops the server in order: passed on to it while this process waits for it (no SIGHUP on Windows).
+SERVER_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 images_app = typer.Typer(no_args_is_help=True, help="Image tasks.")
@@ -502,20 +508,32 @@ def serve(ctx: typer.Context) -> None:
 
 
 def run_server(ctx: typer.Context, what: str, command: list[str]) -> None:
-    """Hands a command to the server's CLI where the server package is installed."""
-    try:
-        metadata.distribution(SERVER_DISTRIBUTION)
-    except metadata.PackageNotFoundError:
+    """Runs the server's program, `ddiffusion-server`, where the server package is installed, and exits with its code."""
+    program = server_program()
+    if program is None:
         stderr.print(
-            f"{what}, which is not installed here: this is the client only.\n"
+            f"{what}, which is not installed here (no `{SERVER_PROGRAM}` next to {sys.executable} or on PATH): this is the client only.\n"
             "Install the server from a checkout of the repository with `pip install -e .` (or run `make run` there),\n"
             "or point this client at a running platform with DDIFFUSION_API_ADDRESS.",
             highlight=False,
         )
-        raise typer.Exit(EXIT_USAGE) from None
-    from core.cli import main as server_main
+        raise typer.Exit(EXIT_USAGE)
+    server = subprocess.Popen([program, *command, *ctx.args])
+    # A Ctrl-C at the terminal reaches the server too; a signal sent to this process only is passed on.
+    # Either way the server stops in order and this process waits for it.
+    previous = {signum: signal.signal(signum, lambda signum, frame: server.send_signal(signum)) for signum in SERVER_STOP_SIGNALS}
+    try:
+        code = server.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    raise typer.Exit(code if code >= 0 else 128 - code)  # killed by signal N: 128 + N, as a shell says
 
-    raise typer.Exit(server_main([*command, *ctx.args]))
+
+def server_program() -> Optional[str]:
+    """`ddiffusion-server` of this Python's environment, else the first one on PATH."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+    return shutil.which(SERVER_PROGRAM, path=search)
 
 
 def main() -> None:

@@ -6,8 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from core.launcher import logs_dir, serve
 from core.settings import Settings
+from server.launcher import logs_dir, serve
 
 EXIT_USAGE = 2
 
