@@ -22,7 +22,7 @@ from api.limits import BodySizeLimit
 from api.reaper import reap_forever
 from api.routes import api_router, index, ops
 from api.tasks import Platform
-from core.blobs import BlobStore
+from core.blobs import open_blob_store
 from core.logs import configure_logging
 from core.queue import make_celery
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore
@@ -49,7 +49,7 @@ log = structlog.get_logger("api")
 
 def build_platform(settings: Settings) -> Platform:
     client = connect_async(settings.redis_url_or_raise())
-    blobs = BlobStore(settings.blobs_dir)
+    blobs = open_blob_store(settings)
     http = httpx.AsyncClient()
     return Platform(
         settings=settings,

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(None, description="Signs file URLs; generated into the data dir when unset.")
     public_url: str | None = Field(None, description="Base of signed URLs; defaults to the request's own base URL.")
 
+    blob_store: str | None = Field(
+        None, description="Where inputs and outputs live: file:///abs/path or s3://bucket/prefix; unset = <data_dir>/blobs."
+    )
+    s3_endpoint_url: str | None = Field(None, description="An S3-compatible server (MinIO, Ceph RGW, SeaweedFS); unset = AWS.")
+    s3_region: str = "us-east-1"
+    s3_connect_timeout_s: float = Field(5, gt=0)
+    s3_read_timeout_s: float = Field(30, gt=0)
+    s3_retries: int = Field(2, ge=0, le=10, description="Retries after the first attempt (botocore's standard mode).")
     result_ttl_s: int = Field(7 * DAY_S, ge=60, alias="DDIFFUSION_RESULT_TTL")
     url_ttl_s: int = Field(DAY_S, ge=10, description="Lifetime of signed file URLs.")
     backlog_per_key: int = Field(50, ge=1)
@@ -110,6 +118,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("blob_store")
+    @classmethod
+    def _blob_store_url(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("file:///") or (value.startswith("s3://") and value[5:].split("/")[0]):
+            return value
+        raise ValueError(f"{value!r} is not a blob store; use file:///absolute/path or s3://bucket/prefix.")
 
     @cached_property
     def resolved_models_dir(self) -> Path:

@@ -17,7 +17,7 @@ import redis
 import structlog
 from celery import Task, signals
 
-from core.blobs import BlobStore
+from core.blobs import BlobStore, open_blob_store
 from core.catalogue import CATALOGUE, ModelEntry
 from core.heartbeat import HEARTBEAT_S, beat, leave, warm_key
 from core.logs import configure_logging
@@ -53,6 +53,7 @@ class WorkerState:
         self._engines: dict[str, Engine] = {}
         self._client: redis.Redis | None = None
         self._model_cache: Any = None  # workers.local.cache.ModelCache, imported only where torch is
+        self._blobs: BlobStore | None = None
 
     @property
     def client(self) -> redis.Redis:
@@ -64,8 +65,15 @@ class WorkerState:
     def store(self) -> TaskStore:
         return TaskStore(self.client, settings.result_ttl_s, settings.task_log_lines, settings.task_lease_s, settings.redis_outage_s)
 
+    @property
+    def blobs(self) -> BlobStore:
+        # One store (and its S3 connection pool) per process, not one per task.
+        if self._blobs is None:
+            self._blobs = open_blob_store(settings)
+        return self._blobs
+
     def context(self, keeper: LeaseKeeper) -> TaskContext:
-        return TaskContext(keeper.store, BlobStore(settings.blobs_dir), keeper)
+        return TaskContext(keeper.store, self.blobs, keeper)
 
     def report_warm(self) -> None:
         """Tell this worker's heartbeat (in the parent process) which models this process holds
