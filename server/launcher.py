@@ -58,6 +58,9 @@ class LaunchError(RuntimeError):
 def ensure_port_free(port: int) -> None:
     """Refuse a taken port at once: the embedded Redis must never be one we did not start."""
     with socket.socket() as probe:
+        # SO_REUSEADDR: connections of the last run still in TIME_WAIT must not count as taken;
+        # a process listening there still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -92,7 +95,9 @@ def wait_for_redis(
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-DRAIN_S = 20  # how long a running task may take to finish at a stop before its worker is killed (and the task handed back)
+# A stopping child gets this long: uvicorn's shutdown, Redis's AOF flush; workers get their drain
+# time (DDIFFUSION_DRAIN_S, after which their task goes back to its queue) plus this.
+STOP_S = 10
 REDIS_STOP_S = 10
 READY_TIMEOUT_S = 180  # a first start on a small machine: three workers importing torch at once
 POLL_S = 0.1
@@ -205,13 +210,13 @@ class Supervisor:
                 return name, child.returncode
         return None
 
-    def stop(self, timeout_s: float = DRAIN_S) -> None:
+    def stop(self, timeout_s: float = STOP_S) -> None:
         """Stop the api and workers together (SIGTERM: uvicorn and Celery drain), then Redis
         last, so workers can sign off; every wait is bounded, then the whole group is killed."""
         redis_child = self.children.get("redis")
         self._stop([child for name, child in self.children.items() if name != "redis"], timeout_s)
         if redis_child is not None:
-            self._stop([redis_child], min(timeout_s, REDIS_STOP_S))
+            self._stop([redis_child], REDIS_STOP_S)
 
     @staticmethod
     def _stop(children: list[subprocess.Popen], timeout_s: float) -> None:
@@ -386,8 +391,8 @@ class Platform:
         """Silent after a failed start: its one line says it all."""
         said = self.ready or self.stopping()
         if said:
-            print(f"\nStopping… (running tasks get up to {DRAIN_S}s to finish)", flush=True)
-        self.supervisor.stop()
+            print(f"\nStopping… (running tasks get up to {self.settings.drain_s:g}s to finish, then go back to their queue)", flush=True)
+        self.supervisor.stop(self.settings.drain_s + STOP_S)
         if said:
             print("Stopped.", flush=True)
 
