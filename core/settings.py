@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     comfy_time_limit_s: int = Field(1800, ge=10)
     visibility_timeout_s: int = Field(7200, ge=5, description="Unacknowledged tasks are redelivered after this.")
     max_attempts: int = Field(3, ge=1, description="A task whose worker died this many times ends failed.")
+    gpu_devices: str = Field(
+        "all",
+        pattern=r"^(all|cpu|[A-Za-z0-9-]+(,[A-Za-z0-9-]+)*)$",
+        description="CUDA devices that get a gpu worker each: all (every GPU nvidia-smi lists), cpu (one worker, no GPU), "
+        "or a comma list of indices or GPU UUIDs such as 0,1.",
+    )
     drain_s: float = Field(
         25, ge=0, description="On SIGTERM a worker lets its running task finish for this long, then requeues it at its next step."
     )

@@ -1,4 +1,4 @@
-"""The server's console script, `ddiffusion-server serve | logs [NAME] | models pull NAME`; the
+"""The server's console script, `ddiffusion-server serve | worker | logs [NAME] | models pull NAME`; the
 client's `ddiffusion serve` and `ddiffusion models pull` call it too."""
 
 import argparse
@@ -6,8 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from core.schemas import Queue
 from core.settings import Settings
-from server.launcher import logs_dir, serve
+from server.launcher import logs_dir, run_workers, serve
 
 EXIT_USAGE = 2
 
@@ -16,6 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ddiffusion-server", description="deferred-diffusion platform")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="start Redis (embedded unless DDIFFUSION_REDIS_URL is set), the api and the workers")
+    worker = commands.add_parser(
+        "worker",
+        help="join a platform from this machine: its workers against DDIFFUSION_REDIS_URL and the blob store",
+        description="Start this machine's workers for the platform whose Redis is DDIFFUSION_REDIS_URL (and whose blob store "
+        "is DDIFFUSION_BLOB_STORE): one per queue, and one per GPU on the gpu queue.",
+    )
+    worker.add_argument("--queues", default="gpu", help="comma list of gpu, cpu, comfy (default gpu)")
+    worker.add_argument("--devices", help="all, cpu, or CUDA device indices such as 0,1 (default DDIFFUSION_GPU_DEVICES, all)")
     logs = commands.add_parser("logs", help="where the children's logs are; print the end of one (or all) and follow it")
     logs.add_argument("name", nargs="?", help="api, redis, worker-gpu, worker-cpu, worker-comfy, models; all when left out")
     logs.add_argument("-n", "--lines", type=int, default=40, help="how many last lines to print first (default 40)")
@@ -37,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(Settings())
+    if args.command == "worker":
+        try:
+            queues = [Queue(name.strip()) for name in args.queues.split(",") if name.strip()]
+            settings = Settings(**({"gpu_devices": args.devices} if args.devices else {}))
+        except ValueError as exc:
+            parser.error(f"--queues takes gpu, cpu, comfy and --devices all, cpu or 0,1…: {exc}")
+        return run_workers(settings, queues)
     if args.command == "logs":
         return show_logs(logs_dir(Settings()), args.name, args.lines, follow=not args.no_follow)
     return pull_model(args.name, args.models_dir)

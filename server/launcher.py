@@ -20,6 +20,7 @@ from typing import IO
 import redis
 
 from core.catalogue import CATALOGUE
+from core.heartbeat import queue_workers_key
 from core.redis_client import connect
 from core.schemas import Queue
 from core.settings import Settings
@@ -177,13 +178,13 @@ class Supervisor:
     def log_path(self, name: str) -> Path | None:
         return None if self.log_dir is None else self.log_dir / f"{name}.log"
 
-    def start(self, name: str, command: list[str]) -> subprocess.Popen:
+    def start(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         log = self._open_log(name)
         try:
             # Own process group, so a Ctrl-C reaches us only, and we stop the children in order.
             self.children[name] = subprocess.Popen(
                 command,
-                env=self.env,
+                env=self.env | (extra_env or {}),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=None if log is None else subprocess.STDOUT,
@@ -267,6 +268,44 @@ def read_readiness(url: str) -> dict | None:
         return None
 
 
+def gpu_devices(spec: str) -> list[str]:
+    """The CUDA devices that get a gpu worker each: `all` (what `nvidia-smi -L` lists: none on a
+    machine without CUDA), `cpu` (none), or a comma list of indices or GPU UUIDs (`0,1`)."""
+    if spec == "cpu":
+        return []
+    if spec != "all":
+        return [part.strip() for part in spec.split(",") if part.strip()]
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(index) for index, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU ")] if listing.returncode == 0 else []
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One worker process: its child (and log) name, its Celery hostname, its queue, its device."""
+
+    name: str
+    hostname: str
+    queue: Queue
+    env: dict[str, str]
+
+
+def worker_specs(queues: list[Queue], devices: list[str]) -> list[WorkerSpec]:
+    """One worker per queue, and on the gpu queue one per device, pinned with CUDA_VISIBLE_DEVICES
+    (each then has its own model cache in its own memory); with no device, one gpu worker on
+    whatever torch finds (the CPU here)."""
+    host = socket.gethostname()
+    specs = []
+    for queue in queues:
+        if queue == Queue.gpu and devices:
+            specs += [WorkerSpec(f"worker-gpu-{device}", f"gpu-{device}@{host}", queue, {"CUDA_VISIBLE_DEVICES": device}) for device in devices]
+        else:
+            specs.append(WorkerSpec(f"worker-{queue.value}", f"{queue.value}@{host}", queue, {}))
+    return specs
+
+
 class Platform:
     """One `serve`: starts the parts in order, printing a line as each comes up, and stops them.
     Signals only set a flag that every wait checks, so none lands inside a stop."""
@@ -294,10 +333,15 @@ class Platform:
         if self.stopping():
             return
         self.start_redis()
-        for queue in Queue:
-            self.supervisor.start(f"worker-{queue.value}", worker_command(queue, self.settings))
+        self.start_workers(list(Queue))
         self.supervisor.start("api", api_command(self.settings))
         self.wait_ready()
+
+    def start_workers(self, queues: list[Queue]) -> list[WorkerSpec]:
+        specs = worker_specs(queues, gpu_devices(self.settings.gpu_devices))
+        for spec in specs:
+            self.supervisor.start(spec.name, worker_command(spec.queue, self.settings, spec.hostname), spec.env)
+        return specs
 
     def build_models(self) -> None:
         print("Building the tiny built-in models (first run)…", flush=True)
@@ -397,15 +441,77 @@ class Platform:
             print("Stopped.", flush=True)
 
 
+class WorkerNode(Platform):
+    """`ddiffusion-server worker`: this machine's workers, joining a platform that runs elsewhere
+    (its Redis and blob store in the settings); ready once every worker's heartbeat is in Redis."""
+
+    def __init__(self, settings: Settings, queues: list[Queue]) -> None:
+        super().__init__(settings)
+        self.queues = queues
+        self.specs: list[WorkerSpec] = []
+
+    def start(self) -> None:
+        if Queue.gpu in self.queues and missing_tiny_models(self.settings.resolved_models_dir):
+            self.build_models()
+        if self.stopping():
+            return
+        self.specs = self.start_workers(self.queues)
+        client = connect(self.redis_url)
+        waiting = {spec.hostname: spec for spec in self.specs}
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        try:
+            while waiting and not self.stopping():
+                if exited := self.supervisor.exited():
+                    name, code = exited
+                    raise self.failed(name, f"{name} exited with code {code}: {last_log_line(self.supervisor.log_path(name))}")
+                try:
+                    beating = {name for queue in self.queues for name in client.zrange(queue_workers_key(queue), 0, -1)}
+                except (redis.ConnectionError, redis.TimeoutError):
+                    beating = set()
+                for hostname in sorted(set(waiting) & beating):
+                    spec = waiting.pop(hostname)
+                    device = f", CUDA_VISIBLE_DEVICES={spec.env['CUDA_VISIBLE_DEVICES']}" if spec.env else ""
+                    print(f"worker {hostname} … ok ({spec.queue.value}{device})", flush=True)
+                if time.monotonic() > deadline:
+                    raise LaunchError(f"Not up after {READY_TIMEOUT_S}s: {', '.join(sorted(waiting))}; the logs: {self.supervisor.log_dir}.")
+                time.sleep(POLL_S * 3)
+        finally:
+            client.close()
+
+    def banner(self) -> str:
+        return (
+            f"\n{len(self.specs)} worker(s) of this machine joined the platform at {self.redis_url}.\n"
+            f"  Queues:    {', '.join(queue.value for queue in self.queues)}\n"
+            f"  Logs:      {self.supervisor.log_dir}\n"
+            f"Press Ctrl-C to stop (running tasks get up to {self.settings.drain_s:g}s, then go back to their queue)."
+        )
+
+
+def run_workers(settings: Settings, queues: list[Queue]) -> int:
+    if not settings.redis_url:
+        print("deferred-diffusion cannot start workers: set DDIFFUSION_REDIS_URL to the platform's Redis.", file=sys.stderr, flush=True)
+        return 1
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return supervise(WorkerNode(settings, queues))
+
+
 def serve(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    platform = Platform(settings)
+    if not settings.redis_url:
+        try:
+            ensure_port_free(settings.redis_port)
+        except LaunchError as exc:
+            print(f"deferred-diffusion cannot start: {exc}", file=sys.stderr, flush=True)
+            return 1
+    return supervise(Platform(settings))
+
+
+def supervise(platform: Platform) -> int:
+    """Start, run until a signal or a child's death, and always stop what was started."""
     # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
     for signum in STOP_SIGNALS:
         signal.signal(signum, platform.on_signal)
     try:
-        if not settings.redis_url:
-            ensure_port_free(settings.redis_port)
         platform.start()
         return 0 if platform.stopping() else platform.run()
     except LaunchError as exc:
