@@ -2,7 +2,6 @@
 
 import asyncio
 import hashlib
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from api.keys import KeyStore, Principal
 from core import catalogue, workflows
 from core.blobs import BlobStore
 from core.errors import BacklogFullError, ConflictError, InvalidRequestError, UnavailableError, UnknownTaskError
-from core.heartbeat import STALE_AFTER_S, queue_workers_key, worker_key
+from core.heartbeat import STALE_AFTER_S, WorkerBeat, queue_workers_key, worker_key
 from core.queue import task_message
 from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
 from core.redis_client import UNAVAILABLE_ERRORS
@@ -97,7 +96,7 @@ async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> No
     them): with no live worker on the queue at all the platform may be starting, and a worker
     that comes up with the weights will run it, so the task is accepted and waits."""
     workers = (await live_workers(platform.redis)).values()
-    available = {model for worker in workers for model in worker.get("models", [])}
+    available = {model for worker in workers for model in worker.models}
     if entry.name in available:
         return
     if entry.hosted:
@@ -106,7 +105,7 @@ async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> No
             "Pick another model, or ask the admin to configure the provider.",
             code="model_not_configured",
         )
-    queue_live = any(entry.queue.value in worker.get("queues", []) for worker in workers)
+    queue_live = any(entry.queue.value in worker.queues for worker in workers)
     if entry.engine == "comfyui" and queue_live:
         raise InvalidRequestError(
             f"ComfyUI is not answering at the {entry.queue.value} workers ({platform.settings.comfy_url}): start the sidecar "
@@ -230,9 +229,9 @@ async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
     """Catalogue entries of a domain, `available` where a live worker can run them and
     `weights_present` where one has their weights on disk."""
     workers = await live_workers(platform.redis)
-    available = {model for worker in workers.values() for model in worker.get("models", [])}
-    present = {model for worker in workers.values() for model in worker.get("present", [])}
-    warm = {model for worker in workers.values() for model in worker.get("warm", [])}
+    available = {model for worker in workers.values() for model in worker.models}
+    present = {model for worker in workers.values() for model in worker.present}
+    warm = {model for worker in workers.values() for model in worker.warm}
     entries = catalogue.models_for(domain)
     templates = None
     if any(entry.engine == "comfyui" for entry in entries):
@@ -257,7 +256,7 @@ async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
     ]
 
 
-async def live_workers(client: redis.asyncio.Redis) -> dict[str, dict]:
+async def live_workers(client: redis.asyncio.Redis) -> dict[str, WorkerBeat]:
     """Workers that beat recently, by hostname, with their queues and models."""
     since = time.time() - STALE_AFTER_S
     names: set[str] = set()
@@ -266,4 +265,4 @@ async def live_workers(client: redis.asyncio.Redis) -> dict[str, dict]:
     if not names:
         return {}
     values = await client.mget([worker_key(name) for name in sorted(names)])
-    return {name: json.loads(value) for name, value in zip(sorted(names), values, strict=True) if value}
+    return {name: WorkerBeat.model_validate_json(value) for name, value in zip(sorted(names), values, strict=True) if value}

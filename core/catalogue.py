@@ -26,6 +26,19 @@ class Capability(StrEnum):
     workflow = "workflow"
 
 
+class EngineKind(StrEnum):
+    """Which worker engine runs an entry (workers/engines.py maps each to its class)."""
+
+    diffusers = "diffusers"
+    diffusers_video = "diffusers_video"
+    transformers = "transformers"
+    openai = "openai"
+    openai_images = "openai_images"
+    replicate = "replicate"
+    comfyui = "comfyui"
+    route = "route"  # a family: resolved to one of its members at submit, never run itself
+
+
 class ModelLimits(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -44,7 +57,7 @@ class ModelEntry(BaseModel):
     name: str
     domain: Domain
     queue: Queue
-    engine: str = Field(description="Which worker engine runs it: diffusers, transformers, …")
+    engine: EngineKind
     pipeline: str = Field(description="Pipeline or model class loaded with from_pretrained.")
     weights: str = Field(description="Directory under the models dir, or a Hugging Face repo id.")
     description: str

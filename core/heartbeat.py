@@ -2,9 +2,10 @@
 can run and those whose weights it has on disk. The api reads this for /readyz and for
 `available` and `weights_present` in model listings."""
 
-import json
 import time
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 HEARTBEAT_S = 5
 STALE_AFTER_S = 20
@@ -23,13 +24,22 @@ def warm_key(worker_pid: int) -> str:
     return f"dd:warm:{worker_pid}"
 
 
-def beat(client: Any, hostname: str, queues: list[str], models: list[str], present: list[str], warm: list[str]) -> None:
+class WorkerBeat(BaseModel):
+    """One worker's heartbeat, as the worker writes it and the api reads it."""
+
+    queues: list[str]
+    models: list[str] = Field(description="Models it can run now (weights present, provider configured, sidecar answering).")
+    present: list[str] = Field(description="Models whose weights are on its disk.")
+    warm: list[str] = Field(description="Models loaded in one of its processes.")
+    at: float = Field(default_factory=time.time)
+
+
+def beat(client: Any, hostname: str, record: WorkerBeat) -> None:
     """Record one beat (sync client): O(queues) Redis writes."""
-    now = time.time()
-    record = {"queues": queues, "models": models, "present": present, "warm": warm, "at": now}
+    now = record.at
     with client.pipeline(transaction=False) as pipe:
-        pipe.set(worker_key(hostname), json.dumps(record), ex=STALE_AFTER_S)
-        for queue in queues:
+        pipe.set(worker_key(hostname), record.model_dump_json(), ex=STALE_AFTER_S)
+        for queue in record.queues:
             pipe.zadd(queue_workers_key(queue), {hostname: now})
             pipe.zremrangebyscore(queue_workers_key(queue), "-inf", now - STALE_AFTER_S)
         pipe.execute()

@@ -31,7 +31,7 @@ async def readyz(platform: PlatformDep, response: Response) -> Readiness:
         response.status_code = 503
         return Readiness(status="not_ready", redis="unreachable", workers={})
     workers = await live_workers(platform.redis)
-    per_queue = {queue.value: sum(queue.value in w.get("queues", []) for w in workers.values()) for queue in Queue}
+    per_queue = {queue.value: sum(queue.value in worker.queues for worker in workers.values()) for queue in Queue}
     ready = all(per_queue.values())
     response.status_code = 200 if ready else 503
     return Readiness(status="ready" if ready else "not_ready", redis="ok", workers=per_queue)
@@ -67,6 +67,6 @@ async def metrics(platform: PlatformDep) -> Response:
         run_count.labels(model).set(float(run_counts.get(model, 0)))
     alive = Gauge("ddiffusion_workers", "Live workers per queue.", ["queue"], registry=registry)
     for queue in Queue:
-        alive.labels(queue.value).set(sum(queue.value in w.get("queues", []) for w in workers.values()))
+        alive.labels(queue.value).set(sum(queue.value in worker.queues for worker in workers.values()))
     Gauge("ddiffusion_scrape_timestamp_seconds", "When these figures were read.", registry=registry).set(time.time())
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

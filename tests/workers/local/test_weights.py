@@ -159,7 +159,7 @@ def test_a_worker_allowed_to_download_offers_hub_models_it_lacks_as_available_no
     inherited = {name: value for name, value in os.environ.items() if not name.startswith(("DDIFFUSION_", "HF_"))}
     env = inherited | {"DDIFFUSION_REDIS_URL": "redis://127.0.0.1:1/0", "DDIFFUSION_ALLOW_DOWNLOADS": "true",
                        "DDIFFUSION_MODELS_DIR": str(tiny_models), "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_OFFLINE": "1"}  # fmt: skip
-    code = "import json; from workers.app import heartbeat_models; print(json.dumps(heartbeat_models(['gpu'])))"
+    code = "import json; from core.settings import Settings; from workers.heartbeat import heartbeat_models; print(json.dumps(heartbeat_models(['gpu'], Settings())))"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     runnable, present = json.loads(result.stdout.splitlines()[-1])
