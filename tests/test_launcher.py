@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from server.launcher import missing_tiny_models
-from tests.utils.platform import RedisServer, free_port
+from tests.utils.platform import RedisServer, free_port, serve_env
 from workers.local.tiny import TINY_BUILDERS
 
 START_TIMEOUT_S = 150
@@ -83,12 +83,6 @@ def group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def serve_env(tmp_path: Path, port: int, redis_port: int, models_dir: Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
-    env |= {"DDIFFUSION_PORT": str(port), "DDIFFUSION_REDIS_PORT": str(redis_port), "DDIFFUSION_DATA_DIR": str(tmp_path / "data")}
-    return env | ({"DDIFFUSION_MODELS_DIR": str(models_dir)} if models_dir else {})
 
 
 def test_serve_prints_a_line_per_part_then_the_banner_and_any_number_of_signals_stop_it(tmp_path: Path, tiny_models: Path) -> None:

@@ -4,18 +4,14 @@ browser download); `make test` leaves it out. Screenshots go to data/ui/ in the 
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.utils.platform import free_port
+from tests.utils.platform import Served, served_platform
 
 pytestmark = pytest.mark.ui
 
@@ -29,39 +25,13 @@ CHROMIUM_ARGS = [
 SHOTS = Path(__file__).resolve().parents[2] / "data" / "ui"
 
 
-@dataclass
-class Running:
-    base: str
-    admin_key: str
-
-
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[Running]:
-    """`ddiffusion serve` as a user starts it, on ports and a data dir of its own."""
-    data = tmp_path_factory.mktemp("ui-data")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
-    env |= {"DDIFFUSION_PORT": str(port), "DDIFFUSION_REDIS_PORT": str(free_port()), "DDIFFUSION_DATA_DIR": str(data), "DDIFFUSION_MODELS_DIR": str(tiny_models)}
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "ddiffusion serve exited while starting"
-            assert time.monotonic() < deadline, "the platform was not ready within 120 s"
-            time.sleep(0.3)
-        yield Running(base, (data / "admin_key").read_text().strip())
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(60)
+def running(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[Served]:
+    with served_platform(tmp_path_factory.mktemp("ui"), tiny_models) as served:
+        yield served
 
 
-def test_an_artist_gets_an_image_from_swagger_ui(running: Running) -> None:
+def test_an_artist_gets_an_image_from_swagger_ui(running: Served) -> None:
     from playwright.sync_api import expect, sync_playwright  # only `make test-ui` installs it
 
     key = httpx.post(f"{running.base}/api/admin/keys", json={"name": "swagger"}, headers={"X-API-Key": running.admin_key}).json()["key"]

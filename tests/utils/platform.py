@@ -3,8 +3,14 @@
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from core.heartbeat import queue_workers_key
 from core.redis_client import connect
@@ -14,7 +20,7 @@ from server.launcher import worker_command
 from server.redis import RedisServer, free_port
 
 ADMIN_KEY = "test-admin-key"
-__all__ = ["ADMIN_KEY", "RedisServer", "WorkerFleet", "free_port", "make_settings", "settings_env"]
+__all__ = ["ADMIN_KEY", "RedisServer", "Served", "WorkerFleet", "free_port", "make_settings", "serve_env", "served_platform", "settings_env"]
 
 
 def make_settings(redis_url: str, data_dir: Path, models_dir: Path, **overrides: object) -> Settings:
@@ -80,3 +86,48 @@ class WorkerFleet:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.processes.clear()
+
+
+def serve_env(tmp_path: Path, port: int, redis_port: int, models_dir: Path | None = None) -> dict[str, str]:
+    """The environment of a `ddiffusion-server serve` of a test's own: its ports, its data dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DDIFFUSION_")}
+    env |= {"DDIFFUSION_PORT": str(port), "DDIFFUSION_REDIS_PORT": str(redis_port), "DDIFFUSION_DATA_DIR": str(tmp_path / "data")}
+    return env | ({"DDIFFUSION_MODELS_DIR": str(models_dir)} if models_dir else {})
+
+
+@dataclass(frozen=True)
+class Served:
+    base: str
+    data_dir: Path
+    env: dict[str, str]
+
+    @property
+    def admin_key(self) -> str:
+        return (self.data_dir / "admin_key").read_text().strip()
+
+
+@contextmanager
+def served_platform(tmp_path: Path, models_dir: Path, cwd: Path | None = None, ready_s: float = 150) -> Iterator[Served]:
+    """`ddiffusion-server serve` as a user starts it, yielded once /readyz answers 200 and
+    stopped with Ctrl-C (SIGINT) at the end."""
+    port = free_port()
+    env = serve_env(tmp_path, port, free_port(), models_dir)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve"], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_s
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, "ddiffusion-server serve exited while starting"
+            assert time.monotonic() < deadline, f"the platform was not ready within {ready_s:g}s"
+            time.sleep(0.3)
+        yield Served(base, tmp_path / "data", env)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(60)
