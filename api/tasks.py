@@ -4,7 +4,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio
@@ -27,6 +27,21 @@ REPLICAS_WAIT_MS = 1500
 
 
 @dataclass
+class WorkersSeen:
+    """The live workers as this api process last read them: a submit's availability check reads
+    them from Redis at most once a second (they beat every HEARTBEAT_S), not once per request."""
+
+    ttl_s: float = 1.0
+    at: float = float("-inf")
+    workers: dict[str, WorkerBeat] = field(default_factory=dict)
+
+    async def get(self, client: redis.asyncio.Redis) -> dict[str, WorkerBeat]:
+        if time.monotonic() - self.at > self.ttl_s:
+            self.workers, self.at = await live_workers(client), time.monotonic()
+        return self.workers
+
+
+@dataclass
 class Platform:
     """Long-lived clients of one api process, built in the app's lifespan."""
 
@@ -39,6 +54,7 @@ class Platform:
     signer: UrlSigner
     celery: Celery
     http: httpx.AsyncClient
+    workers_seen: WorkersSeen = field(default_factory=WorkersSeen)
 
 
 async def submit(platform: Platform, domain: Domain, body: TaskRequest, principal: Principal, idempotency_key: str | None) -> TaskCreated:
@@ -95,7 +111,7 @@ async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> No
     when some worker of its queue is live and none of them has its weights (or may download
     them): with no live worker on the queue at all the platform may be starting, and a worker
     that comes up with the weights will run it, so the task is accepted and waits."""
-    workers = (await live_workers(platform.redis)).values()
+    workers = (await platform.workers_seen.get(platform.redis)).values()
     available = {model for worker in workers for model in worker.models}
     if entry.name in available:
         return
