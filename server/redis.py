@@ -46,9 +46,14 @@ class RedisServer:
         return self
 
     def stop(self) -> None:
+        """SIGTERM (Redis flushes its AOF and exits); SIGKILL if it has not after 10 s: a replica
+        thawed from SIGSTOP mid-resync has been seen to hang on its way out."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def kill(self) -> None:
         """SIGKILL: no AOF flush, no goodbye to replicas or clients."""
