@@ -1,5 +1,7 @@
 """The reaper: requeues a running task whose worker stopped renewing its lease (killed, cut off,
-its machine gone), or fails it `worker_lost` after DDIFFUSION_MAX_ATTEMPTS.
+its machine gone), or fails it `worker_lost` after DDIFFUSION_MAX_ATTEMPTS; and returns the
+tasks waiting on a model's queue (core.affinity) to the shared queue once no live worker holds
+that model (its holder was killed: nobody released the claim).
 
 Every api process runs one; the Lua step re-checks the lease and removes it, so each expired
 lease is reaped once whichever process sees it first.
@@ -9,9 +11,11 @@ import asyncio
 import contextlib
 import time
 
+import redis.asyncio
 import structlog
 
 from api.tasks import Platform
+from core.affinity import AFFINITY_KEY, RELEASE, release_keys
 from core.queue import task_message
 from core.records import LEASES_KEY
 from core.redis_client import UNAVAILABLE_ERRORS
@@ -35,6 +39,19 @@ async def reap_expired(platform: Platform) -> list[tuple[str, str]]:
     return acted
 
 
+async def rescue_model_queues(client: redis.asyncio.Redis) -> int:
+    """Drop lapsed claims; a model left without holders gives its waiting tasks back. Returns how
+    many tasks went back to the shared queue."""
+    release = client.register_script(RELEASE)
+    moved = 0
+    for model in await client.smembers(AFFINITY_KEY):
+        count = int(await release(release_keys(model), ["", time.time()]))
+        if count:
+            log.warning("no worker holds the model any more; its waiting tasks went back to the shared queue", model=model, tasks=count)
+        moved += count
+    return moved
+
+
 async def reap_forever(platform: Platform, stop: asyncio.Event) -> None:
     """Reaps every third of a lease until `stop` is set.
 
@@ -49,6 +66,7 @@ async def reap_forever(platform: Platform, stop: asyncio.Event) -> None:
             healthy_since = healthy_since or time.monotonic()
             if min(uptime_s, time.monotonic() - healthy_since) >= lease_s:
                 await reap_expired(platform)
+                await rescue_model_queues(platform.redis)
         except UNAVAILABLE_ERRORS:
             healthy_since = None
         except Exception:

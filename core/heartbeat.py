@@ -31,6 +31,7 @@ class WorkerBeat(BaseModel):
     models: list[str] = Field(description="Models it can run now (weights present, provider configured, sidecar answering).")
     present: list[str] = Field(description="Models whose weights are on its disk.")
     warm: list[str] = Field(description="Models loaded in one of its processes.")
+    loads: int = Field(0, description="Model loads its processes have made since they started (a cold start each).")
     at: float = Field(default_factory=time.time)
 
 

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     task_lease_s: float = Field(
         15, ge=1, description="A running task's worker renews its lease this often (in thirds); an expired lease requeues the task."
     )
+    affinity_backlog: int = Field(
+        16,
+        ge=0,
+        description="Model affinity: up to this many gpu tasks per warm worker wait for a worker that holds their model "
+        "(while the other workers are busy) before a cold worker loads it too; 0 = off (any free worker takes any task).",
+    )
     device: str | None = Field(None, description="Torch device for local engines: cuda, mps or cpu (auto when unset).")
     model_memory_gb: float = Field(0, ge=0, description="Budget for warm pipelines per worker process; 0 = 90% of the device's memory.")
     allow_downloads: bool = Field(False, description="Let workers fetch missing weights from the Hugging Face Hub (HF_TOKEN where needed).")

@@ -295,12 +295,14 @@ class WorkerSpec:
 def worker_specs(queues: list[Queue], devices: list[str]) -> list[WorkerSpec]:
     """One worker per queue, and on the gpu queue one per device, pinned with CUDA_VISIBLE_DEVICES
     (each then has its own model cache in its own memory); with no device, one gpu worker on
-    whatever torch finds (the CPU here)."""
+    whatever torch finds (the CPU here). Workers that share a machine share its cores: each gets
+    its part for torch's CPU threads (unless OMP_NUM_THREADS is set), so none spins on another's."""
     host = socket.gethostname()
+    threads = {} if len(devices) < 2 or "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // len(devices)))}
     specs = []
     for queue in queues:
         if queue == Queue.gpu and devices:
-            specs += [WorkerSpec(f"worker-gpu-{device}", f"gpu-{device}@{host}", queue, {"CUDA_VISIBLE_DEVICES": device}) for device in devices]
+            specs += [WorkerSpec(f"worker-gpu-{device}", f"gpu-{device}@{host}", queue, {"CUDA_VISIBLE_DEVICES": device} | threads) for device in devices]
         else:
             specs.append(WorkerSpec(f"worker-{queue.value}", f"{queue.value}@{host}", queue, {}))
     return specs

@@ -11,11 +11,13 @@ import structlog
 from celery import Task, signals
 
 from core.blobs import BlobStore, open_blob_store
+from core.catalogue import CATALOGUE
 from core.logs import configure_logging
 from core.queue import TASK_NAMES, make_celery, task_message
 from core.records import StoredTask, TaskStore
 from core.redis_client import connect
 from core.settings import Settings
+from workers.affinity import WorkerAffinity
 from workers.context import TaskContext
 from workers.engines import Engines
 from workers.heartbeat import heartbeat_models, report_warm, start_heartbeat
@@ -35,12 +37,19 @@ class WorkerState:
         self.engines = Engines(settings)
         self._client: redis.Redis | None = None
         self._blobs: BlobStore | None = None
+        self._affinity: WorkerAffinity | None = None
 
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
             self._client = connect(settings.redis_url_or_raise())
         return self._client
+
+    @property
+    def affinity(self) -> WorkerAffinity:
+        if self._affinity is None:
+            self._affinity = WorkerAffinity(self.client, app, settings.affinity_backlog)
+        return self._affinity
 
     @property
     def store(self) -> TaskStore:
@@ -65,11 +74,19 @@ def message_for(task: StoredTask) -> str:
 
 
 def execute(task: Task, task_id: str) -> str:
+    hostname = task.request.hostname
+
+    def dispatch(stored: StoredTask) -> bool:
+        would_evict = stored.model in CATALOGUE and state.engines.would_evict(CATALOGUE[stored.model])
+        return state.affinity.dispatch(stored, hostname, state.engines.warm_names(), would_evict, lambda: message_for(stored))
+
     try:
-        return run_task(task_id, state.store, state.context, state.engines.engine, settings.max_attempts, task.request.hostname, message_for)
+        return run_task(task_id, state.store, state.context, state.engines.engine, settings.max_attempts, hostname, message_for, dispatch)
     finally:
+        warm = state.engines.warm_names()
         try:
-            report_warm(state.client, state.engines.warm_names())
+            report_warm(state.client, warm, state.engines.loads())
+            state.affinity.sync(hostname, warm)
         except redis.RedisError as exc:
             log.warning("could not report warm models", error=str(exc))
 

@@ -33,6 +33,16 @@ class Engines:
     def warm_names(self) -> list[str]:
         return self.model_cache.warm_names() if self.model_cache is not None else []
 
+    def loads(self) -> int:
+        return self.model_cache.loads if self.model_cache is not None else 0
+
+    def would_evict(self, entry: ModelEntry) -> bool:
+        """Whether running this entry here would first push another warm model out of memory."""
+        if self.model_cache is None or entry.engine not in LOCAL_ENGINES:
+            return False
+        path = importlib.import_module("workers.local.weights").find_weights(entry, self.settings.resolved_models_dir)
+        return path is not None and self.model_cache.would_evict(path)
+
     def engine(self, entry: ModelEntry) -> Engine:
         if entry.engine not in self._engines:
             module, name = ENGINES[entry.engine].split(":")

@@ -17,6 +17,7 @@ from core.catalogue import CATALOGUE, EngineKind, ModelEntry
 from core.heartbeat import HEARTBEAT_S, WorkerBeat, beat, leave, warm_key
 from core.records import drain_key
 from core.settings import Settings
+from workers.affinity import refresh_claims, release_all
 from workers.engines import LOCAL_ENGINES
 
 log = structlog.get_logger("worker")
@@ -59,22 +60,25 @@ def heartbeat_models(queues: list[str], settings: Settings) -> tuple[list[str], 
     return [entry.name for entry in entries if model_available(entry, present, settings)], sorted(present)
 
 
-def report_warm(client: redis.Redis, models: list[str]) -> None:
+def report_warm(client: redis.Redis, models: list[str], loads: int) -> None:
     """Tell this worker's heartbeat (in the parent process) which models this pool process holds
-    warm: engines live in the pool processes, the heartbeat does not see them."""
-    client.hset(warm_key(os.getppid()), str(os.getpid()), json.dumps(models))
+    warm and how many loads it has made: engines live in the pool processes, the heartbeat does not see them."""
+    client.hset(warm_key(os.getppid()), str(os.getpid()), json.dumps({"warm": models, "loads": loads}))
 
 
-def pool_warm_models(client: redis.Redis) -> list[str]:
-    """Models warm in any live pool process of this worker; entries of dead processes are dropped."""
+def pool_state(client: redis.Redis) -> tuple[list[str], int]:
+    """Models warm in any live pool process of this worker, and their loads; entries of dead processes are dropped."""
     key = warm_key(os.getpid())
     warm: set[str] = set()
-    for pid, models in client.hgetall(key).items():
+    loads = 0
+    for pid, value in client.hgetall(key).items():
         if process_alive(int(pid)):
-            warm.update(json.loads(models))
+            state = json.loads(value)
+            warm.update(state["warm"])
+            loads += state["loads"]
         else:
             client.hdel(key, pid)
-    return sorted(warm)
+    return sorted(warm), loads
 
 
 def process_alive(pid: int) -> bool:
@@ -96,7 +100,9 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
         while not stop.is_set():
             try:
                 models, present = heartbeat_models(queues, settings)
-                beat(client, hostname, WorkerBeat(queues=queues, models=models, present=present, warm=pool_warm_models(client)))
+                warm, loads = pool_state(client)
+                beat(client, hostname, WorkerBeat(queues=queues, models=models, present=present, warm=warm, loads=loads))
+                refresh_claims(client, hostname)
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", error=str(exc))
             stop.wait(HEARTBEAT_S)
@@ -106,6 +112,7 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
         # after which it stops at its next step and is handed back (see core.records REQUEUE).
         try:
             client.set(drain_key(hostname), time.time() + settings.drain_s, ex=int(settings.drain_s) + 600)
+            release_all(client, hostname)  # tasks waiting for this worker's warm models go back to the shared queue
         except redis.RedisError as exc:
             log.warning("could not announce the drain", error=str(exc))
 
@@ -119,6 +126,7 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
 
     try:
         client.delete(drain_key(hostname))  # a drain left by this name's previous run
+        release_all(client, hostname)  # and its claims: this run holds nothing warm yet
     except redis.RedisError as exc:
         log.warning("could not clear an old drain", error=str(exc))
     threading.Thread(target=loop, name="heartbeat", daemon=True).start()

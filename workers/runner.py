@@ -39,15 +39,19 @@ def run_task(
     max_attempts: int,
     hostname: str,
     message_for: Callable[[StoredTask], str],
+    dispatch: Callable[[StoredTask], bool] = lambda task: False,
 ) -> str:
     """Run one task to a terminal status; returns that status (or why it was skipped).
-    `message_for` builds the broker message that hands the task back when the worker drains."""
+    `message_for` builds the broker message that hands the task back when the worker drains;
+    `dispatch` may hand a queued task on to a worker that holds its model warm (workers.affinity)."""
     task = store.get(task_id)
     if task is None:
         log.warning("task record missing; expired or never written", task_id=task_id)
         return "missing"
     structlog.contextvars.bind_contextvars(task_id=task_id, model=task.model, queue=task.queue.value)
     try:
+        if task.status == TaskStatus.queued and dispatch(task):
+            return "forwarded"
         status, attempt, lease = store.start(task, hostname)
         if status != TaskStatus.running:
             log.info("skipped", status=status)

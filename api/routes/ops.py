@@ -7,8 +7,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from api.deps import PlatformDep
 from api.tasks import live_workers
+from core.affinity import AFFINITY_KEY, model_queue
 from core.records import ACTIVE_KEY, STATS_RUN_COUNT_KEY, STATS_RUN_SUM_KEY, STATS_STATUS_KEY, queue_key
-from core.schemas import Health, Queue, Readiness
+from core.schemas import Health, LiveWorker, Queue, Readiness
 
 router = APIRouter(tags=["ops"])
 
@@ -34,7 +35,12 @@ async def readyz(platform: PlatformDep, response: Response) -> Readiness:
     per_queue = {queue.value: sum(queue.value in worker.queues for worker in workers.values()) for queue in Queue}
     ready = all(per_queue.values())
     response.status_code = 200 if ready else 503
-    return Readiness(status="ready" if ready else "not_ready", redis="ok", workers=per_queue)
+    now = time.time()
+    live = [
+        LiveWorker(name=name, queues=beat.queues, warm=beat.warm, loads=beat.loads, seen_s=round(max(0.0, now - beat.at), 1))
+        for name, beat in sorted(workers.items())
+    ]
+    return Readiness(status="ready" if ready else "not_ready", redis="ok", workers=per_queue, live=live)
 
 
 @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)
@@ -68,5 +74,21 @@ async def metrics(platform: PlatformDep) -> Response:
     alive = Gauge("ddiffusion_workers", "Live workers per queue.", ["queue"], registry=registry)
     for queue in Queue:
         alive.labels(queue.value).set(sum(queue.value in worker.queues for worker in workers.values()))
+    up = Gauge("ddiffusion_worker_up", "A live worker, by name and queue.", ["worker", "queue"], registry=registry)
+    loads = Gauge(
+        "ddiffusion_worker_model_loads", "Model loads a worker's processes have made since they started.", ["worker"], registry=registry
+    )
+    warm = Gauge("ddiffusion_worker_warm_models", "Models a worker holds loaded.", ["worker"], registry=registry)
+    for name, beat in workers.items():
+        for queue_name in beat.queues:
+            up.labels(name, queue_name).set(1)
+        loads.labels(name).set(beat.loads)
+        warm.labels(name).set(len(beat.warm))
+    waiting = Gauge(
+        "ddiffusion_affinity_queue_depth", "gpu tasks waiting for a worker that holds their model warm.", ["model"], registry=registry
+    )
+    models = sorted(await client.smembers(AFFINITY_KEY))
+    for model, count in zip(models, [await client.llen(model_queue(model)) for model in models], strict=True):
+        waiting.labels(model).set(count)
     Gauge("ddiffusion_scrape_timestamp_seconds", "When these figures were read.", registry=registry).set(time.time())
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -160,10 +160,21 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class LiveWorker(BaseModel):
+    """One worker as its last heartbeat describes it."""
+
+    name: str = Field(description="Celery hostname, unique per machine and device (e.g. gpu-0@render07).")
+    queues: list[str]
+    warm: list[str] = Field(description="Models it holds loaded: tasks of these go to it first.")
+    loads: int = Field(description="Model loads its processes have made since they started.")
+    seen_s: float = Field(description="Seconds since its last heartbeat.")
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     redis: Literal["ok", "unreachable"]
     workers: dict[str, int] = Field(description="Live workers per queue.")
+    live: list[LiveWorker] = Field(default_factory=list, description="Every live worker, by name.")
 
 
 class TaskCreated(BaseModel):

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -22,12 +23,14 @@ from tests.utils.tasks import new_key, wait_for
 TASK = {"model": "tiny-sd", "prompt": "farm", "steps": 30, "width": 384, "height": 384}
 
 
-def test_device_lists_give_one_pinned_gpu_worker_each() -> None:
+def test_device_lists_give_one_pinned_gpu_worker_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     host = socket.gethostname()
     specs = worker_specs([Queue.gpu, Queue.cpu], gpu_devices("0,1"))
+    threads = str(max(1, (os.cpu_count() or 1) // 2))  # the machine's cores, shared by its two gpu workers
     assert [(spec.hostname, spec.env) for spec in specs] == [
-        (f"gpu-0@{host}", {"CUDA_VISIBLE_DEVICES": "0"}),
-        (f"gpu-1@{host}", {"CUDA_VISIBLE_DEVICES": "1"}),
+        (f"gpu-0@{host}", {"CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": threads}),
+        (f"gpu-1@{host}", {"CUDA_VISIBLE_DEVICES": "1", "OMP_NUM_THREADS": threads}),
         (f"cpu@{host}", {}),
     ]
     assert [spec.hostname for spec in worker_specs([Queue.gpu], gpu_devices("cpu"))] == [f"gpu@{host}"]

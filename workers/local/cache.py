@@ -7,6 +7,7 @@ weights' files on disk stand in for the size, so room is made before the memory 
 import gc
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,9 +69,12 @@ class ModelCache:
         self.loads = 0
         self.evictions = 0
 
-    def get(self, path: Path, name: str, load: Callable[[], tuple[Any, dict[str, Any]]]) -> WarmModel:
+    def get(
+        self, path: Path, name: str, load: Callable[[], tuple[Any, dict[str, Any]]], task_log: Callable[[str], None] | None = None
+    ) -> WarmModel:
         """The warm model of the weights at path, serving catalogue entry `name`; on a miss it is
-        loaded, after making room for its size on disk (measured only then: a hit touches no file)."""
+        loaded, after making room for its size on disk (measured only then: a hit touches no file),
+        and the task's log says so (a cold start is why a task took longer)."""
         key = str(path)
         with self._lock:
             warm = self._warm.get(key)
@@ -78,14 +82,22 @@ class ModelCache:
                 self._warm.move_to_end(key)
             else:
                 self._make_room(weights_bytes(path))
+                started = time.perf_counter()
                 model, info = load()
                 self.loads += 1
+                if task_log is not None:
+                    task_log(f"loaded {name} in {time.perf_counter() - started:.2f}s (it was not warm on this worker)")
                 warm = WarmModel(model, module_bytes(model), info)
                 self._warm[key] = warm
                 self._make_room(0, keep=key)
                 log.info("model loaded", key=key, size_gb=round(warm.size_bytes / GB, 3), warm=list(self._warm))
             warm.names.add(name)
             return warm
+
+    def would_evict(self, path: Path) -> bool:
+        """Whether loading the weights at path would push a warm model out of the budget."""
+        with self._lock:
+            return bool(self._warm) and str(path) not in self._warm and self.used_bytes() + weights_bytes(path) > self.budget_bytes
 
     def warm(self) -> list[WarmModel]:
         with self._lock:

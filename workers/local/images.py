@@ -50,7 +50,7 @@ class DiffusersImageEngine:
         """The warm pipeline for a model's mode, loading the model on first use (fetching its
         weights first where downloads are allowed, with progress through `log`)."""
         path = require_weights(entry, self.models_dir, self.allow_downloads, log)
-        warm = self.cache.get(path, entry.name, lambda: self._load(entry, path))
+        warm = self.cache.get(path, entry.name, lambda: self._load(entry, path), log)
         class_name = entry.modes[mode]
         if type(warm.model).__name__ == class_name:
             return warm.model, warm

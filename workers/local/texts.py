@@ -133,7 +133,7 @@ class TransformersTextEngine:
             vision = Capability.vision in entry.capabilities
             return model, {"tokenizer": AutoTokenizer.from_pretrained(path), "image_processor": AutoImageProcessor.from_pretrained(path) if vision else None}
 
-        warm = self.cache.get(path, entry.name, load)
+        warm = self.cache.get(path, entry.name, load, log)
         return warm.model, warm.info["tokenizer"], warm.info["image_processor"]
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:

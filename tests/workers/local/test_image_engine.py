@@ -81,9 +81,13 @@ def test_least_recently_used_models_are_evicted_beyond_the_budget(tiny_models: P
     one_model = 1.5 * max(engine_bytes(tiny_models, name) for name in ("tiny-sd", "tiny-sdxl")) / 1024**3
     engine = make_engine(tiny_models, model_memory_gb=one_model)
     ctx = FakeContext()
+    assert not engine.cache.would_evict(tiny_models / "tiny-sd")  # nothing warm yet
     run(engine, "tiny-sd", ctx)
+    assert not engine.cache.would_evict(tiny_models / "tiny-sd") and engine.cache.would_evict(tiny_models / "tiny-sdxl")
     run(engine, "tiny-sdxl", ctx)
     assert engine.cache.warm_keys() == [str(tiny_models / "tiny-sdxl")] and engine.cache.evictions == 1
+    loaded = [line for line in ctx.lines if line.startswith("loaded ")]  # the task log says which runs loaded
+    assert [line.split(" in ")[0] for line in loaded] == ["loaded tiny-sd", "loaded tiny-sdxl"]
     run(engine, "tiny-sdxl", ctx)
     assert engine.cache.loads == 2
     run(engine, "tiny-sd", ctx)
