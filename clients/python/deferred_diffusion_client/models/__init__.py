@@ -19,6 +19,7 @@ from .file_uploaded import FileUploaded
 from .health import Health
 from .image_request import ImageRequest
 from .image_request_scheduler_type_0 import ImageRequestSchedulerType0
+from .live_worker import LiveWorker
 from .lora_spec import LoraSpec
 from .model_info import ModelInfo
 from .model_info_defaults import ModelInfoDefaults
@@ -67,6 +68,7 @@ __all__ = (
     "Health",
     "ImageRequest",
     "ImageRequestSchedulerType0",
+    "LiveWorker",
     "LoraSpec",
     "ModelInfo",
     "ModelInfoDefaults",
