@@ -24,7 +24,9 @@ _bearer = HTTPBearer(
 )
 
 
-def get_platform(request: Request) -> Platform:
+# Dependencies are async even where they need not be: FastAPI runs a plain `def` in its thread
+# pool, a thread hop per request.
+async def get_platform(request: Request) -> Platform:
     return request.app.state.platform
 
 
@@ -55,7 +57,7 @@ CurrentKey = Annotated[Principal, Depends(current_principal)]
 AdminKey = Annotated[Principal, Depends(admin_principal)]
 
 
-def base_url(request: Request) -> str:
+async def base_url(request: Request) -> str:
     return str(request.base_url)
 
 

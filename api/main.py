@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -103,6 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(reap_forever(platform, stop)),
             asyncio.create_task(platform.keys.follow_revocations(stop)),
         ]
+        # What the start built (imports, schemas, the catalogue) lives as long as the process:
+        # frozen, the collector no longer walks it in every full collection, a pause that
+        # otherwise lands on whichever requests are in flight.
+        gc.freeze()
         log.info("api ready", host=settings.host, port=settings.port)
         try:
             yield

@@ -58,7 +58,8 @@ def task_message(app: Celery, domain: Domain, queue: Queue, task_id: str) -> str
     base64-encoded as kombu's Redis transport does), built with Celery's and kombu's own
     functions. The api pushes it in the same atomic Redis step that writes the record, so there
     is never a record without its message or a message without its record."""
-    message = app.amqp.as_task_v2(task_id, TASK_NAMES[domain], args=[task_id], ignore_result=True)
+    # The reprs given, so Celery need not build them with its (slow) saferepr on every submit.
+    message = app.amqp.as_task_v2(task_id, TASK_NAMES[domain], args=[task_id], ignore_result=True, argsrepr=repr([task_id]), kwargsrepr="{}")
     content_type, content_encoding, body = serialization.dumps(message.body, serializer="json")
     properties = message.properties | {
         "delivery_mode": 2,
