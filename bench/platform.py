@@ -38,15 +38,16 @@ class BenchPlatform:
     """Redis and the api for the whole run (stopped on exit, Redis last); gpu workers per
     measurement, from `workers()`."""
 
-    def __init__(self, root: Path, redis_url: str | None = None, **overrides: Any) -> None:
-        """With `redis_url`, that Redis (a Sentinel topology, say) instead of one of its own."""
+    def __init__(self, root: Path, redis_url: str | None = None, models_dir: Path | None = None, **overrides: Any) -> None:
+        """With `redis_url`, that Redis (a Sentinel topology, say) instead of one of its own;
+        with `models_dir`, those weights instead of `<root>/models`."""
         self.redis_port = free_port()
         self.own_redis = redis_url is None
         self.settings = Settings(
             _env_file=None,
             redis_url=redis_url or f"redis://127.0.0.1:{self.redis_port}/0",
             data_dir=root / "data",
-            models_dir=root / "models",
+            models_dir=models_dir or root / "models",
             port=free_port(),
             admin_key=secrets.token_urlsafe(24),
             secret_key=secrets.token_urlsafe(24),
@@ -105,10 +106,12 @@ class BenchPlatform:
         return answer.json()["key"]
 
     @contextmanager
-    def workers(self, *names: str) -> Iterator[dict[str, subprocess.Popen]]:
-        """gpu workers with these names (Celery hostnames), yielded once each heartbeats, and
-        stopped afterwards (SIGTERM, then SIGKILL to the group) even when the block fails."""
-        supervisor = Supervisor(self.services.env)
+    def workers(self, *names: str, env: dict[str, str] | None = None) -> Iterator[dict[str, subprocess.Popen]]:
+        """gpu workers with these names (Celery hostnames) and `env` on top of the platform's,
+        yielded once each heartbeats, and stopped afterwards (SIGTERM, then SIGKILL to the group)
+        even when the block fails. Several share this machine's cores, as the launcher shares them."""
+        threads = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // len(names)))} if len(names) > 1 else {}
+        supervisor = Supervisor(self.services.env | threads | (env or {}))
         try:
             for name in names:
                 supervisor.start(name, worker_command(Queue.gpu, self.settings, name))

@@ -30,6 +30,7 @@ from PIL import Image
 from bench.faults import FaultCounts, redis_restart_figures, sentinel_failover_figures, worker_kill_figures
 from bench.platform import BenchPlatform
 from bench.report import attempt, errors, say
+from bench.scale import affinity_loads, s3_overhead, throughput, wrk_submits
 from core.logs import configure_logging
 from core.queue import broker_queue_key
 from core.schemas import Queue
@@ -49,6 +50,10 @@ class Counts:
     e2e_tasks: int
     big_input_tasks: int
     warm_runs: int
+    scale_tasks: int
+    affinity_tasks: int
+    store_tasks: int
+    wrk_s: int
     faults: FaultCounts
 
     @classmethod
@@ -62,6 +67,10 @@ class Counts:
             e2e_tasks=int(env.get("BENCH_E2E_TASKS") or (30 if full else 3)),
             big_input_tasks=5 if full else 1,
             warm_runs=3 if full else 1,
+            scale_tasks=40 if full else 4,
+            affinity_tasks=20 if full else 6,
+            store_tasks=10 if full else 1,
+            wrk_s=10 if full else 2,
             faults=FaultCounts(
                 # Seconds of tiny-sd on a CPU (less on a GPU): still running when the kill lands,
                 # ~0.2 s after the record says running. Quick: the size every worker has run already.
@@ -254,12 +263,23 @@ def measure_all(root: Path, counts: Counts) -> dict[str, Any]:
         platform.wait_for_api()
         key = platform.user_key()
         results |= attempt("queue", lambda: asyncio.run(queue_figures(platform.base_url, key, platform.redis(), counts)))
+        say(f"scale: wrk, {counts.wrk_s} s of submits at concurrency 32 (no worker running)…")
+        scale = attempt("wrk", lambda: wrk_submits(platform, key, BODY, counts.wrk_s))
         results |= attempt("workers", lambda: worker_figures(platform, key, counts))
+        for workers in (1, 2):
+            say(f"scale: {counts.scale_tasks} tasks at once on {workers} gpu worker(s)…")
+            scale |= attempt(
+                f"gpu_workers_{workers}", lambda n=workers: {f"gpu_workers_{n}": throughput(platform, key, BODY, n, counts.scale_tasks)}
+            )
+        say(f"scale: {counts.affinity_tasks} tasks of two models alternating on two workers, with and without affinity…")
+        scale |= attempt("model_loads", lambda: {"model_loads": affinity_loads(platform, key, counts.affinity_tasks)})
         # With no worker running, so the workers' reconnects are not in the figure.
         say("faults: a Redis restart…")
         results["faults"] = results.get("faults", {}) | redis_restart_figures(platform, key, BODY, counts.faults)
     say("faults: a Sentinel failover…")
     results["faults"] |= sentinel_failover_figures(root, BODY, counts.faults)
+    say(f"scale: the blob store on S3 (a loopback moto server) against a directory, {counts.store_tasks} tasks each…")
+    results["scale"] = scale | attempt("blob_store", lambda: {"blob_store": s3_overhead(root / "stores", root / "models", BODY, counts.store_tasks)})
     say("engine figures per local model and mode (load, warm step, outputs/s)…")
     configure_logging("WARNING", json_lines=False)
     results["engines"] = engine_figures(root / "models", counts.warm_runs, warm_up=not counts.quick)

@@ -529,6 +529,16 @@ class TaskStore:
 
         return self.durable(read, "read the task")
 
+    def get_to_run(self, task_id: str) -> StoredTask | None:
+        """The record without its logs, partial text or queue position: what a worker needs to
+        run it, in one command instead of a read of everything."""
+
+        def read() -> StoredTask | None:
+            fields = self.client.hgetall(task_key(task_id))
+            return StoredTask.parse(fields, [], None) if fields.get("id") else None
+
+        return self.durable(read, "read the task")
+
     def start(self, task: StoredTask, hostname: str) -> tuple[str, int, Lease]:
         """Mark running and take the lease. Returns the status (running, or why it is not
         startable: leased, succeeded, …), the attempt number and the lease."""

@@ -44,7 +44,7 @@ def run_task(
     """Run one task to a terminal status; returns that status (or why it was skipped).
     `message_for` builds the broker message that hands the task back when the worker drains;
     `dispatch` may hand a queued task on to a worker that holds its model warm (workers.affinity)."""
-    task = store.get(task_id)
+    task = store.get_to_run(task_id)
     if task is None:
         log.warning("task record missing; expired or never written", task_id=task_id)
         return "missing"

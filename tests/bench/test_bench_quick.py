@@ -4,6 +4,7 @@ the bench's business, not the test's."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,6 +64,20 @@ def test_quick_bench_reports_every_figure_and_exits_0() -> None:
     assert faults["redis_outage_answers"] == [503], "while Redis is down the api answers 503, nothing else"
     assert_numbers(faults, ("sentinel_failover_s",), "faults")
     assert set(faults["sentinel_failover_answers"]) <= {503}, faults
+
+    scale = results["scale"]
+    one_worker = ("tasks_per_s", "redis_commands_per_task", "redis_commands_in_scripts_per_task", "redis_bytes_per_task", "redis_cpu_us_per_task")
+    assert_numbers(scale["gpu_workers_1"], one_worker, "scale.gpu_workers_1")
+    assert scale["gpu_workers_1"]["redis_commands_by_name"]["evalsha"] > 0  # the task's steps are scripts
+    assert_numbers(scale["gpu_workers_2"], ("tasks_per_s",), "scale.gpu_workers_2")
+    assert_numbers(scale["model_loads"], ("with_affinity", "without_affinity"), "scale.model_loads")
+    assert_numbers(scale["blob_store"], ("directory_task_p50_ms", "s3_task_p50_ms", "s3_overhead_per_task_ms"), "scale.blob_store")
+    if shutil.which("wrk"):
+        wrk = ("wrk_submit_rps", "wrk_p50_ms", "wrk_p99_ms", "wrk_non_2xx", "api_cpu_us_per_submit", "redis_cpu_us_per_submit")
+        assert_numbers(scale, wrk, "scale")
+        assert scale["wrk_non_2xx"] == 0, scale
+    else:
+        assert "not installed" in scale["wrk"]
 
     engines = results["engines"]
     for entry in local_models():
