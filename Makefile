@@ -14,11 +14,13 @@ export TOKENIZERS_PARALLELISM ?= false
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# Quiet on stdout (progress on stderr), so `make bench > figures.json` holds only the JSON.
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[gpu,cpu,test]'
-	$(PY) -m pip install --quiet --disable-pip-version-check -e clients/python
-	touch $@
+	@echo "installing the project into $(VENV) (once, and again when pyproject.toml changes)…" >&2
+	@python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[gpu,cpu,test]' >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e clients/python >&2
+	@touch $@
 
 $(CLIENT_GEN): clients/generator/requirements.txt
 	python3 -m venv $(CLIENT_GEN_VENV)
