@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-ui bench openapi client lint build up down logs clean
+.PHONY: help install run test test-ui test-deploy bench openapi client lint build up down logs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,11 @@ $(VENV)/.installed-ui: $(INSTALLED)
 test-ui: $(VENV)/.installed-ui ## drive Swagger UI in headless Chromium (Debian's chromium, apt-installed when missing; root)
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PY) -m pytest -m ui tests/ui $(PYTEST_ARGS)
+
+test-deploy: $(INSTALLED) ## build every image and run the compose stack for real (needs a Docker engine with Compose v2)
+	@docker compose version >/dev/null 2>&1 && docker info >/dev/null 2>&1 || \
+	  (echo "make test-deploy needs a Docker engine with Compose v2: 'docker compose version' or 'docker info' failed" >&2; exit 1)
+	$(PY) -m pytest -m deploy tests/deploy -s $(PYTEST_ARGS)
 
 bench: $(INSTALLED) ## measure throughput, latencies, faults and engines; prints JSON (BENCH_QUICK=1: small counts)
 	@$(PY) -m bench.run

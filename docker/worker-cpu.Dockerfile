@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # CPU workers: hosted providers (queue `cpu`) and the ComfyUI client (queue `comfy`). The image
 # installs `.[cpu]` only, so torch never comes in (tests/test_compose.py checks). One image, two
 # services: WORKER_QUEUE picks the queue. Build from the repository root:
@@ -6,6 +5,11 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Where pip gets packages: PyPI unless a build says otherwise (an internal mirror, say); pip reads
+# these from the environment, where build arguments are during RUN. Not kept in the image.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

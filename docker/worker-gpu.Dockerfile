@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # GPU workers: local diffusers/transformers engines on the `gpu` queue. Build from the repository
 # root:  docker build -f docker/worker-gpu.Dockerfile -t ddiffusion/worker-gpu .
 #
@@ -6,11 +5,23 @@
 # (TORCH_VERSION must equal the `torch==` pin of the gpu extra; tests/test_compose.py checks).
 # pip's wheels bundle their own CUDA libraries, so the base image only has to suit the host
 # driver: TORCH_CUDA and CUDA_IMAGE go together (e.g. cu130 with a 13.0 image on drivers >= 580).
+#
+# Every source is a build argument with the official default: CUDA_IMAGE, TORCH_INDEX_URL (a
+# mirror of the PyTorch index) or a torch wheel in TORCH_WHEELS, PIP_INDEX_URL (a mirror of PyPI).
+# TORCH_DEVICE=cpu builds the same image with CPU torch for machines without a GPU
+# (docker-compose.no-gpu.yml sets these):
+#   docker build -f docker/worker-gpu.Dockerfile --build-arg CUDA_IMAGE=python:3.11-slim-bookworm \
+#     --build-arg TORCH_DEVICE=cpu --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-runtime-ubuntu24.04
 
 FROM ${CUDA_IMAGE} AS build
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_CUDA=cu128
+ARG TORCH_DEVICE=cuda
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_CUDA}
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 DEBIAN_FRONTEND=noninteractive
 # Distro packages are not pinned (DL3008): the base image tag fixes the release they come from.
 # hadolint ignore=DL3008
@@ -20,7 +31,13 @@ RUN apt-get update \
 # A venv: Ubuntu's system Python refuses pip installs (PEP 668), and a venv copies cleanly.
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_CUDA}" "torch==${TORCH_VERSION}"
+# A wheel in docker/wheels (TORCH_WHEELS) wins over the index: a network without the PyTorch index,
+# or the CPU variant built from a local wheel. Its dependencies come from PIP_INDEX_URL.
+ARG TORCH_WHEELS=docker/wheels
+RUN --mount=type=bind,source=${TORCH_WHEELS},target=/torch-wheels \
+    set -- /torch-wheels/torch-"${TORCH_VERSION}"*.whl; \
+    if [ -f "$1" ]; then pip install "$1"; \
+    else pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"; fi
 WORKDIR /src
 # Dependencies first, resolved from pyproject alone (empty packages stand in for the code). The
 # CUDA torch above already satisfies `torch==X` (a local version like X+cu128 matches it), so pip
@@ -36,7 +53,7 @@ COPY workers ./workers
 # The launcher's CLI too: `docker compose run --rm gpu-workers ddiffusion-server models pull NAME`.
 COPY server ./server
 RUN pip install --no-deps . \
- && python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.split('+')[0] == '${TORCH_VERSION}' and torch.version.cuda else f'expected CUDA torch ${TORCH_VERSION}, got {v}')"
+ && python -c "import torch, sys; v = torch.__version__; cuda = torch.version.cuda is not None; sys.exit(0 if v.split('+')[0] == '${TORCH_VERSION}' and cuda == ('${TORCH_DEVICE}' == 'cuda') else f'expected ${TORCH_DEVICE} torch ${TORCH_VERSION}, got {v} (CUDA {torch.version.cuda})')"
 
 FROM ${CUDA_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive

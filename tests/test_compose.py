@@ -38,7 +38,7 @@ DOCKERFILES = {
 # Build context of each Dockerfile, as docker-compose.yml gives it.
 CONTEXTS = {"api": ROOT, "worker-gpu": ROOT, "worker-cpu": ROOT, "comfy": ROOT / "comfy_sidecar"}
 # DDIFFUSION_* names that only compose reads (image coordinates), never the platform.
-COMPOSE_ONLY = {"DDIFFUSION_REGISTRY", "DDIFFUSION_VERSION"}
+COMPOSE_ONLY = {"DDIFFUSION_REGISTRY", "DDIFFUSION_VERSION", "DDIFFUSION_ENV_FILE"}
 PLATFORM_SERVICES = ["api", "gpu-workers", "cpu-workers", "comfy-workers"]
 DDIFFUSION_NAME = re.compile(r"\bDDIFFUSION_[A-Z0-9_]+\b")
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
@@ -150,6 +150,8 @@ def pip_installs(path: Path) -> list[list[str]]:
             continue
         for command in re.split(r"&&|;|\|\|", args):
             words = command.split()
+            while words and words[0] in ("then", "else", "do"):  # a branch of a shell `if` or loop
+                words = words[1:]
             if words[:2] == ["pip", "install"] or words[1:3] == ["-m", "pip"] and "install" in words:
                 installs.append(words[words.index("install") + 1 :])
     return installs
@@ -442,6 +444,19 @@ def test_gpu_image_installs_the_pinned_cuda_torch() -> None:
     torch_install = next(i for i, args in enumerate(installs) if '"torch==${TORCH_VERSION}"' in args)
     project_install = installs.index(["'.[gpu,cpu]'"])
     assert torch_install < project_install, "the CUDA wheel must be in place before pip resolves the gpu extra"
+
+
+def test_the_no_gpu_override_builds_the_gpu_image_with_cpu_torch_through_its_build_arguments() -> None:
+    class ComposeLoader(yaml.SafeLoader):
+        pass
+
+    ComposeLoader.add_constructor("!reset", lambda loader, node: None)  # compose's own tag
+    override = yaml.load((ROOT / "docker-compose.no-gpu.yml").read_text(), Loader=ComposeLoader)  # noqa: S506 - a safe loader
+    service = override["services"]["gpu-workers"]
+    assert service["deploy"] is None  # `!reset`: no GPU reservation
+    declared = set(re.findall(r"^ARG (\w+)", DOCKERFILES["worker-gpu"].read_text(), re.M))
+    assert set(service["build"]["args"]) <= declared
+    assert service["build"]["args"]["TORCH_DEVICE"] == "cpu"
 
 
 @pytest.mark.parametrize("image", sorted(DOCKERFILES))
