@@ -28,6 +28,8 @@ from core.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = Path(__file__).parent / "data" / "compose-spec.json"
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.release.yml"]
+# Every compose file, the workers-only one for other machines included.
+ALL_COMPOSE_FILES = [*COMPOSE_FILES, "docker-compose.worker.yml"]
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILES = {
     "api": ROOT / "docker" / "api.Dockerfile",
@@ -227,7 +229,7 @@ def pyproject() -> dict[str, Any]:
 # --- compose files -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("filename", COMPOSE_FILES)
+@pytest.mark.parametrize("filename", ALL_COMPOSE_FILES)
 def test_compose_file_matches_the_compose_specification(filename: str) -> None:
     schema = json.loads(SPEC.read_text())
     # The schema names draft-07 by an https URL that jsonschema does not map to a draft itself.
@@ -235,7 +237,7 @@ def test_compose_file_matches_the_compose_specification(filename: str) -> None:
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
 
 
-@pytest.mark.parametrize("filename", COMPOSE_FILES)
+@pytest.mark.parametrize("filename", ALL_COMPOSE_FILES)
 def test_every_ddiffusion_variable_in_compose_is_a_setting(filename: str) -> None:
     known = known_env_names()
     named = {name for service in services(filename).values() for name in environment(service) if name.startswith("DDIFFUSION_")}
@@ -245,11 +247,23 @@ def test_every_ddiffusion_variable_in_compose_is_a_setting(filename: str) -> Non
     assert not interpolated - set(known) - COMPOSE_ONLY, f"not settings: {sorted(interpolated - set(known) - COMPOSE_ONLY)}"
 
 
+def test_the_worker_only_file_runs_workers_on_the_shared_redis_and_store_and_no_shared_disk() -> None:
+    worker = services("docker-compose.worker.yml")
+    assert set(worker) == {"gpu-workers", "cpu-workers", "comfy-workers"}  # no redis, no api: the head node's
+    text = (ROOT / "docker-compose.worker.yml").read_text()
+    for required in ("DDIFFUSION_REDIS_URL", "DDIFFUSION_BLOB_STORE"):
+        assert re.search(rf"\$\{{{required}:\?", text), f"{required} must be required (:?)"
+    for name, service in worker.items():
+        assert "data" not in {source for source, _ in volume_mounts(service)}, f"{name} mounts a shared data volume"
+        assert service["build"] == services("docker-compose.yml")[name]["build"], f"{name}: not the platform's image"
+    assert worker["gpu-workers"]["stop_grace_period"] == services("docker-compose.yml")["gpu-workers"]["stop_grace_period"]
+
+
 def test_compose_only_names_are_not_settings() -> None:
     assert not COMPOSE_ONLY & set(known_env_names())
 
 
-@pytest.mark.parametrize("filename", COMPOSE_FILES)
+@pytest.mark.parametrize("filename", ALL_COMPOSE_FILES)
 def test_build_contexts_and_dockerfiles_exist(filename: str) -> None:
     for name, service in services(filename).items():
         build = service.get("build")
@@ -271,7 +285,7 @@ def test_source_file_builds_every_platform_image() -> None:
     assert dockerfiles == {path.resolve() for path in DOCKERFILES.values()}
 
 
-@pytest.mark.parametrize("filename", COMPOSE_FILES)
+@pytest.mark.parametrize("filename", ALL_COMPOSE_FILES)
 def test_named_volumes_are_declared_and_used(filename: str) -> None:
     declared = set(compose(filename).get("volumes") or {})
     used = {source for service in services(filename).values() for source, _ in volume_mounts(service) if is_named_volume(source)}
