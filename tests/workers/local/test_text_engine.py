@@ -122,11 +122,11 @@ def test_a_strip_shaped_image_is_letterboxed_for_the_vision_tower(engine: Transf
     ref = png_input(ctx, (600, 2))  # 300:1, beyond the 200:1 the Qwen2-VL image processor takes
     [output] = engine.run(CATALOGUE["tiny-vlm"], chat([{"type": "image", "image": ref}, {"type": "text", "text": "what is it?"}]), ctx)
     assert isinstance(output["text"], str) and len(tower.patches) == 1
-    assert "600x2 was padded to 600x3" in ctx.lines[0]
+    assert any("600x2 was padded to 600x3" in line for line in ctx.lines)  # after a load line when the model was cold
 
 
 def test_a_temperature_next_to_zero_decodes_greedily(engine: TransformersTextEngine) -> None:
     ctx = FakeContext()
     [tiny] = engine.run(CATALOGUE["tiny-llm"], chat("hello", temperature=1e-300), ctx)  # logits / 1e-300 overflow to inf
     [greedy] = engine.run(CATALOGUE["tiny-llm"], chat("hello", temperature=0, seed=99), FakeContext())
-    assert tiny == greedy and "decoding greedily" in ctx.lines[0]
+    assert tiny == greedy and any("decoding greedily" in line for line in ctx.lines)
