@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-ui test-deploy bench openapi client lint build up down logs clean
+.PHONY: help install run test test-ui test-deploy lock bench openapi client lint build up down logs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,16 @@ $(VENV)/.installed-ui: $(INSTALLED)
 test-ui: $(VENV)/.installed-ui ## drive Swagger UI in headless Chromium (Debian's chromium, apt-installed when missing; root)
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PY) -m pytest -m ui tests/ui $(PYTEST_ARGS)
+
+# The images install exactly these (with hashes), so two builds a month apart get the same packages.
+# torch is not in the gpu lock: the image takes it from its own index (or a local wheel) first.
+LOCK := $(VENV)/bin/uv pip compile pyproject.toml --quiet --generate-hashes --no-config --index-url https://pypi.org/simple \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28
+lock: $(INSTALLED) ## re-lock the images' dependencies from pyproject.toml into docker/requirements/ (needs PyPI)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(LOCK) -o docker/requirements/api.txt
+	$(LOCK) --extra cpu -o docker/requirements/cpu.txt
+	$(LOCK) --extra gpu --extra cpu --override docker/requirements/gpu-overrides.txt -o docker/requirements/gpu.txt
 
 test-deploy: $(INSTALLED) ## build every image and run the compose stack for real (needs a Docker engine with Compose v2)
 	@docker compose version >/dev/null 2>&1 && docker info >/dev/null 2>&1 || \

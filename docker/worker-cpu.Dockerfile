@@ -14,17 +14,15 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, resolved from pyproject alone (empty packages stand in for the code), so a
-# code change rebuilds only the last layer instead of downloading every wheel again.
+# Dependencies first, exactly as locked (versions and hashes: `make lock` writes the file from
+# pyproject.toml's base and `cpu` extra), so a code change rebuilds only the last layer.
+COPY docker/requirements/cpu.txt ./requirements.txt
+RUN pip install --require-hashes --no-deps -r requirements.txt
 COPY pyproject.toml README.md ./
-# hadolint ignore=DL3013
-RUN mkdir core workers \
- && touch core/__init__.py workers/__init__.py \
- && pip install '.[cpu]' \
- && pip uninstall --yes deferred-diffusion
 COPY core ./core
 COPY workers ./workers
 RUN pip install --no-deps . \
+ && pip check \
  && python -c "import importlib.util as u, sys; sys.exit(1 if u.find_spec('torch') else 0)"
 
 FROM ${PYTHON_IMAGE}

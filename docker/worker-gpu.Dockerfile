@@ -39,20 +39,18 @@ RUN --mount=type=bind,source=${TORCH_WHEELS},target=/torch-wheels \
     if [ -f "$1" ]; then pip install "$1"; \
     else pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"; fi
 WORKDIR /src
-# Dependencies first, resolved from pyproject alone (empty packages stand in for the code). The
-# CUDA torch above already satisfies `torch==X` (a local version like X+cu128 matches it), so pip
-# keeps it instead of fetching PyPI's build.
+# Then everything else exactly as locked (versions and hashes; `make lock` writes the file from
+# pyproject.toml's gpu and cpu extras, torch left out: the one above satisfies `torch==X`, a local
+# version like X+cu128 included), so a code change rebuilds only the last layer.
+COPY docker/requirements/gpu.txt ./requirements.txt
+RUN pip install --require-hashes --no-deps -r requirements.txt
 COPY pyproject.toml README.md ./
-# hadolint ignore=DL3013
-RUN mkdir core workers \
- && touch core/__init__.py workers/__init__.py \
- && pip install '.[gpu,cpu]' \
- && pip uninstall --yes deferred-diffusion
 COPY core ./core
 COPY workers ./workers
 # The launcher's CLI too: `docker compose run --rm gpu-workers ddiffusion-server models pull NAME`.
 COPY server ./server
 RUN pip install --no-deps . \
+ && pip check \
  && python -c "import torch, sys; v = torch.__version__; cuda = torch.version.cuda is not None; sys.exit(0 if v.split('+')[0] == '${TORCH_VERSION}' and cuda == ('${TORCH_DEVICE}' == 'cuda') else f'expected ${TORCH_DEVICE} torch ${TORCH_VERSION}, got {v} (CUDA {torch.version.cuda})')"
 
 FROM ${CUDA_IMAGE}

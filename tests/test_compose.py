@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 import yaml
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pydantic_settings import BaseSettings
 
 from core.settings import Settings
@@ -454,10 +455,40 @@ def test_gpu_image_installs_the_pinned_cuda_torch() -> None:
     assert "https://download.pytorch.org/whl/${TORCH_CUDA}" in text
     assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:[\w.-]+$", text, re.M)
     installs = pip_installs(DOCKERFILES["worker-gpu"])
-    assert ["'.[gpu,cpu]'"] in installs
     torch_install = next(i for i, args in enumerate(installs) if '"torch==${TORCH_VERSION}"' in args)
-    project_install = installs.index(["'.[gpu,cpu]'"])
-    assert torch_install < project_install, "the CUDA wheel must be in place before pip resolves the gpu extra"
+    locked_install = installs.index(["--require-hashes", "--no-deps", "-r", "requirements.txt"])
+    assert torch_install < locked_install, "the CUDA wheel must be in place before the locked packages that need it"
+
+
+IMAGE_LOCKS = {"api": ("api.txt", ()), "worker-cpu": ("cpu.txt", ("cpu",)), "worker-gpu": ("gpu.txt", ("gpu", "cpu"))}
+
+
+def locked(name: str) -> dict[str, tuple[str, int]]:
+    """A lock file's packages: name → (version, how many hashes)."""
+    entries: dict[str, tuple[str, int]] = {}
+    text = (ROOT / "docker" / "requirements" / name).read_text()
+    for block in re.split(r"\n(?=[a-z0-9])", text):
+        if match := re.match(r"([A-Za-z0-9_.\-\[\]]+)==([^\s\\;]+)", block):
+            entries[canonicalize_name(match[1].split("[")[0])] = (match[2], block.count("--hash=sha256:"))
+    return entries
+
+
+@pytest.mark.parametrize("image", sorted(IMAGE_LOCKS))
+def test_each_image_installs_its_lock_which_pins_what_pyproject_pins_with_hashes(image: str) -> None:
+    lock_name, extras = IMAGE_LOCKS[image]
+    installs = pip_installs(DOCKERFILES[image])
+    assert ["--require-hashes", "--no-deps", "-r", "requirements.txt"] in installs
+    assert f"COPY docker/requirements/{lock_name} ./requirements.txt" in DOCKERFILES[image].read_text()
+    entries = locked(lock_name)
+    assert entries and all(hashes for _, hashes in entries.values()), f"{lock_name}: an entry without a hash"
+    project = pyproject()["project"]
+    for requirement in map(Requirement, project["dependencies"] + [r for extra in extras for r in project["optional-dependencies"][extra]]):
+        name = canonicalize_name(requirement.name)
+        if name == "torch":
+            assert name not in entries, "torch comes from its own index, never from the lock"
+            continue
+        version = str(requirement.specifier).removeprefix("==")
+        assert entries.get(name, ("missing",))[0] == version, f"{lock_name}: {name} is not {version}; run `make lock`"
 
 
 def test_the_no_gpu_override_builds_the_gpu_image_with_cpu_torch_through_its_build_arguments() -> None:
