@@ -75,12 +75,17 @@ class WorkerAffinity:
         self.app.control.add_consumer(model_queue(model), destination=[hostname])
 
 
-def refresh_claims(client: redis.Redis, hostname: str) -> None:
-    """Extend this worker's claims (never adds one: a claim released meanwhile stays released)."""
+def refresh_claims(client: redis.Redis, hostname: str, warm: list[str]) -> None:
+    """Extend this worker's claims, and claim again the models its processes hold warm (a claim
+    lapses when Redis was away longer than CLAIM_S). A claim released meanwhile (its model left the
+    cache) is not renewed: only warm models are claimed anew."""
     until = time.time() + CLAIM_S
     with client.pipeline(transaction=False) as pipe:
-        for model in client.smembers(AFFINITY_KEY):
-            pipe.zadd(holders_key(model), {hostname: until}, xx=True, gt=True)
+        for model in client.smembers(AFFINITY_KEY) - set(warm):
+            pipe.zadd(holders_key(model), {hostname: until}, xx=True, gt=True)  # a model still loading
+        for model in warm:
+            pipe.zadd(holders_key(model), {hostname: until}, gt=True)
+            pipe.sadd(AFFINITY_KEY, model)
         pipe.execute()
 
 

@@ -102,7 +102,7 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
                 models, present = heartbeat_models(queues, settings)
                 warm, loads = pool_state(client)
                 beat(client, hostname, WorkerBeat(queues=queues, models=models, present=present, warm=warm, loads=loads))
-                refresh_claims(client, hostname)
+                refresh_claims(client, hostname, warm if settings.affinity_backlog else [])
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", error=str(exc))
             stop.wait(HEARTBEAT_S)

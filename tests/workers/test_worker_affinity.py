@@ -6,12 +6,13 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from core.affinity import holders_key, model_queue
+from core.affinity import AFFINITY_KEY, CLAIM_S, holders_key, model_queue
 from core.heartbeat import queue_workers_key
 from core.records import task_key
 from core.schemas import Queue
 from tests.utils.platform import RedisServer, WorkerFleet, make_settings
 from tests.utils.tasks import new_key, wait_for
+from workers.affinity import refresh_claims
 
 WORKERS = ("gpu-0@affinity", "gpu-1@affinity")
 MODELS = ("tiny-sd", "tiny-sdxl")
@@ -58,3 +59,18 @@ def test_two_models_alternating_on_two_workers_cost_one_load_each(tmp_path: Path
     # A worker that shuts down gives up its claims.
     assert all(store.zcard(holders_key(model)) == 0 for model in MODELS)
     server.stop()
+
+
+def test_the_heartbeat_renews_claims_and_claims_warm_models_again_after_they_lapsed(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        client = server.client()
+        client.sadd(AFFINITY_KEY, "tiny-sd", "tiny-sdxl", "tiny-flux")
+        client.zadd(holders_key("tiny-flux"), {"gpu-0@a": time.time() + 1})  # claimed, still loading
+        # tiny-sd: warm, but its claim lapsed while Redis was away; tiny-sdxl: released, not warm.
+        refresh_claims(client, "gpu-0@a", warm=["tiny-sd"])
+        assert client.zscore(holders_key("tiny-sd"), "gpu-0@a") > time.time() + CLAIM_S - 5
+        assert client.zscore(holders_key("tiny-flux"), "gpu-0@a") > time.time() + CLAIM_S - 5
+        assert client.zcard(holders_key("tiny-sdxl")) == 0
+    finally:
+        server.stop()
