@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-ui test-deploy lock bench openapi client lint build up down logs clean
+.PHONY: help install run test test-ui test-deploy lock release bench openapi client lint build up down logs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,18 @@ client: $(CLIENT_GEN) ## regenerate clients/python/deferred_diffusion_client fro
 
 lint: $(INSTALLED) ## check the code with ruff
 	$(VENV)/bin/ruff check core api workers server bench tests clients/python
+
+# Release images: <registry>/<image>:<version> (and :latest), the names docker-compose.release.yml runs.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+REGISTRY ?= $(or $(DDIFFUSION_REGISTRY),ghcr.io/deferred-diffusion)
+RELEASE_IMAGES ?= api worker-gpu worker-cpu comfy
+BUILD_api := -f docker/api.Dockerfile .
+BUILD_worker-gpu := -f docker/worker-gpu.Dockerfile .
+BUILD_worker-cpu := -f docker/worker-cpu.Dockerfile .
+BUILD_comfy := comfy_sidecar
+release: ## build and tag the release images <REGISTRY>/<image>:<version> (PUSH=1 pushes them; RELEASE_IMAGES picks)
+	$(foreach image,$(RELEASE_IMAGES),docker build $(RELEASE_BUILD_ARGS) -t $(REGISTRY)/$(image):$(VERSION) -t $(REGISTRY)/$(image):latest $(BUILD_$(image)) && ) true
+	$(if $(filter 1,$(PUSH)),$(foreach image,$(RELEASE_IMAGES),docker push $(REGISTRY)/$(image):$(VERSION) && docker push $(REGISTRY)/$(image):latest && ) true)
 
 build: ## build the docker images of docker-compose.yml
 	docker compose build

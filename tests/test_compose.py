@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import os
 import re
+import subprocess
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -578,3 +579,26 @@ def test_comfy_sidecar_pins_a_release_and_its_custom_nodes() -> None:
             assert url.startswith("https://") and len(rest) == 1, f"custom_nodes.txt: '<git url> <ref>' expected, got {line!r}"
     volumes = [target for _, target in volume_mounts(services("docker-compose.yml")["comfy"])]
     assert "/opt/ComfyUI/models" in volumes
+
+
+def test_make_release_tags_the_images_the_release_file_runs() -> None:
+    planned = subprocess.run(["make", "-n", "release", "REGISTRY=registry.studio/dd"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    tags = set(re.findall(r"-t (\S+)", planned))
+    version = pyproject()["project"]["version"]
+    release = services("docker-compose.release.yml")
+    wanted = {
+        service["image"].replace("${DDIFFUSION_REGISTRY:-ghcr.io/deferred-diffusion}", "registry.studio/dd").replace("${DDIFFUSION_VERSION:-latest}", version)
+        for service in release.values()
+        if service["image"].startswith("${DDIFFUSION_REGISTRY")
+    }
+    assert wanted <= tags, f"make release does not tag {sorted(wanted - tags)}"
+    assert {tag.rsplit(":", 1)[1] for tag in tags} == {version, "latest"}
+    # Each built from the Dockerfile its service builds from in docker-compose.yml.
+    source = services("docker-compose.yml")
+    for name, service in release.items():
+        if "build" in source[name]:
+            image = service["image"].split("/")[-1].split(":")[0]
+            build = source[name]["build"]
+            where = f"-f {build['dockerfile']} ." if build["context"] == "." else build["context"]
+            builds = [step.strip() for step in planned.split("&&") if f"-t registry.studio/dd/{image}:{version} " in step]
+            assert len(builds) == 1 and builds[0].endswith(where), f"{name}: {builds}"
