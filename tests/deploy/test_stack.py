@@ -156,8 +156,11 @@ def finished(stack: Stack, headers: dict[str, str], domain: str, task_id: str, t
     return wait_until(f"task {task_id} ending", ended, timeout_s)
 
 
-def running(stack: Stack, headers: dict[str, str], domain: str, task_id: str) -> None:
-    wait_until(f"task {task_id} running", lambda: record(stack, headers, domain, task_id).get("status") == "running", 120, 0.2)
+def start_long_task(stack: Stack, headers: dict[str, str]) -> str:
+    """A long image task's id, once it runs on the gpu worker."""
+    task_id = submit(stack, headers, "images", LONG_TASK)
+    wait_until(f"task {task_id} running", lambda: record(stack, headers, "images", task_id).get("status") == "running", 120, 0.2)
+    return task_id
 
 
 def test_every_queue_has_a_live_worker(stack: Stack) -> None:
@@ -190,8 +193,7 @@ def test_a_task_survives_a_restart_of_the_api(stack: Stack) -> None:
 
 def test_a_task_survives_a_restart_of_redis(stack: Stack) -> None:
     headers = user_key(stack)
-    task_id = submit(stack, headers, "images", LONG_TASK)
-    running(stack, headers, "images", task_id)
+    task_id = start_long_task(stack, headers)
     stack.timed("restart_redis", "restart", "redis", timeout_s=120)
     done = finished(stack, headers, "images", task_id)
     assert done["status"] == "succeeded" and done["attempts"] == 1, done
@@ -199,8 +201,7 @@ def test_a_task_survives_a_restart_of_redis(stack: Stack) -> None:
 
 def test_stopping_the_gpu_worker_mid_task_hands_the_task_back(stack: Stack) -> None:
     headers = user_key(stack)
-    task_id = submit(stack, headers, "images", LONG_TASK)
-    running(stack, headers, "images", task_id)
+    task_id = start_long_task(stack, headers)
     stack.timed("stop_gpu_worker", "stop", "gpu-workers", timeout_s=120)
     handed_back = record(stack, headers, "images", task_id)
     assert handed_back["status"] == "queued" and any("requeued: worker shutting down" in line for line in handed_back["logs"]), handed_back
