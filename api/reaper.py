@@ -15,7 +15,7 @@ import redis.asyncio
 import structlog
 
 from api.tasks import Platform
-from core.affinity import AFFINITY_KEY, RELEASE, release_keys
+from core.affinity import AFFINITY_KEY, RELEASE, release_args, release_keys
 from core.queue import task_message
 from core.records import LEASES_KEY
 from core.redis_client import UNAVAILABLE_ERRORS
@@ -45,7 +45,7 @@ async def rescue_model_queues(client: redis.asyncio.Redis) -> int:
     release = client.register_script(RELEASE)
     moved = 0
     for model in await client.smembers(AFFINITY_KEY):
-        count = int(await release(release_keys(model), ["", time.time()]))
+        count = int(await release(release_keys(model), release_args("")))  # '': no holder of its own
         if count:
             log.warning("no worker holds the model any more; its waiting tasks went back to the shared queue", model=model, tasks=count)
         moved += count

@@ -19,7 +19,7 @@ import redis
 from core.heartbeat import queue_workers_key
 from core.schemas import Queue
 from core.settings import Settings
-from server.launcher import Supervisor, api_command, child_env, redis_command, wait_for_redis, worker_command
+from server.launcher import Supervisor, api_command, child_env, redis_command, shared_cores, wait_for_redis, worker_command
 from server.redis import free_port
 
 START_TIMEOUT_S = 60
@@ -110,8 +110,7 @@ class BenchPlatform:
         """gpu workers with these names (Celery hostnames) and `env` on top of the platform's,
         yielded once each heartbeats, and stopped afterwards (SIGTERM, then SIGKILL to the group)
         even when the block fails. Several share this machine's cores, as the launcher shares them."""
-        threads = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // len(names)))} if len(names) > 1 else {}
-        supervisor = Supervisor(self.services.env | threads | (env or {}))
+        supervisor = Supervisor(self.services.env | shared_cores(len(names)) | (env or {}))
         try:
             for name in names:
                 supervisor.start(name, worker_command(Queue.gpu, self.settings, name))

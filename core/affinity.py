@@ -23,11 +23,12 @@ a list nobody reads.
 import time
 from typing import Any
 
+from core.heartbeat import STALE_AFTER_S
 from core.schemas import Queue
 
 AFFINITY_KEY = "dd:affinity"
-# A claim outlives a few missed heartbeats (core.heartbeat beats every 5 s).
-CLAIM_S = 20
+# A claim lapses as its worker's heartbeat does: after a few missed beats.
+CLAIM_S = STALE_AFTER_S
 
 
 def holders_key(model: str) -> str:

@@ -292,13 +292,21 @@ class WorkerSpec:
     env: dict[str, str]
 
 
+def shared_cores(workers: int) -> dict[str, str]:
+    """The environment that gives each of `workers` torch processes on this machine its share of
+    the cores (none when one runs alone, or when OMP_NUM_THREADS is set already)."""
+    if workers < 2 or "OMP_NUM_THREADS" in os.environ:
+        return {}
+    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+
+
 def worker_specs(queues: list[Queue], devices: list[str]) -> list[WorkerSpec]:
     """One worker per queue, and on the gpu queue one per device, pinned with CUDA_VISIBLE_DEVICES
     (each then has its own model cache in its own memory); with no device, one gpu worker on
     whatever torch finds (the CPU here). Workers that share a machine share its cores: each gets
     its part for torch's CPU threads (unless OMP_NUM_THREADS is set), so none spins on another's."""
     host = socket.gethostname()
-    threads = {} if len(devices) < 2 or "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // len(devices)))}
+    threads = shared_cores(len(devices))
     specs = []
     for queue in queues:
         if queue == Queue.gpu and devices:

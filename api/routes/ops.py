@@ -88,7 +88,11 @@ async def metrics(platform: PlatformDep) -> Response:
         "ddiffusion_affinity_queue_depth", "gpu tasks waiting for a worker that holds their model warm.", ["model"], registry=registry
     )
     models = sorted(await client.smembers(AFFINITY_KEY))
-    for model, count in zip(models, [await client.llen(model_queue(model)) for model in models], strict=True):
+    async with client.pipeline(transaction=False) as pipe:
+        for model in models:
+            pipe.llen(model_queue(model))
+        depths_by_model = await pipe.execute()
+    for model, count in zip(models, depths_by_model, strict=True):
         waiting.labels(model).set(count)
     Gauge("ddiffusion_scrape_timestamp_seconds", "When these figures were read.", registry=registry).set(time.time())
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
