@@ -9,6 +9,7 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:active:{key_id}    set    unfinished task ids of one API key (per-key backlog)
   dd:idem:{key_id}:{k}  string "{body_sha256}:{task_id}" for Idempotency-Key
   dd:leases             zset   running task ids by lease deadline (unix s): the reaper's index
+  dd:running:{queue}    set    running task ids of one queue (queued + running = what autoscalers see)
   dd:drain:{worker}     string when a worker that is shutting down hands its running task back
   dd:events:{id}        pubsub a ping on every change; subscribers re-read the record
   dd:stats:*            hashes counters for /metrics
@@ -70,6 +71,10 @@ def queue_key(queue: str) -> str:
     return f"dd:queue:{queue}"
 
 
+def running_key(queue: str) -> str:
+    return f"dd:running:{queue}"
+
+
 def active_key(key_id: str) -> str:
     return f"dd:active:{key_id}"
 
@@ -123,7 +128,7 @@ return {'created', ARGV[1], tostring(redis.call('ZRANK', KEYS[2], ARGV[1]))}
 """
 
 START = """
--- KEYS: task, queue, channel, partial text, leases ; ARGV: id, now, lease token, lease deadline, worker
+-- KEYS: task, queue, channel, partial text, leases, running ; ARGV: id, now, lease token, lease deadline, worker
 -- A running task whose lease is alive belongs to another worker: this delivery is a duplicate.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
@@ -139,6 +144,7 @@ redis.call('HDEL', KEYS[1], 'preview', 'eta_s')
 redis.call('DEL', KEYS[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
+redis.call('SADD', KEYS[6], ARGV[1])
 redis.call('PUBLISH', KEYS[3], 'running')
 return {'running', tostring(attempts)}
 """
@@ -175,12 +181,13 @@ redis.call('PUBLISH', KEYS[3], 'progress')
 """ + _CANCEL_OR_DRAIN
 
 REQUEUE = _HOLDS_LEASE + """
--- KEYS: task, queue, leases, logs, channel, broker list ; ARGV: token, id, message, line
+-- KEYS: task, queue, leases, logs, channel, broker list, running ; ARGV: token, id, message, line
 -- A worker shutting down hands its task back: at the front of its queue, the attempt not counted.
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
 redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('SREM', KEYS[7], ARGV[2])
 redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[2])
 redis.call('RPUSH', KEYS[6], ARGV[3])
 redis.call('RPUSH', KEYS[4], ARGV[4])
@@ -213,7 +220,7 @@ return 'ok'
 
 # Shared by FINISH, CANCEL and REAP: end the task, free its backlog slots, count it, let it expire.
 # KEYS: task, queue, active, active of key, logs, channel, stats status, run sum, run count, partial text,
-#       leases, blob expiry
+#       leases, blob expiry, running
 # ARGV: id, status, now, outputs json, error json, ttl, model, output refs json, outputs' expiry
 _END = """
 local function finish(status, error)
@@ -224,6 +231,7 @@ local function finish(status, error)
   redis.call('SREM', KEYS[3], ARGV[1])
   redis.call('SREM', KEYS[4], ARGV[1])
   redis.call('ZREM', KEYS[11], ARGV[1])
+  redis.call('SREM', KEYS[13], ARGV[1])
   for _, ref in ipairs(cjson.decode(ARGV[8])) do redis.call('ZADD', KEYS[12], 'GT', ARGV[9], ref) end
   redis.call('EXPIRE', KEYS[1], ARGV[6])
   redis.call('EXPIRE', KEYS[5], ARGV[6])
@@ -261,11 +269,12 @@ return current or 'missing'
 """
 
 REAP = _END + """
--- KEYS[13]: broker list ; ARGV[10]: Celery message, ARGV[11]: max attempts
+-- KEYS[14]: broker list ; ARGV[10]: Celery message, ARGV[11]: max attempts
 -- Atomic, so several api processes can reap the same leases: only one sees it expired.
 local deadline = redis.call('ZSCORE', KEYS[11], ARGV[1])
 if not deadline or tonumber(deadline) > tonumber(ARGV[3]) then return {'alive', ''} end
 redis.call('ZREM', KEYS[11], ARGV[1])
+redis.call('SREM', KEYS[13], ARGV[1])
 if current ~= 'running' then return {current or 'missing', ''} end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 local worker = redis.call('HGET', KEYS[1], 'worker') or 'unknown'
@@ -285,7 +294,7 @@ redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
 redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[1])
 -- The front of the queue: kombu pushes on the left and pops on the right.
-redis.call('RPUSH', KEYS[13], ARGV[10])
+redis.call('RPUSH', KEYS[14], ARGV[10])
 redis.call('RPUSH', KEYS[5], lost .. '; requeued for attempt ' .. (attempts + 1) .. ' of ' .. ARGV[11])
 redis.call('PUBLISH', KEYS[6], 'queued')
 return {'requeued', worker}
@@ -367,6 +376,7 @@ def end_keys(task_id: str, queue: str, key_id: str) -> list[str]:
         text_key(task_id),
         LEASES_KEY,
         BLOB_EXPIRY_KEY,
+        running_key(queue),
     ]
 
 
@@ -545,7 +555,7 @@ class TaskStore:
         lease = Lease(task.id, uuid.uuid4().hex, hostname)
         worker = f"{hostname} (pid {os.getpid()})"
         now = time.time()
-        keys = [task_key(task.id), queue_key(task.queue), events_channel(task.id), text_key(task.id), LEASES_KEY]
+        keys = [task_key(task.id), queue_key(task.queue), events_channel(task.id), text_key(task.id), LEASES_KEY, running_key(task.queue)]
         status, attempts = self.durable(lambda: self._start(keys, [task.id, now, lease.token, now + self.lease_s, worker]), "start the task")
         return status, int(attempts), lease
 
@@ -569,7 +579,10 @@ class TaskStore:
     def requeue(self, task: StoredTask, lease: Lease, message: str, reason: str) -> str:
         """Hand a task back to the front of its queue (its attempt not counted): `requeued`, or
         `lost` when this worker no longer holds it."""
-        keys = [task_key(task.id), queue_key(task.queue), LEASES_KEY, logs_key(task.id), events_channel(task.id), task.queue.value]
+        keys = [
+            task_key(task.id), queue_key(task.queue), LEASES_KEY, logs_key(task.id), events_channel(task.id), task.queue.value,
+            running_key(task.queue),
+        ]  # fmt: skip
         return self.durable(lambda: self._requeue(keys, [lease.token, task.id, message, f"requeued: {reason}"]), "requeue the task")
 
     def preview(self, lease: Lease, ref: str, step: int) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.schemas.common import Queue
 from core.workflows import DEFAULT_ALLOWED_NODES
 
 DAY_S = 24 * 3600
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(20, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     task_log_lines: int = Field(200, ge=10, description="Each task keeps its last N log lines.")
+    ready_queues: Annotated[list[Queue], NoDecode] = Field(
+        default_factory=lambda: list(Queue),
+        description="Queues /readyz wants a live worker on (comma list; empty = Redis only). Leave out those an "
+        "autoscaler starts from zero, or the api is never ready to take the tasks that would start them.",
+    )
 
     gpu_time_limit_s: int = Field(1800, ge=10)
     cpu_time_limit_s: int = Field(600, ge=10)
@@ -124,7 +130,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("fetch_allowed_hosts", "cors_origins", "comfy_allowed_nodes", "cpu_offload_models", "compile_models", mode="before")
+    @field_validator("fetch_allowed_hosts", "cors_origins", "ready_queues", "comfy_allowed_nodes", "cpu_offload_models", "compile_models", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -8,8 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from api.deps import PlatformDep
 from api.tasks import live_workers
 from core.affinity import AFFINITY_KEY, model_queue
-from core.records import ACTIVE_KEY, STATS_RUN_COUNT_KEY, STATS_RUN_SUM_KEY, STATS_STATUS_KEY, queue_key
-from core.schemas import Health, LiveWorker, Queue, Readiness
+from core.records import ACTIVE_KEY, STATS_RUN_COUNT_KEY, STATS_RUN_SUM_KEY, STATS_STATUS_KEY, queue_key, running_key
+from core.schemas import Health, LiveWorker, Queue, QueueDemand, Readiness, Scaling
 
 router = APIRouter(tags=["ops"])
 
@@ -26,6 +26,7 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "Not ready: Redis unreachable or a queue without workers."}},
 )
 async def readyz(platform: PlatformDep, response: Response) -> Readiness:
+    """`workers` counts every queue; only those of `DDIFFUSION_READY_QUEUES` (all, by default) must have one."""
     try:
         await platform.redis.ping()
     except Exception:
@@ -33,7 +34,7 @@ async def readyz(platform: PlatformDep, response: Response) -> Readiness:
         return Readiness(status="not_ready", redis="unreachable", workers={})
     workers = await live_workers(platform.redis)
     per_queue = {queue.value: sum(queue.value in worker.queues for worker in workers.values()) for queue in Queue}
-    ready = all(per_queue.values())
+    ready = all(per_queue[queue.value] for queue in platform.settings.ready_queues)
     response.status_code = 200 if ready else 503
     now = time.time()
     live = [
@@ -41,6 +42,25 @@ async def readyz(platform: PlatformDep, response: Response) -> Readiness:
         for name, beat in sorted(workers.items())
     ]
     return Readiness(status="ready" if ready else "not_ready", redis="ok", workers=per_queue, live=live)
+
+
+@router.get("/scaling", operation_id="scaling", summary="Queue demand for autoscalers")
+async def scaling(platform: PlatformDep) -> Scaling:
+    """Per queue: tasks queued, tasks running and live workers. KEDA's metrics-api scaler reads
+    `queues.<queue>.demand` (queued + running), so a task that a worker has prefetched or is
+    running keeps its worker, and scale-down only takes what no task needs."""
+    async with platform.redis.pipeline(transaction=False) as pipe:
+        for queue in Queue:
+            pipe.zcard(queue_key(queue))
+            pipe.scard(running_key(queue))
+        counts = await pipe.execute()
+    workers = await live_workers(platform.redis)
+    queues = {}
+    for index, queue in enumerate(Queue):
+        queued, running = counts[2 * index], counts[2 * index + 1]
+        live = sum(queue.value in worker.queues for worker in workers.values())
+        queues[queue.value] = QueueDemand(queued=queued, running=running, workers=live, demand=queued + running)
+    return Scaling(queues=queues)
 
 
 @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)

@@ -177,6 +177,19 @@ class Readiness(BaseModel):
     live: list[LiveWorker] = Field(default_factory=list, description="Every live worker, by name.")
 
 
+class QueueDemand(BaseModel):
+    queued: int = Field(description="Tasks waiting (a task a worker has prefetched still counts here until it starts).")
+    running: int
+    workers: int = Field(description="Live workers on this queue.")
+    demand: int = Field(description="queued + running: the task slots this queue could use now (what to autoscale on).")
+
+
+class Scaling(BaseModel):
+    """What an autoscaler (KEDA's metrics-api scaler) reads: per queue, e.g. `queues.gpu.demand`."""
+
+    queues: dict[str, QueueDemand]
+
+
 class TaskCreated(BaseModel):
     id: str
     status: TaskStatus = TaskStatus.queued

@@ -27,10 +27,13 @@ from .model_info_limits import ModelInfoLimits
 from .preview import Preview
 from .progress import Progress
 from .queue import Queue
+from .queue_demand import QueueDemand
 from .readiness import Readiness
 from .readiness_redis import ReadinessRedis
 from .readiness_status import ReadinessStatus
 from .readiness_workers import ReadinessWorkers
+from .scaling import Scaling
+from .scaling_queues import ScalingQueues
 from .task_created import TaskCreated
 from .task_output import TaskOutput
 from .task_output_reproducibility_type_0 import TaskOutputReproducibilityType0
@@ -76,10 +79,13 @@ __all__ = (
     "Preview",
     "Progress",
     "Queue",
+    "QueueDemand",
     "Readiness",
     "ReadinessRedis",
     "ReadinessStatus",
     "ReadinessWorkers",
+    "Scaling",
+    "ScalingQueues",
     "TaskCreated",
     "TaskOutput",
     "TaskOutputReproducibilityType0",

@@ -51,6 +51,9 @@ def sync_detailed(
 ) -> Response[Readiness]:
     """Readiness: Redis reachable and a worker on every queue
 
+     `workers` counts every queue; only those of `DDIFFUSION_READY_QUEUES` (all, by default) must have
+    one.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -74,6 +77,9 @@ def sync(
 ) -> Optional[Readiness]:
     """Readiness: Redis reachable and a worker on every queue
 
+     `workers` counts every queue; only those of `DDIFFUSION_READY_QUEUES` (all, by default) must have
+    one.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -92,6 +98,9 @@ async def asyncio_detailed(
     client: Union[AuthenticatedClient, Client],
 ) -> Response[Readiness]:
     """Readiness: Redis reachable and a worker on every queue
+
+     `workers` counts every queue; only those of `DDIFFUSION_READY_QUEUES` (all, by default) must have
+    one.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -113,6 +122,9 @@ async def asyncio(
     client: Union[AuthenticatedClient, Client],
 ) -> Optional[Readiness]:
     """Readiness: Redis reachable and a worker on every queue
+
+     `workers` counts every queue; only those of `DDIFFUSION_READY_QUEUES` (all, by default) must have
+    one.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
