@@ -23,6 +23,8 @@ from core.schemas import Domain, ModelInfo, Preview, Progress, Queue, TaskCreate
 from core.settings import Settings
 
 EVENTS_POLL_S = 15
+# The longest `Prefer: wait=N` a submit honours: beyond it, poll or stream.
+MAX_WAIT_S = 60
 REPLICAS_WAIT_MS = 1500
 
 
@@ -239,6 +241,34 @@ async def record_events(platform: Platform, task: StoredTask, base_url: str) -> 
         # Mid-stream there is no status code left to send: end the stream; clients reconnect.
         return
 
+
+def preferred_wait(prefer: str | None) -> int | None:
+    """The seconds of an RFC 7240 `Prefer: wait=N` (capped at MAX_WAIT_S), None without a valid one."""
+    for preference in (prefer or "").split(","):
+        name, _, value = preference.split(";")[0].strip().partition("=")
+        if name.strip().lower() == "wait" and value.strip().isdigit():
+            return min(int(value.strip()), MAX_WAIT_S)
+    return None
+
+
+async def wait_for_end(platform: Platform, task_id: str, timeout_s: float) -> StoredTask | None:
+    """The record once the task has ended, or None when it has not within timeout_s (or Redis
+    went away meanwhile: the task is accepted all the same, the caller answers 202)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        async with platform.redis.pubsub() as pubsub:
+            await pubsub.subscribe(events_channel(task_id))  # before the read: no change is missed
+            while True:
+                current = await platform.tasks.get(task_id)
+                if current is None or current.status.is_terminal():
+                    return current
+                left = deadline - loop.time()
+                if left <= 0:
+                    return None
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, EVENTS_POLL_S))
+    except UNAVAILABLE_ERRORS:
+        return None
 
 
 async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:

@@ -2,7 +2,8 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
@@ -16,6 +17,13 @@ SINGULAR = {Domain.images: "image", Domain.texts: "text", Domain.videos: "video"
 IdempotencyKey = Annotated[
     str | None,
     Header(max_length=200, description="Retrying with the same key and body returns the same task."),
+]
+Prefer = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="`wait=N` (N ≤ 60): answer 200 with the finished record if the task ends within N seconds, else 202 as usual.",
+    ),
 ]
 
 
@@ -40,18 +48,32 @@ def domain_router(domain: Domain, request_type: type[BaseModel]) -> APIRouter:
         operation_id=f"create_{one}",
         summary=f"Submit {a_task}",
         description=f"Answers at once with the task id (and a `Location` header); poll GET /api/{domain.value}/{{id}} or stream "
-        f"its events. Pick an example below: the first needs nothing, the others say what to upload first.",
+        f"its events, or send `Prefer: wait=N` to get the finished record in this answer when it ends within N seconds. "
+        f"Pick an example below: the first needs nothing, the others say what to upload first.",
+        response_model=TaskCreated,
+        responses={200: {"model": TaskRecord, "description": "With `Prefer: wait=N`: the task ended within N seconds; its record."}},
     )
     async def create(
         body: body_type,  # type: ignore[valid-type]
+        request: Request,
         response: Response,
         platform: PlatformDep,
         key: CurrentKey,
         idempotency_key: IdempotencyKey = None,
-    ) -> TaskCreated:
+        prefer: Prefer = None,
+    ) -> TaskCreated | JSONResponse:
         created = await tasks.submit(platform, domain, body, key, idempotency_key)
         response.headers["Location"] = f"/api/{domain.value}/{created.id}"
-        return created
+        wait_s = tasks.preferred_wait(prefer)
+        if wait_s is None:
+            return created
+        response.headers["Preference-Applied"] = f"wait={wait_s}"
+        ended = await tasks.wait_for_end(platform, created.id, wait_s)
+        if ended is None:
+            return created
+        record = tasks.render(platform, ended, str(request.base_url))
+        headers = {name: response.headers[name] for name in ("Location", "Preference-Applied")}
+        return JSONResponse(record.model_dump(mode="json"), headers=headers)
 
     @router.get(
         "/{task_id}",

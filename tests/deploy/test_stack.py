@@ -17,70 +17,19 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
+
+from tests.utils.chart import container, render, workers
+from tests.utils.deploy import REPO, Stack, docker_available, finished, record, submit, user_key, wait_until
 
 pytestmark = pytest.mark.deploy
 
-REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("redis", "api", "gpu-workers", "cpu-workers", "comfy-workers")
 BUILT = {"api": "api", "gpu-workers": "gpu-workers", "cpu-workers": "cpu-workers"}
 # Seconds of tiny-sd on a CPU (its largest size and most steps): long enough to restart something under it.
 LONG_TASK = {"model": "tiny-sd", "prompt": "a long one", "width": 512, "height": 512, "steps": 50, "seed": 3}
 DRAIN_S = 3  # the workers' drain in this stack: a stopped worker hands its task back after this
-
-
-@dataclass
-class Stack:
-    project: str
-    env_file: Path
-    files: list[str]
-    base: str
-    admin_key: str
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def compose(self, *args: str, timeout_s: float = 900) -> str:
-        command = ["docker", "compose", "-p", self.project, "--env-file", str(self.env_file)]
-        for name in self.files:
-            command += ["-f", name]
-        done = subprocess.run([*command, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
-        assert done.returncode == 0, f"docker compose {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        return done.stdout
-
-    def timed(self, name: str, *args: str, timeout_s: float = 900) -> str:
-        started = time.monotonic()
-        out = self.compose(*args, timeout_s=timeout_s)
-        self.figures[f"{name}_s"] = round(time.monotonic() - started, 1)
-        return out
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base, timeout=30, trust_env=False)
-
-
-def docker_available() -> bool:
-    try:
-        return subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30).returncode == 0 and (
-            subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def wait_until(what: str, ready: Any, timeout_s: float, every_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            value = ready()
-        except httpx.TransportError:
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not within {timeout_s:g}s"
-        time.sleep(every_s)
 
 
 @pytest.fixture(scope="module")
@@ -122,38 +71,6 @@ def image_sizes(stack: Stack) -> dict[str, float]:
         size = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True, check=True).stdout
         sizes[service] = round(int(size) / 1e6, 1)
     return sizes
-
-
-def user_key(stack: Stack) -> dict[str, str]:
-    with stack.client() as client:
-        answer = client.post("/api/admin/keys", json={"name": "deploy"}, headers={"X-API-Key": stack.admin_key})
-    assert answer.status_code == 201, answer.text
-    return {"X-API-Key": answer.json()["key"]}
-
-
-def submit(stack: Stack, headers: dict[str, str], domain: str, body: dict[str, Any]) -> str:
-    """The task id of a 202; a 503 (the api or Redis restarting) is retried, anything else fails."""
-
-    def accepted() -> httpx.Response | None:
-        answer = client.post(f"/api/{domain}", json=body, headers=headers)
-        assert answer.status_code in (202, 503), answer.text
-        return answer if answer.status_code == 202 else None
-
-    with stack.client() as client:
-        return wait_until(f"a 202 for {body['model']}", accepted, 60).json()["id"]
-
-
-def record(stack: Stack, headers: dict[str, str], domain: str, task_id: str) -> dict[str, Any]:
-    with stack.client() as client:
-        return client.get(f"/api/{domain}/{task_id}", headers=headers).json()
-
-
-def finished(stack: Stack, headers: dict[str, str], domain: str, task_id: str, timeout_s: float = 300) -> dict[str, Any]:
-    def ended() -> dict[str, Any] | None:
-        current = record(stack, headers, domain, task_id)
-        return current if current.get("status") in ("succeeded", "failed", "cancelled") else None
-
-    return wait_until(f"task {task_id} ending", ended, timeout_s)
 
 
 def start_long_task(stack: Stack, headers: dict[str, str]) -> str:
@@ -206,5 +123,21 @@ def test_stopping_the_gpu_worker_mid_task_hands_the_task_back(stack: Stack) -> N
     handed_back = record(stack, headers, "images", task_id)
     assert handed_back["status"] == "queued" and any("requeued: worker shutting down" in line for line in handed_back["logs"]), handed_back
     stack.compose("start", "gpu-workers", timeout_s=120)
+    done = finished(stack, headers, "images", task_id, timeout_s=600)
+    assert done["status"] == "succeeded" and done["attempts"] == 1, done
+
+
+def test_the_charts_drain_hook_hands_a_running_task_back(stack: Stack) -> None:
+    """The Kubernetes preStop hook of charts/deferred-diffusion, run in the real gpu worker image."""
+    hook = container(workers(render("default"))["gpu"], "worker")["lifecycle"]["preStop"]["exec"]["command"]
+    headers = user_key(stack)
+    task_id = start_long_task(stack, headers)
+    started = time.monotonic()
+    # The hook returns only when the worker (PID 1) has exited, which ends the container and the hook with it.
+    subprocess.run([*stack.command(), "exec", "-T", "gpu-workers", *hook], cwd=REPO, capture_output=True, timeout=120)
+    stack.figures["drain_hook_s"] = round(time.monotonic() - started, 1)
+    logs = record(stack, headers, "images", task_id)["logs"]
+    assert any("requeued: worker shutting down" in line for line in logs), logs
+    # restart: unless-stopped brings the worker back (as a Deployment would start a new pod).
     done = finished(stack, headers, "images", task_id, timeout_s=600)
     assert done["status"] == "succeeded" and done["attempts"] == 1, done

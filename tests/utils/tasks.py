@@ -49,3 +49,21 @@ def event_records(client: TestClient, domain: str, task_id: str, headers: dict[s
             if line.startswith("data:"):
                 records.append(json.loads(line.removeprefix("data:").strip()))
     return records
+
+
+def partly_invalid_workflow() -> dict[str, Any]:
+    """A ComfyUI graph with one valid output (node 6) and one whose checkpoint is not installed
+    (nodes 7-9): ComfyUI answers 200 with node_errors, and the task fails naming node 7."""
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+        "2": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["1", 1]}},
+        "4": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 2, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
+                                                   "denoise": 1.0, "model": ["1", 0], "positive": ["3", 0], "negative": ["3", 0],
+                                                   "latent_image": ["2", 0]}},
+        "5": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["1", 2]}},
+        "6": {"class_type": "SaveImage", "inputs": {"filename_prefix": "kept", "images": ["5", 0]}},
+        "7": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "not-installed.safetensors"}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["7", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "lost", "images": ["8", 0]}},
+    }  # fmt: skip

@@ -14,7 +14,7 @@ from core.schemas import Queue
 from tests.fakes import FakeServices
 from tests.fakes.comfyui_server import unused_url
 from tests.utils.platform import RedisServer, WorkerFleet, make_settings
-from tests.utils.tasks import new_key, png_bytes, wait_for
+from tests.utils.tasks import new_key, partly_invalid_workflow, png_bytes, wait_for
 
 
 def test_template_with_patches_runs_on_the_sidecar(platform_client: TestClient, user: dict[str, str]) -> None:
@@ -99,19 +99,7 @@ def test_previews_reach_the_record_as_pngs(platform_client: TestClient, user: di
 
 
 def test_a_workflow_comfyui_accepts_only_in_part_fails_naming_the_node(platform_client: TestClient, user: dict[str, str]) -> None:
-    nodes: dict[str, Any] = {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
-        "2": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["1", 1]}},
-        "4": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 2, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
-                                                   "denoise": 1.0, "model": ["1", 0], "positive": ["3", 0], "negative": ["3", 0],
-                                                   "latent_image": ["2", 0]}},
-        "5": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["1", 2]}},
-        "6": {"class_type": "SaveImage", "inputs": {"filename_prefix": "kept", "images": ["5", 0]}},
-        "7": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "not-installed.safetensors"}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["7", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "lost", "images": ["8", 0]}},
-    }  # fmt: skip
+    nodes = partly_invalid_workflow()
     response = platform_client.post("/api/workflows", json={"workflow": nodes}, headers=user)
     assert response.status_code == 202, response.text
 

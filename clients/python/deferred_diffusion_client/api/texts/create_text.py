@@ -9,6 +9,7 @@ from ... import errors
 
 from ...models.error_response import ErrorResponse
 from ...models.task_created import TaskCreated
+from ...models.task_record import TaskRecord
 from ...models.text_request import TextRequest
 from ...types import Unset
 
@@ -17,10 +18,14 @@ def _get_kwargs(
     *,
     body: TextRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
+    prefer: Union[None, Unset, str] = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(idempotency_key, Unset):
         headers["idempotency-key"] = idempotency_key
+
+    if not isinstance(prefer, Unset):
+        headers["prefer"] = prefer
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -37,7 +42,12 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: Union[AuthenticatedClient, Client], response: httpx.Response
-) -> Optional[Union[ErrorResponse, TaskCreated]]:
+) -> Optional[Union[ErrorResponse, TaskCreated, TaskRecord]]:
+    if response.status_code == 200:
+        response_200 = TaskRecord.from_dict(response.json())
+
+        return response_200
+
     if response.status_code == 202:
         response_202 = TaskCreated.from_dict(response.json())
 
@@ -91,7 +101,7 @@ def _parse_response(
 
 def _build_response(
     *, client: Union[AuthenticatedClient, Client], response: httpx.Response
-) -> Response[Union[ErrorResponse, TaskCreated]]:
+) -> Response[Union[ErrorResponse, TaskCreated, TaskRecord]]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -105,15 +115,19 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: TextRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
-) -> Response[Union[ErrorResponse, TaskCreated]]:
+    prefer: Union[None, Unset, str] = UNSET,
+) -> Response[Union[ErrorResponse, TaskCreated, TaskRecord]]:
     """Submit a text task
 
      Answers at once with the task id (and a `Location` header); poll GET /api/texts/{id} or stream its
-    events. Pick an example below: the first needs nothing, the others say what to upload first.
+    events, or send `Prefer: wait=N` to get the finished record in this answer when it ends within N
+    seconds. Pick an example below: the first needs nothing, the others say what to upload first.
 
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
+        prefer (Union[None, Unset, str]): `wait=N` (N ≤ 60): answer 200 with the finished record
+            if the task ends within N seconds, else 202 as usual.
         body (TextRequest):  Example: {'max_tokens': 32, 'messages': [{'content': 'Name three
             colours of a sunset.', 'role': 'user'}], 'model': 'tiny-llm'}.
 
@@ -122,12 +136,13 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Union[ErrorResponse, TaskCreated]]
+        Response[Union[ErrorResponse, TaskCreated, TaskRecord]]
     """
 
     kwargs = _get_kwargs(
         body=body,
         idempotency_key=idempotency_key,
+        prefer=prefer,
     )
 
     response = client.get_httpx_client().request(
@@ -142,15 +157,19 @@ def sync(
     client: AuthenticatedClient,
     body: TextRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
-) -> Optional[Union[ErrorResponse, TaskCreated]]:
+    prefer: Union[None, Unset, str] = UNSET,
+) -> Optional[Union[ErrorResponse, TaskCreated, TaskRecord]]:
     """Submit a text task
 
      Answers at once with the task id (and a `Location` header); poll GET /api/texts/{id} or stream its
-    events. Pick an example below: the first needs nothing, the others say what to upload first.
+    events, or send `Prefer: wait=N` to get the finished record in this answer when it ends within N
+    seconds. Pick an example below: the first needs nothing, the others say what to upload first.
 
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
+        prefer (Union[None, Unset, str]): `wait=N` (N ≤ 60): answer 200 with the finished record
+            if the task ends within N seconds, else 202 as usual.
         body (TextRequest):  Example: {'max_tokens': 32, 'messages': [{'content': 'Name three
             colours of a sunset.', 'role': 'user'}], 'model': 'tiny-llm'}.
 
@@ -159,13 +178,14 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Union[ErrorResponse, TaskCreated]
+        Union[ErrorResponse, TaskCreated, TaskRecord]
     """
 
     return sync_detailed(
         client=client,
         body=body,
         idempotency_key=idempotency_key,
+        prefer=prefer,
     ).parsed
 
 
@@ -174,15 +194,19 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: TextRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
-) -> Response[Union[ErrorResponse, TaskCreated]]:
+    prefer: Union[None, Unset, str] = UNSET,
+) -> Response[Union[ErrorResponse, TaskCreated, TaskRecord]]:
     """Submit a text task
 
      Answers at once with the task id (and a `Location` header); poll GET /api/texts/{id} or stream its
-    events. Pick an example below: the first needs nothing, the others say what to upload first.
+    events, or send `Prefer: wait=N` to get the finished record in this answer when it ends within N
+    seconds. Pick an example below: the first needs nothing, the others say what to upload first.
 
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
+        prefer (Union[None, Unset, str]): `wait=N` (N ≤ 60): answer 200 with the finished record
+            if the task ends within N seconds, else 202 as usual.
         body (TextRequest):  Example: {'max_tokens': 32, 'messages': [{'content': 'Name three
             colours of a sunset.', 'role': 'user'}], 'model': 'tiny-llm'}.
 
@@ -191,12 +215,13 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Union[ErrorResponse, TaskCreated]]
+        Response[Union[ErrorResponse, TaskCreated, TaskRecord]]
     """
 
     kwargs = _get_kwargs(
         body=body,
         idempotency_key=idempotency_key,
+        prefer=prefer,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -209,15 +234,19 @@ async def asyncio(
     client: AuthenticatedClient,
     body: TextRequest,
     idempotency_key: Union[None, Unset, str] = UNSET,
-) -> Optional[Union[ErrorResponse, TaskCreated]]:
+    prefer: Union[None, Unset, str] = UNSET,
+) -> Optional[Union[ErrorResponse, TaskCreated, TaskRecord]]:
     """Submit a text task
 
      Answers at once with the task id (and a `Location` header); poll GET /api/texts/{id} or stream its
-    events. Pick an example below: the first needs nothing, the others say what to upload first.
+    events, or send `Prefer: wait=N` to get the finished record in this answer when it ends within N
+    seconds. Pick an example below: the first needs nothing, the others say what to upload first.
 
     Args:
         idempotency_key (Union[None, Unset, str]): Retrying with the same key and body returns the
             same task.
+        prefer (Union[None, Unset, str]): `wait=N` (N ≤ 60): answer 200 with the finished record
+            if the task ends within N seconds, else 202 as usual.
         body (TextRequest):  Example: {'max_tokens': 32, 'messages': [{'content': 'Name three
             colours of a sunset.', 'role': 'user'}], 'model': 'tiny-llm'}.
 
@@ -226,7 +255,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Union[ErrorResponse, TaskCreated]
+        Union[ErrorResponse, TaskCreated, TaskRecord]
     """
 
     return (
@@ -234,5 +263,6 @@ async def asyncio(
             client=client,
             body=body,
             idempotency_key=idempotency_key,
+            prefer=prefer,
         )
     ).parsed
