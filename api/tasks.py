@@ -5,6 +5,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 import redis.asyncio
@@ -14,12 +15,25 @@ from api.files import InputStore, UrlSigner
 from api.keys import KeyStore, Principal
 from core import catalogue, workflows
 from core.blobs import BlobStore
-from core.errors import BacklogFullError, ConflictError, InvalidRequestError, UnavailableError, UnknownTaskError
+from core.errors import BacklogFullError, ConflictError, InvalidRequestError, PermissionDeniedError, UnavailableError, UnknownTaskError
 from core.heartbeat import STALE_AFTER_S, WorkerBeat, queue_workers_key, worker_key
 from core.queue import task_message
-from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, new_task_id
+from core.records import BLOB_EXPIRY_KEY, AsyncTaskStore, StoredTask, events_channel, history_key, history_score, new_task_id
 from core.redis_client import UNAVAILABLE_ERRORS
-from core.schemas import Domain, ModelInfo, Preview, Progress, Queue, TaskCreated, TaskOutput, TaskRecord, TaskRequest, TaskStatus, Timings
+from core.schemas import (
+    Domain,
+    ModelInfo,
+    Preview,
+    Progress,
+    Queue,
+    TaskCreated,
+    TaskOutput,
+    TaskPage,
+    TaskRecord,
+    TaskRequest,
+    TaskStatus,
+    Timings,
+)
 from core.settings import Settings
 
 EVENTS_POLL_S = 15
@@ -240,6 +254,39 @@ async def record_events(platform: Platform, task: StoredTask, base_url: str) -> 
     except UNAVAILABLE_ERRORS:
         # Mid-stream there is no status code left to send: end the stream; clients reconnect.
         return
+
+
+async def history(
+    platform: Platform,
+    principal: Principal,
+    base_url: str,
+    *,
+    domain: Domain | None,
+    model: str | None,
+    status: TaskStatus | None,
+    since: datetime | None,
+    cursor: str | None,
+    limit: int,
+    key_id: str | None,
+) -> TaskPage:
+    """A page of one key's tasks, newest first, from the one history index that matches the
+    filters: O(log n + limit) in Redis, whatever the key has made."""
+    owner = principal.id
+    if key_id is not None and key_id != principal.id:
+        if not principal.is_admin:
+            raise PermissionDeniedError("Only the admin key lists another key's tasks; leave out key_id for your own.")
+        owner = key_id
+    if cursor is not None and not cursor.isdigit():
+        raise InvalidRequestError("cursor: not one this api handed out; take `next_cursor` from the previous page, or start without one.")
+    index = history_key(owner, domain=domain.value if domain else "", model=model or "", status=status.value if status else "")
+    found, next_cursor = await platform.tasks.history(
+        index,
+        before=int(cursor) if cursor else None,
+        oldest=history_score(since.timestamp()) if since else None,
+        limit=limit,
+    )
+    records = [render(platform, task, base_url) for task in found if domain is None or task.domain == domain]
+    return TaskPage(tasks=records, next_cursor=None if next_cursor is None else str(next_cursor))
 
 
 def preferred_wait(prefer: str | None) -> int | None:

@@ -10,11 +10,16 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:idem:{key_id}:{k}  string "{body_sha256}:{task_id}" for Idempotency-Key
   dd:leases             zset   running task ids by lease deadline (unix s): the reaper's index
   dd:running:{queue}    set    running task ids of one queue (queued + running = what autoscalers see)
+  dd:hist:{key_id}[…]   zsets  one key's tasks, newest last, for GET /api/tasks: all, by domain, by model, by
+                               status and by domain or model and status (history_key); score = created
+                               ms × 1000 + seq % 1000, so unique and a cursor; kept by every transition
   dd:drain:{worker}     string when a worker that is shutting down hands its running task back
   dd:events:{id}        pubsub a ping on every change; subscribers re-read the record
   dd:stats:*            hashes counters for /metrics
 
-State changes are Lua scripts, so admission and every transition are atomic. The scripts and
+State changes are Lua scripts, so admission and every transition are atomic. The history indexes
+are named inside the scripts from the record's key, domain and model: fine on one Redis or a
+Sentinel group, which is what the platform runs on (not Redis Cluster). The scripts and
 the (de)serialisation live here once; `AsyncTaskStore` (api) and `TaskStore` (workers) are thin.
 
 A running task holds a lease (a token in its record, a deadline in dd:leases) that its worker
@@ -75,6 +80,22 @@ def running_key(queue: str) -> str:
     return f"dd:running:{queue}"
 
 
+def history_key(key_id: str, *, domain: str = "", model: str = "", status: str = "") -> str:
+    """The one index that answers a history filter: a model implies its domain, so at most one
+    of the two is part of the name, then the status."""
+    name = f"dd:hist:{key_id}"
+    if model:
+        name += f":m:{model}"
+    elif domain:
+        name += f":d:{domain}"
+    return f"{name}:s:{status}" if status else name
+
+
+def history_score(created_at: float) -> int:
+    """The score a task created at this time has in the history (the seq part added in SUBMIT)."""
+    return int(created_at * 1000) * 1000
+
+
 def active_key(key_id: str) -> str:
     return f"dd:active:{key_id}"
 
@@ -92,10 +113,42 @@ def new_task_id() -> str:
     return uuid.uuid4().hex
 
 
-SUBMIT = """
+# Moves a task between the status indexes of its key's history (history_key, spelled in Lua).
+# The indexes live as long as the records they list, and what is older is trimmed as they are written.
+_HISTORY = """
+local function history_names(task, status)
+  local key_id, domain, model = unpack(redis.call('HMGET', task, 'key_id', 'domain', 'model'))
+  local base = 'dd:hist:' .. key_id
+  local names = {base, base .. ':d:' .. domain, base .. ':m:' .. model}
+  if status then
+    names = {base .. ':s:' .. status, base .. ':d:' .. domain .. ':s:' .. status, base .. ':m:' .. model .. ':s:' .. status}
+  end
+  return names
+end
+local function history_keep(task, names)
+  local ttl = tonumber(redis.call('HGET', task, 'ttl_s') or '0')
+  local oldest = (tonumber(redis.call('TIME')[1]) - ttl - 86400) * 1000000
+  for _, name in ipairs(names) do
+    redis.call('ZREMRANGEBYSCORE', name, '-inf', '(' .. oldest)
+    redis.call('EXPIRE', name, ttl + 86400)
+  end
+end
+local function history_move(task, id, from, to)
+  local score = redis.call('HGET', task, 'hist')
+  if not score then return end  -- a record from before the history
+  if from then
+    for _, name in ipairs(history_names(task, from)) do redis.call('ZREM', name, id) end
+  end
+  local names = history_names(task, to)
+  for _, name in ipairs(names) do redis.call('ZADD', name, score, id) end
+  history_keep(task, names)
+end
+"""
+
+SUBMIT = _HISTORY + """
 -- KEYS: task, queue, active, active of key, idempotency, seq, broker list, logs, blob expiry
 -- ARGV: id, fields json, per-key limit, total limit, ttl, body hash ('' = no idempotency key), message,
---       notes json, input refs json, inputs' expiry
+--       notes json, input refs json, inputs' expiry, history score (created ms × 1000)
 -- Nothing is written unless the task is created; the record expires only once it has ended.
 if ARGV[6] ~= '' then
   local existing = redis.call('GET', KEYS[5])
@@ -111,7 +164,8 @@ if mine >= tonumber(ARGV[3]) then return {'backlog_key', tostring(mine)} end
 local total = redis.call('SCARD', KEYS[3])
 if total >= tonumber(ARGV[4]) then return {'backlog_total', tostring(total)} end
 local seq = redis.call('INCR', KEYS[6])
-local flat = {'seq', tostring(seq)}
+local hist = tonumber(ARGV[11]) + seq % 1000
+local flat = {'seq', tostring(seq), 'hist', string.format('%d', hist), 'ttl_s', ARGV[5]}
 for k, v in pairs(cjson.decode(ARGV[2])) do
   flat[#flat + 1] = k
   flat[#flat + 1] = v
@@ -123,11 +177,14 @@ redis.call('ZADD', KEYS[2], seq, ARGV[1])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6] .. ':' .. ARGV[1], 'EX', ARGV[5]) end
 for _, note in ipairs(cjson.decode(ARGV[8])) do redis.call('RPUSH', KEYS[8], note) end
 for _, ref in ipairs(cjson.decode(ARGV[9])) do redis.call('ZADD', KEYS[9], 'GT', ARGV[10], ref) end
+for _, name in ipairs(history_names(KEYS[1])) do redis.call('ZADD', name, hist, ARGV[1]) end
+history_move(KEYS[1], ARGV[1], nil, 'queued')
+history_keep(KEYS[1], history_names(KEYS[1]))
 redis.call('LPUSH', KEYS[7], ARGV[7])
 return {'created', ARGV[1], tostring(redis.call('ZRANK', KEYS[2], ARGV[1]))}
 """
 
-START = """
+START = _HISTORY + """
 -- KEYS: task, queue, channel, partial text, leases, running ; ARGV: id, now, lease token, lease deadline, worker
 -- A running task whose lease is alive belongs to another worker: this delivery is a duplicate.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -145,6 +202,7 @@ redis.call('DEL', KEYS[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
 redis.call('SADD', KEYS[6], ARGV[1])
+history_move(KEYS[1], ARGV[1], 'queued', 'running')
 redis.call('PUBLISH', KEYS[3], 'running')
 return {'running', tostring(attempts)}
 """
@@ -180,7 +238,7 @@ redis.call('HSET', KEYS[1], 'step', ARGV[3], 'total', ARGV[4], 'eta_s', ARGV[5])
 redis.call('PUBLISH', KEYS[3], 'progress')
 """ + _CANCEL_OR_DRAIN
 
-REQUEUE = _HOLDS_LEASE + """
+REQUEUE = _HISTORY + _HOLDS_LEASE + """
 -- KEYS: task, queue, leases, logs, channel, broker list, running ; ARGV: token, id, message, line
 -- A worker shutting down hands its task back: at the front of its queue, the attempt not counted.
 redis.call('HSET', KEYS[1], 'status', 'queued')
@@ -188,6 +246,7 @@ redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('SREM', KEYS[7], ARGV[2])
+history_move(KEYS[1], ARGV[2], 'running', 'queued')
 redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[2])
 redis.call('RPUSH', KEYS[6], ARGV[3])
 redis.call('RPUSH', KEYS[4], ARGV[4])
@@ -222,9 +281,11 @@ return 'ok'
 # KEYS: task, queue, active, active of key, logs, channel, stats status, run sum, run count, partial text,
 #       leases, blob expiry, running
 # ARGV: id, status, now, outputs json, error json, ttl, model, output refs json, outputs' expiry
-_END = """
+_END = _HISTORY + """
 local function finish(status, error)
-  local started = redis.call('HGET', KEYS[1], 'started_at')
+  local started, was = unpack(redis.call('HMGET', KEYS[1], 'started_at', 'status'))
+  history_move(KEYS[1], ARGV[1], was, status)
+  history_keep(KEYS[1], history_names(KEYS[1]))
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[3], 'outputs', ARGV[4], 'error', error)
   redis.call('HDEL', KEYS[1], 'lease')
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -291,6 +352,7 @@ if attempts >= tonumber(ARGV[11]) then
   return {'failed', worker}
 end
 redis.call('HSET', KEYS[1], 'status', 'queued')
+history_move(KEYS[1], ARGV[1], 'running', 'queued')
 redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
 redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[1])
 -- The front of the queue: kombu pushes on the left and pops on the right.
@@ -448,7 +510,7 @@ class AsyncTaskStore:
             "key_id": key_id,
             "status": TaskStatus.queued.value,
             "request": json.dumps(request),
-            "created_at": repr(time.time()),
+            "created_at": repr(created_at := time.time()),
         }
         idem_name, body_hash = idempotency or ("", "")
         keys = [
@@ -464,7 +526,7 @@ class AsyncTaskStore:
         ]
         args = [
             task_id, json.dumps(fields), per_key_limit, total_limit, self.ttl_s, body_hash, message,
-            json.dumps(notes), json.dumps(list(input_refs)), time.time() + self.ttl_s,
+            json.dumps(notes), json.dumps(list(input_refs)), time.time() + self.ttl_s, history_score(created_at),
         ]  # fmt: skip
         outcome, value, *rest = await self._submit(keys, args)
         if outcome == "created":
@@ -477,6 +539,35 @@ class AsyncTaskStore:
         async with self.client.pipeline(transaction=False) as pipe:
             read_pipeline(pipe, task_id)
             return parse_read(await pipe.execute())
+
+    async def history(self, index: str, *, before: int | None, oldest: int | None, limit: int) -> tuple[list[StoredTask], int | None]:
+        """Up to `limit` tasks of one history index (history_key), newest first, scored below
+        `before` (the cursor) and at or above `oldest`; and the next page's cursor, None once the
+        index is exhausted. Entries whose record has expired are dropped on the way."""
+        found: list[StoredTask] = []
+        high = f"({before}" if before is not None else "+inf"
+        low = oldest if oldest is not None else "-inf"
+        per_read = 3 + len(Queue)  # read_pipeline's commands per record
+        while len(found) < limit:
+            wanted = limit - len(found)
+            entries = await self.client.zrevrangebyscore(index, high, low, start=0, num=wanted, withscores=True)
+            async with self.client.pipeline(transaction=False) as pipe:
+                for task_id, _ in entries:
+                    read_pipeline(pipe, task_id)
+                results = await pipe.execute()
+            gone = []
+            for index_in_page, (task_id, _) in enumerate(entries):
+                task = parse_read(results[index_in_page * per_read : (index_in_page + 1) * per_read])
+                if task is None:
+                    gone.append(task_id)
+                else:
+                    found.append(task)
+            if gone:
+                await self.client.zrem(index, *gone)
+            if len(entries) < wanted:
+                return found, None
+            high = f"({int(entries[-1][1])}"
+        return found, int(high[1:])
 
     async def cancel(self, task: StoredTask) -> str:
         keys = end_keys(task.id, task.queue, task.key_id)

@@ -156,6 +156,13 @@ class TaskRecord(BaseModel):
     attempts: int = Field(0, description="Runs started; more than one after a worker was lost.")
 
 
+class TaskPage(BaseModel):
+    """One page of a key's tasks, newest first."""
+
+    tasks: list[TaskRecord]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next (older) page; null on the last one.")
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 

@@ -179,3 +179,23 @@ def test_server_text_reaches_the_terminal_with_control_characters_escaped(cli_en
     assert result.stdout == "red\\x1b[2J\\x07 alert\\r\nsecond\tline\n"
     refused = ddiffusion_cli(cli_env, "images", "create", "--model", "no-such\x1b[31m", "--prompt", "x")
     assert refused.exit_code == 3 and "\x1b" not in refused.stderr and "\\x1b[31m" in refused.stderr
+
+
+def test_tasks_list_pages_through_this_keys_tasks_newest_first(cli_env: dict[str, str]) -> None:
+    created = ddiffusion_cli(cli_env | {"DDIFFUSION_API_KEY": ADMIN_KEY}, "keys", "create", "lister", "--json")
+    env = cli_env | {"DDIFFUSION_API_KEY": json_of(created)["key"]}
+    made = []
+    for seed in ("1", "2", "3"):
+        submitted = ddiffusion_cli(env, "images", "create", "--model", "tiny-sd", "--prompt", "listed", "--steps", "2", "--seed", seed)
+        assert submitted.exit_code == 0, submitted.output
+        made.append(submitted.stdout.strip())
+    first = ddiffusion_cli(env, "tasks", "list", "--limit", "2", "--json")
+    assert first.exit_code == 0, first.output
+    page = json_of(first)
+    assert [task["id"] for task in page["tasks"]] == made[:0:-1]
+    rest = ddiffusion_cli(env, "tasks", "list", "--limit", "2", "--cursor", page["next_cursor"], "--json")
+    assert [task["id"] for task in json_of(rest)["tasks"]] == made[:1]
+    table = ddiffusion_cli(env, "tasks", "list", "--domain", "images", "--limit", "2")
+    assert table.exit_code == 0 and made[2] in table.stdout and made[0] not in table.stdout
+    assert f"ddiffusion tasks list --cursor {page['next_cursor']} --limit 2" in table.stdout
+    assert json_of(ddiffusion_cli(env, "tasks", "list", "--domain", "texts", "--json"))["tasks"] == []

@@ -426,6 +426,32 @@ def cancel_task(ctx: typer.Context, domain: Domain, task_id: str, as_json: AsJso
     echo_json(record.to_dict()) if as_json else print_record(record)
 
 
+@tasks_app.command("list")
+def list_tasks(
+    ctx: typer.Context,
+    domain: Annotated[Optional[Domain], typer.Option(help="Only this domain's tasks.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="queued, running, succeeded, failed or cancelled.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Only this model's tasks.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Tasks per page.")] = 20,
+    cursor: Annotated[Optional[str], typer.Option(help="`next` of the previous page.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List your tasks, newest first (a page; the last line says how to get the next)."""
+    with reporting_errors(as_json):
+        page = client_of(ctx).tasks(domain.value if domain else None, status, model, limit=limit, cursor=cursor)
+    if as_json:
+        echo_json(page.to_dict())
+        return
+    # Ids are what users copy next: never wrapped; the rest gives way in a narrow terminal.
+    table = Table(Column("id", no_wrap=True, min_width=32), "domain", Column("model", overflow="fold"), "status", Column("created", overflow="fold"))
+    for record in page.tasks:
+        cells = [record.id, record.domain.value, record.model, record.status.value, record.created_at.isoformat(timespec="seconds")]
+        table.add_row(*(escape(printable(cell)) for cell in cells))
+    Console().print(table)
+    if isinstance(page.next_cursor, str):
+        typer.echo(f"next: ddiffusion tasks list --cursor {page.next_cursor}" + (f" --limit {limit}" if limit != 20 else ""))
+
+
 @tasks_app.command("watch")
 def watch_task(
     ctx: typer.Context,

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Optional, Union
@@ -20,6 +21,7 @@ from deferred_diffusion_client import AuthenticatedClient
 from deferred_diffusion_client.api.admin import create_key, list_keys, revoke_key
 from deferred_diffusion_client.api.files import upload_file
 from deferred_diffusion_client.api.images import cancel_image, create_image, get_image, list_image_models
+from deferred_diffusion_client.api.tasks import list_tasks
 from deferred_diffusion_client.api.texts import cancel_text, create_text, get_text, list_text_models
 from deferred_diffusion_client.api.videos import cancel_video, create_video, get_video, list_video_models
 from deferred_diffusion_client.api.workflows import cancel_workflow, create_workflow, get_workflow, list_workflow_models
@@ -27,13 +29,16 @@ from deferred_diffusion_client.models import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyInfo,
+    Domain,
     ErrorResponse,
     FileUpload,
     FileUploaded,
     ImageRequest,
     ModelInfo,
     TaskCreated,
+    TaskPage,
     TaskRecord,
+    TaskStatus,
     TextRequest,
     VideoRequest,
     WorkflowRequest,
@@ -180,6 +185,26 @@ class Client:
 
     def cancel(self, domain: str, task_id: str) -> TaskRecord:
         return self._call(self._domain(domain).cancel, task_id)
+
+    def tasks(
+        self,
+        domain: Optional[str] = None,
+        status: Optional[str] = None,
+        model: Optional[str] = None,
+        since: Optional[datetime] = None,
+        limit: int = 20,
+        cursor: Optional[str] = None,
+    ) -> TaskPage:
+        """One page of this key's tasks, newest first; pass `next_cursor` back for the next one."""
+        return self._call(
+            list_tasks,
+            domain=Domain(domain) if domain else UNSET,
+            status=TaskStatus(status) if status else UNSET,
+            model=model or UNSET,
+            since=since or UNSET,
+            limit=limit,
+            cursor=cursor or UNSET,
+        )
 
     def models(self, domain: str) -> list[ModelInfo]:
         return self._call(self._domain(domain).models)

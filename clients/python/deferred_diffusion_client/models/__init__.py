@@ -37,6 +37,7 @@ from .scaling_queues import ScalingQueues
 from .task_created import TaskCreated
 from .task_output import TaskOutput
 from .task_output_reproducibility_type_0 import TaskOutputReproducibilityType0
+from .task_page import TaskPage
 from .task_record import TaskRecord
 from .task_record_request import TaskRecordRequest
 from .task_status import TaskStatus
@@ -89,6 +90,7 @@ __all__ = (
     "TaskCreated",
     "TaskOutput",
     "TaskOutputReproducibilityType0",
+    "TaskPage",
     "TaskRecord",
     "TaskRecordRequest",
     "TaskStatus",
