@@ -114,7 +114,8 @@ def new_task_id() -> str:
 
 
 # Moves a task between the status indexes of its key's history (history_key, spelled in Lua).
-# The indexes live as long as the records they list, and what is older is trimmed as they are written.
+# An index lives as long as the records it lists: the end of a task trims what is older and renews
+# the expiry of its indexes (queued and running ones empty themselves, and an empty key is gone).
 _HISTORY = """
 local function history_names(task, status)
   local key_id, domain, model = unpack(redis.call('HMGET', task, 'key_id', 'domain', 'model'))
@@ -125,11 +126,11 @@ local function history_names(task, status)
   end
   return names
 end
-local function history_keep(task, names)
+local function history_keep(task, names, trim)
   local ttl = tonumber(redis.call('HGET', task, 'ttl_s') or '0')
   local oldest = (tonumber(redis.call('TIME')[1]) - ttl - 86400) * 1000000
   for _, name in ipairs(names) do
-    redis.call('ZREMRANGEBYSCORE', name, '-inf', '(' .. oldest)
+    if trim then redis.call('ZREMRANGEBYSCORE', name, '-inf', '(' .. oldest) end
     redis.call('EXPIRE', name, ttl + 86400)
   end
 end
@@ -139,9 +140,7 @@ local function history_move(task, id, from, to)
   if from then
     for _, name in ipairs(history_names(task, from)) do redis.call('ZREM', name, id) end
   end
-  local names = history_names(task, to)
-  for _, name in ipairs(names) do redis.call('ZADD', name, score, id) end
-  history_keep(task, names)
+  for _, name in ipairs(history_names(task, to)) do redis.call('ZADD', name, score, id) end
 end
 """
 
@@ -179,7 +178,7 @@ for _, note in ipairs(cjson.decode(ARGV[8])) do redis.call('RPUSH', KEYS[8], not
 for _, ref in ipairs(cjson.decode(ARGV[9])) do redis.call('ZADD', KEYS[9], 'GT', ARGV[10], ref) end
 for _, name in ipairs(history_names(KEYS[1])) do redis.call('ZADD', name, hist, ARGV[1]) end
 history_move(KEYS[1], ARGV[1], nil, 'queued')
-history_keep(KEYS[1], history_names(KEYS[1]))
+history_keep(KEYS[1], history_names(KEYS[1]), false)
 redis.call('LPUSH', KEYS[7], ARGV[7])
 return {'created', ARGV[1], tostring(redis.call('ZRANK', KEYS[2], ARGV[1]))}
 """
@@ -285,7 +284,8 @@ _END = _HISTORY + """
 local function finish(status, error)
   local started, was = unpack(redis.call('HMGET', KEYS[1], 'started_at', 'status'))
   history_move(KEYS[1], ARGV[1], was, status)
-  history_keep(KEYS[1], history_names(KEYS[1]))
+  history_keep(KEYS[1], history_names(KEYS[1]), true)
+  history_keep(KEYS[1], history_names(KEYS[1], status), true)
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[3], 'outputs', ARGV[4], 'error', error)
   redis.call('HDEL', KEYS[1], 'lease')
   redis.call('ZREM', KEYS[2], ARGV[1])
