@@ -1,6 +1,7 @@
 """Engine figures for `make bench`: per local model, its cold load time and, in every mode it has
 (txt2img, img2img, inpaint; t2v, i2v; text, vision), the warm time per step (between step
-callbacks) and outputs per second at the model's default size, driven directly (no broker).
+callbacks) and outputs per second at the model's default size, driven directly (no broker); for
+image models also `variations`: images/s of num_outputs 4 in one batched call against 4 runs.
 Requests go through the catalogue's `normalize`, so each runs with exactly what a worker would
 get; input images and masks are PNGs built here.
 
@@ -34,6 +35,7 @@ PROMPT = "a red teapot on a table"
 MIN_STEPS = 4  # img2img at strength 0.75 then still runs 3 steps: two intervals to time
 VIDEO_MODES = {"txt2img": "t2v", "img2img": "i2v"}  # the catalogue keys video modes like image ones
 TEXT_TOKENS = 16
+VARIATIONS = 4  # num_outputs of the batched run, against as many tasks of one output
 VISION_IMAGE = (64, 64)
 
 Engine = DiffusersImageEngine | TransformersTextEngine
@@ -117,6 +119,24 @@ def measure_mode(
     return figures | {"size": size, "steps": params["steps"], "step_ms": per_step}
 
 
+def variation_figures(engine: Engine, entry: ModelEntry, warm_up: bool) -> dict[str, Any]:
+    """Images per second from one run of num_outputs VARIATIONS (one batched call) against
+    VARIATIONS runs of one output, txt2img at the model's default size."""
+    batched, _ = normalize(entry, ImageRequest(model=entry.name, prompt=PROMPT, num_outputs=VARIATIONS))
+    single = {name: value for name, value in batched.items() if name != "num_outputs"}
+    if warm_up:
+        run_once(engine, entry, batched, [], seed=0)
+        run_once(engine, entry, single, [], seed=0)
+    batch_s, _ = run_once(engine, entry, batched, [], seed=1)
+    separate_s = sum(run_once(engine, entry, single, [], seed=1 + index)[0] for index in range(VARIATIONS))
+    return {
+        "num_outputs": VARIATIONS,
+        "batched_images_per_s": round(VARIATIONS / batch_s, 2),
+        "separate_images_per_s": round(VARIATIONS / separate_s, 2),
+        "ratio": round(separate_s / batch_s, 2),
+    }
+
+
 def measure(entry: ModelEntry, settings: Settings, warm_runs: int, warm_up: bool) -> dict[str, Any]:
     # A cache of its own per model, with room for everything: each load is cold, none is evicted.
     engine = ENGINES[entry.engine](settings, cache=ModelCache(1 << 62, pick_device(settings.device)[0]))
@@ -131,6 +151,8 @@ def measure(entry: ModelEntry, settings: Settings, warm_runs: int, warm_up: bool
         figures["modes"] |= attempt(
             mode, lambda mode=mode, request=request: {mode: measure_mode(engine, entry, request, inputs, warm_runs, warm_up)}
         )
+    if entry.engine == "diffusers":
+        figures |= attempt("variations", lambda: {"variations": variation_figures(engine, entry, warm_up)})
     return figures
 
 

@@ -49,6 +49,7 @@ class ModelLimits(BaseModel):
     sizes: tuple[str, ...] = Field((), description="The only WIDTHxHEIGHT sizes the model makes, when it has a fixed set.")
     max_frames: int = 257
     frame_multiple: int = Field(1, description="Local video models make frame_multiple·k + 1 frames (8k+1 for LTX-Video).")
+    max_outputs: int = Field(1, description="The most `num_outputs` one task may ask for.")
 
 
 class ModelEntry(BaseModel):
@@ -84,7 +85,17 @@ class ModelEntry(BaseModel):
     ignores: frozenset[str] = Field(frozenset(), description="Request fields that do not apply: dropped, with a note when the caller set them.")
 
 
+# Local pipelines batch variations (num_images_per_prompt / num_videos_per_prompt).
+LOCAL_MAX_OUTPUTS = 8
+
+
+def _batched(fields: dict[str, Any]) -> dict[str, Any]:
+    limits = fields.get("limits", ModelLimits())
+    return fields | {"limits": limits.model_copy(update={"max_outputs": LOCAL_MAX_OUTPUTS})}
+
+
 def _image_entry(name: str, pipeline: str, weights: str, description: str, modes: dict[str, str], **fields: Any) -> ModelEntry:
+    fields = _batched(fields)
     return ModelEntry(
         name=name,
         domain=Domain.images,
@@ -102,6 +113,7 @@ def _image_entry(name: str, pipeline: str, weights: str, description: str, modes
 def _video_entry(name: str, weights: str, description: str, modes: dict[str, str], **fields: Any) -> ModelEntry:
     """A local video model; its modes are keyed txt2img/img2img like the video capabilities that
     `_check_video_mode` reads (text-to-video, image-to-video)."""
+    fields = _batched(fields)
     return ModelEntry(
         name=name,
         domain=Domain.videos,
@@ -185,6 +197,7 @@ def _entries() -> dict[str, ModelEntry]:
             "inpaint an `image` with a `mask`.",
             capabilities=frozenset({Capability.txt2img, Capability.img2img, Capability.inpaint, Capability.lora}),
             routes={"txt2img": txt2img, "img2img": edit, "inpaint": fill}, tiny=name.startswith("tiny"), twin=twin,
+            limits=ModelLimits(max_outputs=LOCAL_MAX_OUTPUTS),
         )
         for name, txt2img, edit, fill, twin in (
             ("tiny-flux-1", "tiny-flux", "tiny-flux-kontext", "tiny-flux-fill", None),
@@ -370,6 +383,7 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
         raise InvalidRequestError(
             f"max_tokens={request.max_tokens} is above {entry.name}'s limit of {entry.limits.max_tokens}; lower it."
         )
+    _check_outputs(entry, params)
     _check_vision(entry, request)
     _check_loras(entry, request)
     _check_video_mode(entry, request)
@@ -477,6 +491,16 @@ def _check_video_mode(entry: ModelEntry, request: TaskRequest) -> None:
             f"or pick another model ({', '.join(others) or 'none here'}).",
             details={"mode": mode.value, "models": others},
         )
+
+
+def _check_outputs(entry: ModelEntry, params: dict[str, Any]) -> None:
+    """num_outputs within the model's limit; left out of the params when 1 (what every model makes)."""
+    wanted = params.pop("num_outputs", 1)
+    if wanted > entry.limits.max_outputs:
+        most = "one output per task" if entry.limits.max_outputs == 1 else f"at most {entry.limits.max_outputs} outputs per task"
+        raise InvalidRequestError(f"num_outputs={wanted}: {entry.name} makes {most}; lower it (or submit several tasks).")
+    if wanted > 1:
+        params["num_outputs"] = wanted
 
 
 def _drop_ignored(entry: ModelEntry, request: TaskRequest, params: dict[str, Any], notes: list[str]) -> None:

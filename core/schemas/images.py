@@ -62,6 +62,9 @@ class ImageRequest(BaseModel):
     steps: int | None = Field(None, ge=1, le=150)
     guidance: float | None = Field(None, ge=0, le=30)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Drawn and recorded when unset.")
+    num_outputs: int = Field(
+        1, ge=1, le=8, description="Variations in one task, in one batched call where the model allows it: output i has seed `seed + i`."
+    )
     scheduler: SchedulerName | None = Field(None, description="Where the model offers a choice; its default when unset.")
     image: InputRef | None = Field(None, description="Init image for image-to-image, or the image to edit.")
     mask: InputRef | None = Field(None, description="Inpainting mask for `image`: white is repainted, black kept.")

@@ -30,3 +30,6 @@ class VideoRequest(BaseModel):
     steps: int | None = Field(None, ge=1, le=150)
     guidance: float | None = Field(None, ge=0, le=30)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    num_outputs: int = Field(
+        1, ge=1, le=8, description="Variations in one task, in one batched call where the model allows it: output i has seed `seed + i`."
+    )

@@ -4,7 +4,7 @@ input images, per-step progress and previews, and seeded noise."""
 import inspect
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from diffusers import (
@@ -32,6 +32,7 @@ SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 
 StepCallback = Callable[[DiffusionPipeline, int, Any, dict[str, Any]], dict[str, Any]]
+T = TypeVar("T")
 
 
 def call_arguments(pipe: DiffusionPipeline, wanted: dict[str, Any], ctx: TaskContext, optional: tuple[str, ...]) -> dict[str, Any]:
@@ -61,6 +62,40 @@ def step_callback(ctx: TaskContext, steps: int, preview_every: int, preview: Cal
 def seeded_generator(seed: int) -> torch.Generator:
     """Noise from a CPU generator: the same seed means the same noise on any device."""
     return torch.Generator("cpu").manual_seed(seed)
+
+
+def batch_arguments(count_argument: str, seed: int, first: int, count: int) -> dict[str, Any]:
+    """The arguments of one call that makes outputs first … first + count - 1: one CPU generator
+    per output (seed + i), so output i starts from the noise a run of its own with seed + i has."""
+    generators = [seeded_generator(seed + index) for index in range(first, first + count)]
+    if count == 1:
+        return {"generator": generators[0]}
+    return {"generator": generators, count_argument: count}
+
+
+def in_batches(generate: Callable[[int, int], list[T]], wanted: int, ctx: TaskContext) -> list[T]:
+    """`wanted` outputs from `generate(first, count)`, in one call where memory allows; a call that
+    runs out of GPU memory is split in halves until it fits (one output per call at worst)."""
+    outputs: list[T] = []
+    size = wanted
+    while len(outputs) < wanted:
+        count = min(size, wanted - len(outputs))
+        try:
+            outputs += generate(len(outputs), count)
+        except torch.cuda.OutOfMemoryError:
+            if count == 1:
+                raise
+            torch.cuda.empty_cache()
+            size = max(1, count // 2)
+            ctx.log(f"a batch of {count} did not fit in GPU memory; going on {size} at a time")
+    return outputs
+
+
+def batch_of(size: int, index: int) -> dict[str, Any]:
+    """What an output's reproducibility record says of the batch it was made in: the same request
+    (num_outputs, seed) gives the same bytes; num_outputs 1 with seed + index the same image, to
+    within rounding (a batched call's arithmetic differs from a single one's in the last bit)."""
+    return {"num_outputs": size, "output_index": index} if size > 1 else {}
 
 
 def make_scheduler(name: str, model_config: FrozenDict) -> Any:

@@ -26,7 +26,16 @@ from core.errors import InvalidRequestError, PlatformError
 from core.settings import Settings
 from workers.context import TaskContext
 from workers.local.cache import ModelCache, WarmModel, run_guard
-from workers.local.calls import call_arguments, make_scheduler, open_image, seeded_generator, step_callback, steps_for_strength
+from workers.local.calls import (
+    batch_arguments,
+    batch_of,
+    call_arguments,
+    in_batches,
+    make_scheduler,
+    open_image,
+    step_callback,
+    steps_for_strength,
+)
 from workers.local.previews import latents_preview
 from workers.local.weights import Log, pick_device, require_weights, worker_log
 
@@ -86,17 +95,21 @@ class DiffusersImageEngine:
                 try:
                     if params.get("scheduler"):
                         pipe.scheduler = make_scheduler(params["scheduler"], warm.info["scheduler_config"])
-                    image = self._generate(entry, pipe, mode, params, ctx)
+                    images = self._generate(entry, pipe, mode, params, ctx)
                 finally:
                     if loras:
                         pipe.unload_lora_weights()
-        record = self._record(entry, pipe, warm, mode, params, image.width, image.height)
-        record |= {"strength": params.get("strength"), "loras": loras}
-        png = PngInfo()
-        png.add_text("deferred-diffusion", json.dumps(record))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", pnginfo=png)
-        return [ctx.save_output(buffer.getvalue(), "image/png", width=image.width, height=image.height, seed=params["seed"], reproducibility=record)]
+        outputs = []
+        for index, image in enumerate(images):
+            seed = params["seed"] + index
+            record = self._record(entry, pipe, warm, mode, params | {"seed": seed}, image.width, image.height)
+            record |= {"strength": params.get("strength"), "loras": loras} | batch_of(len(images), index)
+            png = PngInfo()
+            png.add_text("deferred-diffusion", json.dumps(record))
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG", pnginfo=png)
+            outputs.append(ctx.save_output(buffer.getvalue(), "image/png", width=image.width, height=image.height, seed=seed, reproducibility=record))
+        return outputs
 
     def _record(self, entry: ModelEntry, pipe: DiffusionPipeline, warm: WarmModel, mode: str, params: dict[str, Any], width: int, height: int) -> dict[str, Any]:
         """The reproducibility record of an output: what every local image or video run shares."""
@@ -134,7 +147,7 @@ class DiffusersImageEngine:
         )
         return params | {"steps": scheduled}
 
-    def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> Image.Image:
+    def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> list[Image.Image]:
         width, height, steps = params["width"], params["height"], params["steps"]
         # Per model: Qwen-Image's classifier-free guidance is true_cfg_scale (on with a negative
         # prompt), while FLUX, whose pipelines take true_cfg_scale too, is guided by guidance_scale.
@@ -158,11 +171,16 @@ class DiffusersImageEngine:
         call = call_arguments(pipe, wanted, ctx, optional=("negative_prompt", "strength"))
         started = time.perf_counter()
         on_step_end = step_callback(ctx, steps, self.preview_every, lambda pipeline, latents: latents_preview(pipeline, latents, height, width))
-        generator = seeded_generator(params["seed"])
-        with torch.inference_mode():
-            image = pipe(**call, generator=generator, callback_on_step_end=on_step_end, output_type="pil").images[0]
+
+
+        def generate(first: int, count: int) -> list[Image.Image]:
+            with torch.inference_mode():
+                return pipe(**call, **batch_arguments("num_images_per_prompt", params["seed"], first, count),
+                            callback_on_step_end=on_step_end, output_type="pil").images  # fmt: skip
+
+        images = in_batches(generate, params.get("num_outputs", 1), ctx)
         ctx.log(f"{type(pipe).__name__}: {steps} steps in {time.perf_counter() - started:.2f}s on {self.device}")
-        return image
+        return images
 
     def _apply_loras(self, entry: ModelEntry, pipe: DiffusionPipeline, loras: list[dict[str, Any]], ctx: TaskContext) -> list[dict[str, Any]]:
         """Load the request's LoRAs onto the warm pipeline; returns what the record says of them.

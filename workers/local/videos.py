@@ -19,7 +19,7 @@ from PIL import Image
 from core.catalogue import ModelEntry
 from workers.context import TaskContext
 from workers.local.cache import run_guard
-from workers.local.calls import call_arguments, open_image, seeded_generator, step_callback
+from workers.local.calls import batch_arguments, batch_of, call_arguments, in_batches, open_image, step_callback
 from workers.local.images import DiffusersImageEngine
 from workers.local.previews import latents_preview
 
@@ -32,14 +32,19 @@ class DiffusersVideoEngine(DiffusersImageEngine):
             ctx.check_cancelled()
             at = f"{entry.name} at {params['width']}x{params['height']}, {params['num_frames']} frames"
             with run_guard(self.device, at, "size, frames or steps"):
-                frames = self._generate_frames(entry, pipe, mode, params, ctx)
-        count, height, width = frames.shape[:3]
-        record = self._record(entry, pipe, warm, mode, params, width, height) | {"num_frames": count, "fps": params["fps"]}
-        mp4 = encode_mp4(frames, params["fps"])
-        return [ctx.save_output(mp4, "video/mp4", width=width, height=height, seed=params["seed"], reproducibility=record)]
+                videos = self._generate_frames(entry, pipe, mode, params, ctx)
+        outputs = []
+        for index, frames in enumerate(videos):
+            count, height, width = frames.shape[:3]
+            seed = params["seed"] + index
+            record = self._record(entry, pipe, warm, mode, params | {"seed": seed}, width, height)
+            record |= {"num_frames": count, "fps": params["fps"]} | batch_of(len(videos), index)
+            mp4 = encode_mp4(frames, params["fps"])
+            outputs.append(ctx.save_output(mp4, "video/mp4", width=width, height=height, seed=seed, reproducibility=record))
+        return outputs
 
-    def _generate_frames(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> np.ndarray:
-        """The video as uint8 RGB frames, shaped (frames, height, width, 3)."""
+    def _generate_frames(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> list[np.ndarray]:
+        """Each video (num_outputs of them) as uint8 RGB frames, shaped (frames, height, width, 3)."""
         width, height, steps, num_frames = params["width"], params["height"], params["steps"], params["num_frames"]
         wanted: dict[str, Any] = {
             "prompt": params["prompt"],
@@ -62,10 +67,16 @@ class DiffusersVideoEngine(DiffusersImageEngine):
             return latents_preview(pipeline, video_latents(pipeline, latents, num_frames, height, width), height, width)
 
         on_step_end = step_callback(ctx, steps, self.preview_every, preview)
-        with torch.inference_mode():
-            output = pipe(**call, generator=seeded_generator(params["seed"]), callback_on_step_end=on_step_end, output_type="np")
+
+        def generate(first: int, count: int) -> list[np.ndarray]:
+            with torch.inference_mode():
+                output = pipe(**call, **batch_arguments("num_videos_per_prompt", params["seed"], first, count),
+                              callback_on_step_end=on_step_end, output_type="np")  # fmt: skip
+            return [(video * 255).round().astype(np.uint8) for video in output.frames]
+
+        videos = in_batches(generate, params.get("num_outputs", 1), ctx)
         ctx.log(f"{type(pipe).__name__}: {num_frames} frames, {steps} steps in {time.perf_counter() - started:.2f}s on {self.device}")
-        return (output.frames[0] * 255).round().astype(np.uint8)
+        return videos
 
 
 def video_latents(pipeline: DiffusionPipeline, latents: torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:

@@ -34,6 +34,8 @@ class ImageRequest:
             steps (Union[None, Unset, int]):
             guidance (Union[None, Unset, float]):
             seed (Union[None, Unset, int]): Drawn and recorded when unset.
+            num_outputs (Union[Unset, int]): Variations in one task, in one batched call where the model allows it: output i
+                has seed `seed + i`. Default: 1.
             scheduler (Union[ImageRequestSchedulerType0, None, Unset]): Where the model offers a choice; its default when
                 unset.
             image (Union[None, Unset, str]): Init image for image-to-image, or the image to edit.
@@ -51,6 +53,7 @@ class ImageRequest:
     steps: Union[None, Unset, int] = UNSET
     guidance: Union[None, Unset, float] = UNSET
     seed: Union[None, Unset, int] = UNSET
+    num_outputs: Union[Unset, int] = 1
     scheduler: Union[ImageRequestSchedulerType0, None, Unset] = UNSET
     image: Union[None, Unset, str] = UNSET
     mask: Union[None, Unset, str] = UNSET
@@ -93,6 +96,8 @@ class ImageRequest:
             seed = UNSET
         else:
             seed = self.seed
+
+        num_outputs = self.num_outputs
 
         scheduler: Union[None, Unset, str]
         if isinstance(self.scheduler, Unset):
@@ -143,6 +148,8 @@ class ImageRequest:
             field_dict["guidance"] = guidance
         if seed is not UNSET:
             field_dict["seed"] = seed
+        if num_outputs is not UNSET:
+            field_dict["num_outputs"] = num_outputs
         if scheduler is not UNSET:
             field_dict["scheduler"] = scheduler
         if image is not UNSET:
@@ -212,6 +219,8 @@ class ImageRequest:
 
         seed = _parse_seed(d.pop("seed", UNSET))
 
+        num_outputs = d.pop("num_outputs", UNSET)
+
         def _parse_scheduler(data: object) -> Union[ImageRequestSchedulerType0, None, Unset]:
             if data is None:
                 return data
@@ -265,6 +274,7 @@ class ImageRequest:
             steps=steps,
             guidance=guidance,
             seed=seed,
+            num_outputs=num_outputs,
             scheduler=scheduler,
             image=image,
             mask=mask,

@@ -30,6 +30,8 @@ class VideoRequest:
         steps (Union[None, Unset, int]):
         guidance (Union[None, Unset, float]):
         seed (Union[None, Unset, int]):
+        num_outputs (Union[Unset, int]): Variations in one task, in one batched call where the model allows it: output i
+            has seed `seed + i`. Default: 1.
     """
 
     model: str
@@ -43,6 +45,7 @@ class VideoRequest:
     steps: Union[None, Unset, int] = UNSET
     guidance: Union[None, Unset, float] = UNSET
     seed: Union[None, Unset, int] = UNSET
+    num_outputs: Union[Unset, int] = 1
 
     def to_dict(self) -> dict[str, Any]:
         model = self.model
@@ -99,6 +102,8 @@ class VideoRequest:
         else:
             seed = self.seed
 
+        num_outputs = self.num_outputs
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -125,6 +130,8 @@ class VideoRequest:
             field_dict["guidance"] = guidance
         if seed is not UNSET:
             field_dict["seed"] = seed
+        if num_outputs is not UNSET:
+            field_dict["num_outputs"] = num_outputs
 
         return field_dict
 
@@ -209,6 +216,8 @@ class VideoRequest:
 
         seed = _parse_seed(d.pop("seed", UNSET))
 
+        num_outputs = d.pop("num_outputs", UNSET)
+
         video_request = cls(
             model=model,
             prompt=prompt,
@@ -221,6 +230,7 @@ class VideoRequest:
             steps=steps,
             guidance=guidance,
             seed=seed,
+            num_outputs=num_outputs,
         )
 
         return video_request
