@@ -227,6 +227,7 @@ Height = Annotated[Optional[int], typer.Option(help="Pixels, like --width.")]
 Steps = Annotated[Optional[int], typer.Option(help="Denoising steps; the model's default when unset.")]
 Guidance = Annotated[Optional[float], typer.Option(help="Guidance scale; the model's default when unset.")]
 Seed = Annotated[Optional[int], typer.Option(help="Repeatable results; drawn (and recorded) when unset.")]
+NumOutputs = Annotated[Optional[int], typer.Option(min=1, max=8, help="Variations in one task: output i has seed SEED + i.")]
 
 
 def parse_lora(ctx: typer.Context, text: str, as_json: bool) -> dict[str, Any]:
@@ -252,6 +253,7 @@ def create_image(
     steps: Steps = None,
     guidance: Guidance = None,
     seed: Seed = None,
+    num_outputs: NumOutputs = None,
     scheduler: Annotated[Optional[ImageRequestSchedulerType0], typer.Option(help="Where the model offers a choice.")] = None,
     image: Annotated[Optional[str], typer.Option(help="Init image: a local file (uploaded), a sha256: ref or a URL.")] = None,
     mask: Annotated[Optional[str], typer.Option(help="Inpainting mask, like --image: white is repainted, black kept.")] = None,
@@ -275,6 +277,7 @@ def create_image(
         "steps": steps,
         "guidance": guidance,
         "seed": seed,
+        "num_outputs": num_outputs,
         "scheduler": scheduler.value if scheduler else None,
         "image": input_ref(ctx, image, as_json),
         "mask": input_ref(ctx, mask, as_json),
@@ -323,6 +326,7 @@ def create_video(
     steps: Steps = None,
     guidance: Guidance = None,
     seed: Seed = None,
+    num_outputs: NumOutputs = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
@@ -341,6 +345,7 @@ def create_video(
         "steps": steps,
         "guidance": guidance,
         "seed": seed,
+        "num_outputs": num_outputs,
     }
     submit(ctx, "videos", request, wait, output, as_json, timeout)
 
