@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 import redis.asyncio
@@ -73,10 +74,20 @@ class Platform:
     workers_seen: WorkersSeen = field(default_factory=WorkersSeen)
 
 
-async def submit(platform: Platform, domain: Domain, body: TaskRequest, principal: Principal, idempotency_key: str | None) -> TaskCreated:
-    """Validate, store the inputs, then admit: every check that needs no input runs before any
-    input is fetched or stored; the size rules that need the input's size run after, on the
-    sizes read while storing."""
+@dataclass(frozen=True)
+class Prepared:
+    """A request checked as a worker will run it, its inputs stored."""
+
+    entry: catalogue.ModelEntry
+    params: dict[str, Any]
+    notes: list[str]
+    refs: list[str]
+
+
+async def prepare(platform: Platform, domain: Domain, body: TaskRequest) -> Prepared:
+    """Validate, then store the inputs: every check that needs no input runs before any input is
+    fetched or stored; the size rules that need the input's size run after, on the sizes read
+    while storing."""
     entry, route_notes = catalogue.resolve(domain, body)
     await check_available(platform, entry)
     params, notes = catalogue.normalize(entry, body)
@@ -84,10 +95,15 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         # The worker's own check, run here so a bad graph is a 422 and never queued (reads a template file).
         await asyncio.to_thread(workflows.prepare, params, platform.settings.resolved_comfy_workflows_dir, platform.settings.comfy_allowed_nodes)
     inputs = await platform.inputs.resolve(params)
-    refs = inputs.refs
     if "image" in inputs.sizes:
         notes += catalogue.fit_to_input(entry, body, params, inputs.sizes["image"])
-    notes = route_notes + notes
+    return Prepared(entry, params, route_notes + notes, list(inputs.refs))
+
+
+async def submit(platform: Platform, domain: Domain, body: TaskRequest, principal: Principal, idempotency_key: str | None) -> TaskCreated:
+    """Prepare, then admit: one atomic step checks the backlogs and writes the record."""
+    prepared = await prepare(platform, domain, body)
+    entry, params, notes, refs = prepared.entry, prepared.params, prepared.notes, prepared.refs
     settings = platform.settings
     body_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     task_id = new_task_id()
@@ -197,7 +213,9 @@ async def cancel(platform: Platform, domain: Domain, task_id: str, principal: Pr
 
 def render(platform: Platform, task: StoredTask, base_url: str) -> TaskRecord:
     base = platform.settings.public_url or base_url
-    outputs = [TaskOutput(**output, url=platform.signer.url(base, output["ref"]) if output.get("ref") else None) for output in task.outputs]
+    outputs = [
+        TaskOutput(**output, url=platform.signer.url(base, output["ref"]) if output.get("ref") else None, label=task.label) for output in task.outputs
+    ]
     end = task.finished_at
     return TaskRecord(
         id=task.id,
@@ -225,6 +243,8 @@ def render(platform: Platform, task: StoredTask, base_url: str) -> TaskRecord:
         error=task.error,
         logs=task.logs,
         attempts=task.attempts,
+        batch=task.batch,
+        label=task.label,
     )
 
 

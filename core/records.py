@@ -10,6 +10,8 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:idem:{key_id}:{k}  string "{body_sha256}:{task_id}" for Idempotency-Key
   dd:leases             zset   running task ids by lease deadline (unix s): the reaper's index
   dd:running:{queue}    set    running task ids of one queue (queued + running = what autoscalers see)
+  dd:batch:{id}         hash   a batch: key, domain, created_at, count; dd:batch:{id}:tasks its task ids in order
+  dd:events:batch:{id}  pubsub a ping whenever one of its tasks changes status
   dd:hist:{key_id}[…]   zsets  one key's tasks, newest last, for GET /api/tasks: all, by domain, by model, by
                                status and by domain or model and status (history_key); score = created
                                ms × 1000 + seq % 1000, so unique and a cursor; kept by every transition
@@ -80,6 +82,18 @@ def running_key(queue: str) -> str:
     return f"dd:running:{queue}"
 
 
+def batch_key(batch_id: str) -> str:
+    return f"dd:batch:{batch_id}"
+
+
+def batch_tasks_key(batch_id: str) -> str:
+    return f"dd:batch:{batch_id}:tasks"
+
+
+def batch_channel(batch_id: str) -> str:
+    return f"dd:events:batch:{batch_id}"
+
+
 def history_key(key_id: str, *, domain: str = "", model: str = "", status: str = "") -> str:
     """The one index that answers a history filter: a model implies its domain, so at most one
     of the two is part of the name, then the status."""
@@ -141,10 +155,37 @@ local function history_move(task, id, from, to)
     for _, name in ipairs(history_names(task, from)) do redis.call('ZREM', name, id) end
   end
   for _, name in ipairs(history_names(task, to)) do redis.call('ZADD', name, score, id) end
+  local batch = redis.call('HGET', task, 'batch')
+  if batch then redis.call('PUBLISH', 'dd:events:batch:' .. batch, to) end
 end
 """
 
-SUBMIT = _HISTORY + """
+# One queued task: its record, backlog entries, queue position, notes, inputs' expiry, history and
+# broker message (SUBMIT makes one, BATCH many). Returns its position in the queue.
+_CREATE = _HISTORY + """
+local function create_task(names, id, fields, ttl, message, notes, refs, expiry, hist_base)
+  local seq = redis.call('INCR', names.seq)
+  local hist = tonumber(hist_base) + seq % 1000
+  local flat = {'seq', tostring(seq), 'hist', string.format('%d', hist), 'ttl_s', ttl}
+  for k, v in pairs(fields) do
+    flat[#flat + 1] = k
+    flat[#flat + 1] = v
+  end
+  redis.call('HSET', names.task, unpack(flat))
+  redis.call('SADD', names.active, id)
+  redis.call('SADD', names.mine, id)
+  redis.call('ZADD', names.queue, seq, id)
+  for _, note in ipairs(notes) do redis.call('RPUSH', names.logs, note) end
+  for _, ref in ipairs(refs) do redis.call('ZADD', names.blobs, 'GT', expiry, ref) end
+  for _, name in ipairs(history_names(names.task)) do redis.call('ZADD', name, hist, id) end
+  history_move(names.task, id, nil, 'queued')
+  history_keep(names.task, history_names(names.task), false)
+  redis.call('LPUSH', names.broker, message)
+  return redis.call('ZRANK', names.queue, id)
+end
+"""
+
+SUBMIT = _CREATE + """
 -- KEYS: task, queue, active, active of key, idempotency, seq, broker list, logs, blob expiry
 -- ARGV: id, fields json, per-key limit, total limit, ttl, body hash ('' = no idempotency key), message,
 --       notes json, input refs json, inputs' expiry, history score (created ms × 1000)
@@ -162,25 +203,37 @@ local mine = redis.call('SCARD', KEYS[4])
 if mine >= tonumber(ARGV[3]) then return {'backlog_key', tostring(mine)} end
 local total = redis.call('SCARD', KEYS[3])
 if total >= tonumber(ARGV[4]) then return {'backlog_total', tostring(total)} end
-local seq = redis.call('INCR', KEYS[6])
-local hist = tonumber(ARGV[11]) + seq % 1000
-local flat = {'seq', tostring(seq), 'hist', string.format('%d', hist), 'ttl_s', ARGV[5]}
-for k, v in pairs(cjson.decode(ARGV[2])) do
+local names = {task = KEYS[1], queue = KEYS[2], active = KEYS[3], mine = KEYS[4], seq = KEYS[6], broker = KEYS[7], logs = KEYS[8], blobs = KEYS[9]}
+local rank = create_task(names, ARGV[1], cjson.decode(ARGV[2]), ARGV[5], ARGV[7], cjson.decode(ARGV[8]), cjson.decode(ARGV[9]), ARGV[10], ARGV[11])
+if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6] .. ':' .. ARGV[1], 'EX', ARGV[5]) end
+return {'created', ARGV[1], tostring(rank)}
+"""
+
+BATCH = _CREATE + """
+-- KEYS: active, active of key, seq, blob expiry, batch, batch tasks, then per task: task, queue, logs, broker list
+-- ARGV: per-key limit, total limit, ttl, inputs' expiry, history score, batch fields json,
+--       tasks json [{id, fields, message, notes, refs}]
+-- All or nothing: the whole batch fits both backlogs, or nothing is written.
+local tasks = cjson.decode(ARGV[7])
+local mine = redis.call('SCARD', KEYS[2])
+if mine + #tasks > tonumber(ARGV[1]) then return {'backlog_key', tostring(mine)} end
+local total = redis.call('SCARD', KEYS[1])
+if total + #tasks > tonumber(ARGV[2]) then return {'backlog_total', tostring(total)} end
+local flat = {}
+for k, v in pairs(cjson.decode(ARGV[6])) do
   flat[#flat + 1] = k
   flat[#flat + 1] = v
 end
-redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('ZADD', KEYS[2], seq, ARGV[1])
-if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6] .. ':' .. ARGV[1], 'EX', ARGV[5]) end
-for _, note in ipairs(cjson.decode(ARGV[8])) do redis.call('RPUSH', KEYS[8], note) end
-for _, ref in ipairs(cjson.decode(ARGV[9])) do redis.call('ZADD', KEYS[9], 'GT', ARGV[10], ref) end
-for _, name in ipairs(history_names(KEYS[1])) do redis.call('ZADD', name, hist, ARGV[1]) end
-history_move(KEYS[1], ARGV[1], nil, 'queued')
-history_keep(KEYS[1], history_names(KEYS[1]), false)
-redis.call('LPUSH', KEYS[7], ARGV[7])
-return {'created', ARGV[1], tostring(redis.call('ZRANK', KEYS[2], ARGV[1]))}
+redis.call('HSET', KEYS[5], unpack(flat))
+local ranks = {}
+for i, t in ipairs(tasks) do
+  local at = 6 + (i - 1) * 4
+  local names = {task = KEYS[at + 1], queue = KEYS[at + 2], logs = KEYS[at + 3], broker = KEYS[at + 4],
+                 active = KEYS[1], mine = KEYS[2], seq = KEYS[3], blobs = KEYS[4]}
+  ranks[i] = create_task(names, t.id, t.fields, ARGV[3], t.message, t.notes, t.refs, ARGV[4], ARGV[5])
+  redis.call('RPUSH', KEYS[6], t.id)
+end
+return {'created', cjson.encode(ranks)}
 """
 
 START = _HISTORY + """
@@ -286,6 +339,12 @@ local function finish(status, error)
   history_move(KEYS[1], ARGV[1], was, status)
   history_keep(KEYS[1], history_names(KEYS[1]), true)
   history_keep(KEYS[1], history_names(KEYS[1], status), true)
+  local batch = redis.call('HGET', KEYS[1], 'batch')
+  if batch then
+    -- A batch lives as long as its last task's record.
+    redis.call('EXPIRE', 'dd:batch:' .. batch, ARGV[6])
+    redis.call('EXPIRE', 'dd:batch:' .. batch .. ':tasks', ARGV[6])
+  end
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[3], 'outputs', ARGV[4], 'error', error)
   redis.call('HDEL', KEYS[1], 'lease')
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -388,6 +447,8 @@ class StoredTask:
     cancel_requested: bool
     logs: list[str]
     position: int | None
+    batch: str | None = None
+    label: str | None = None
 
     @staticmethod
     def parse(fields: dict[str, str], logs: list[str], position: int | None, partial_text: str | None = None) -> "StoredTask":
@@ -417,6 +478,8 @@ class StoredTask:
             cancel_requested=fields.get("cancel") == "1",
             logs=logs,
             position=position if fields["status"] == TaskStatus.queued else None,
+            batch=fields.get("batch"),
+            label=fields.get("label"),
         )
 
     def timestamp(self, name: str) -> datetime | None:
@@ -467,11 +530,26 @@ def parse_read(results: list[Any]) -> StoredTask | None:
 
 
 @dataclass(frozen=True)
+class NewTask:
+    """One task of a batch, ready to admit (validated, inputs stored)."""
+
+    task_id: str
+    model: str
+    queue: Queue
+    request: dict[str, Any]
+    notes: list[str]
+    message: str
+    input_refs: Sequence[str]
+    label: str | None
+
+
+@dataclass(frozen=True)
 class Admission:
     outcome: str  # created | existing | conflict | backlog_key | backlog_total
     task_id: str | None = None
     position: int | None = None
     count: int | None = None
+    positions: list[int] | None = None
 
 
 class AsyncTaskStore:
@@ -481,6 +559,7 @@ class AsyncTaskStore:
         self.client = client
         self.ttl_s = ttl_s
         self._submit = client.register_script(SUBMIT)
+        self._batch = client.register_script(BATCH)
         self._cancel = client.register_script(CANCEL)
         self._reap = client.register_script(REAP)
 
@@ -534,6 +613,44 @@ class AsyncTaskStore:
         if outcome in ("existing", "conflict"):
             return Admission(outcome, task_id=value)
         return Admission(outcome, count=int(value))
+
+    async def admit_batch(
+        self, *, batch_id: str, domain: Domain, key_id: str, tasks: Sequence[NewTask], per_key_limit: int, total_limit: int
+    ) -> Admission:
+        """Every task of a batch or none: both backlogs checked for all of them, then each
+        written as `admit` writes one, in one atomic step."""
+        created_at = time.time()
+        keys = [ACTIVE_KEY, active_key(key_id), SEQ_KEY, BLOB_EXPIRY_KEY, batch_key(batch_id), batch_tasks_key(batch_id)]
+        items = []
+        for task in tasks:
+            keys += [task_key(task.task_id), queue_key(task.queue), logs_key(task.task_id), task.queue.value]
+            fields = {
+                "id": task.task_id, "domain": domain.value, "model": task.model, "queue": task.queue.value, "key_id": key_id,
+                "status": TaskStatus.queued.value, "request": json.dumps(task.request), "created_at": repr(created_at), "batch": batch_id,
+            } | ({"label": task.label} if task.label is not None else {})  # fmt: skip
+            items.append({"id": task.task_id, "fields": fields, "message": task.message, "notes": task.notes, "refs": list(task.input_refs)})
+        batch = {"id": batch_id, "key_id": key_id, "domain": domain.value, "created_at": repr(created_at), "count": str(len(tasks))}
+        args = [per_key_limit, total_limit, self.ttl_s, time.time() + self.ttl_s, history_score(created_at), json.dumps(batch), json.dumps(items)]
+        outcome, value = await self._batch(keys, args)
+        if outcome == "created":
+            return Admission(outcome, task_id=batch_id, positions=json.loads(value))
+        return Admission(outcome, count=int(value))
+
+    async def batch(self, batch_id: str) -> tuple[dict[str, str], list[StoredTask]]:
+        """A batch's fields ({} when unknown) and its tasks in order (those whose record is gone left out)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(batch_key(batch_id))
+            pipe.lrange(batch_tasks_key(batch_id), 0, -1)
+            fields, task_ids = await pipe.execute()
+        if not fields:
+            return {}, []
+        per_read = 3 + len(Queue)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                read_pipeline(pipe, task_id)
+            results = await pipe.execute()
+        found = [parse_read(results[i * per_read : (i + 1) * per_read]) for i in range(len(task_ids))]
+        return fields, [task for task in found if task is not None]
 
     async def get(self, task_id: str) -> StoredTask | None:
         async with self.client.pipeline(transaction=False) as pipe:

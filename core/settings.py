@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     url_ttl_s: int = Field(DAY_S, ge=10, description="Lifetime of signed file URLs.")
     backlog_per_key: int = Field(50, ge=1)
     backlog_total: int = Field(500, ge=1)
+    batch_max_tasks: int = Field(200, ge=1, le=1000, description="The most tasks one batch may hold (after `vary` is expanded).")
     max_upload_mb: float = Field(50, gt=0)
     max_image_pixels: int = Field(40_000_000, ge=4096, description="Larger input images are refused (decompression bombs).")
     fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)

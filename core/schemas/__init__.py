@@ -1,5 +1,6 @@
 """Contracts shared by api and workers: one definition of every request, record and listing."""
 
+from core.schemas.batches import BatchCreated, BatchRecord, BatchRequest, BatchTask, Range
 from core.schemas.common import (
     Domain,
     EngineOutput,
@@ -51,6 +52,11 @@ REQUEST_EXAMPLES: dict[Domain, dict[str, RequestExample]] = {
 }
 
 __all__ = [
+    "BatchCreated",
+    "BatchRecord",
+    "BatchRequest",
+    "BatchTask",
+    "Range",
     "REQUEST_EXAMPLES",
     "REQUEST_TYPES",
     "ApiIndex",

@@ -132,6 +132,7 @@ class TaskOutput(EngineOutput):
     model_config = ConfigDict(extra="ignore")
 
     url: str | None = Field(None, description="Signed, expiring download URL; needs no API key.")
+    label: str | None = Field(None, description="The label of the batch task that made it (a frame number, a wedge name).")
 
 
 class TaskRecord(BaseModel):
@@ -154,6 +155,8 @@ class TaskRecord(BaseModel):
     error: ErrorInfo | None = None
     logs: list[str] = Field(default_factory=list, description="The task's last log lines.")
     attempts: int = Field(0, description="Runs started; more than one after a worker was lost.")
+    batch: str | None = Field(None, description="The batch this task belongs to (GET /api/batches/{batch}).")
+    label: str | None = Field(None, description="Its label in that batch.")
 
 
 class TaskPage(BaseModel):

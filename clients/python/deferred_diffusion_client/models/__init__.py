@@ -5,6 +5,14 @@ from .api_index_domains import ApiIndexDomains
 from .api_key_create import ApiKeyCreate
 from .api_key_created import ApiKeyCreated
 from .api_key_info import ApiKeyInfo
+from .batch_created import BatchCreated
+from .batch_record import BatchRecord
+from .batch_record_counts import BatchRecordCounts
+from .batch_request import BatchRequest
+from .batch_request_base import BatchRequestBase
+from .batch_request_requests_type_0_item import BatchRequestRequestsType0Item
+from .batch_request_vary import BatchRequestVary
+from .batch_task import BatchTask
 from .chat_image_part import ChatImagePart
 from .chat_message import ChatMessage
 from .chat_message_role import ChatMessageRole
@@ -28,6 +36,7 @@ from .preview import Preview
 from .progress import Progress
 from .queue import Queue
 from .queue_demand import QueueDemand
+from .range_ import Range
 from .readiness import Readiness
 from .readiness_redis import ReadinessRedis
 from .readiness_status import ReadinessStatus
@@ -58,6 +67,14 @@ __all__ = (
     "ApiKeyCreate",
     "ApiKeyCreated",
     "ApiKeyInfo",
+    "BatchCreated",
+    "BatchRecord",
+    "BatchRecordCounts",
+    "BatchRequest",
+    "BatchRequestBase",
+    "BatchRequestRequestsType0Item",
+    "BatchRequestVary",
+    "BatchTask",
     "ChatImagePart",
     "ChatMessage",
     "ChatMessageRole",
@@ -81,6 +98,7 @@ __all__ = (
     "Progress",
     "Queue",
     "QueueDemand",
+    "Range",
     "Readiness",
     "ReadinessRedis",
     "ReadinessStatus",

@@ -31,6 +31,7 @@ class TaskOutput:
             revision, pipeline, scheduler, seed, steps, guidance, size, LoRAs, library versions, device. Local images also
             carry it in the PNG's `deferred-diffusion` text chunk.
         url (Union[None, Unset, str]): Signed, expiring download URL; needs no API key.
+        label (Union[None, Unset, str]): The label of the batch task that made it (a frame number, a wedge name).
     """
 
     ref: Union[None, Unset, str] = UNSET
@@ -41,6 +42,7 @@ class TaskOutput:
     text: Union[None, Unset, str] = UNSET
     reproducibility: Union["TaskOutputReproducibilityType0", None, Unset] = UNSET
     url: Union[None, Unset, str] = UNSET
+    label: Union[None, Unset, str] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +98,12 @@ class TaskOutput:
         else:
             url = self.url
 
+        label: Union[None, Unset, str]
+        if isinstance(self.label, Unset):
+            label = UNSET
+        else:
+            label = self.label
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update({})
@@ -115,6 +123,8 @@ class TaskOutput:
             field_dict["reproducibility"] = reproducibility
         if url is not UNSET:
             field_dict["url"] = url
+        if label is not UNSET:
+            field_dict["label"] = label
 
         return field_dict
 
@@ -204,6 +214,15 @@ class TaskOutput:
 
         url = _parse_url(d.pop("url", UNSET))
 
+        def _parse_label(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        label = _parse_label(d.pop("label", UNSET))
+
         task_output = cls(
             ref=ref,
             content_type=content_type,
@@ -213,6 +232,7 @@ class TaskOutput:
             text=text,
             reproducibility=reproducibility,
             url=url,
+            label=label,
         )
 
         task_output.additional_properties = d

@@ -49,6 +49,8 @@ class TaskRecord:
         error (Union['ErrorInfo', None, Unset]):
         logs (Union[Unset, list[str]]): The task's last log lines.
         attempts (Union[Unset, int]): Runs started; more than one after a worker was lost. Default: 0.
+        batch (Union[None, Unset, str]): The batch this task belongs to (GET /api/batches/{batch}).
+        label (Union[None, Unset, str]): Its label in that batch.
     """
 
     id: str
@@ -68,6 +70,8 @@ class TaskRecord:
     error: Union["ErrorInfo", None, Unset] = UNSET
     logs: Union[Unset, list[str]] = UNSET
     attempts: Union[Unset, int] = 0
+    batch: Union[None, Unset, str] = UNSET
+    label: Union[None, Unset, str] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,6 +157,18 @@ class TaskRecord:
 
         attempts = self.attempts
 
+        batch: Union[None, Unset, str]
+        if isinstance(self.batch, Unset):
+            batch = UNSET
+        else:
+            batch = self.batch
+
+        label: Union[None, Unset, str]
+        if isinstance(self.label, Unset):
+            label = UNSET
+        else:
+            label = self.label
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -188,6 +204,10 @@ class TaskRecord:
             field_dict["logs"] = logs
         if attempts is not UNSET:
             field_dict["attempts"] = attempts
+        if batch is not UNSET:
+            field_dict["batch"] = batch
+        if label is not UNSET:
+            field_dict["label"] = label
 
         return field_dict
 
@@ -329,6 +349,24 @@ class TaskRecord:
 
         attempts = d.pop("attempts", UNSET)
 
+        def _parse_batch(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        batch = _parse_batch(d.pop("batch", UNSET))
+
+        def _parse_label(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        label = _parse_label(d.pop("label", UNSET))
+
         task_record = cls(
             id=id,
             domain=domain,
@@ -347,6 +385,8 @@ class TaskRecord:
             error=error,
             logs=logs,
             attempts=attempts,
+            batch=batch,
+            label=label,
         )
 
         task_record.additional_properties = d
