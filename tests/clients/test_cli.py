@@ -199,3 +199,20 @@ def test_tasks_list_pages_through_this_keys_tasks_newest_first(cli_env: dict[str
     assert table.exit_code == 0 and made[2] in table.stdout and made[0] not in table.stdout
     assert f"ddiffusion tasks list --cursor {page['next_cursor']} --limit 2" in table.stdout
     assert json_of(ddiffusion_cli(env, "tasks", "list", "--domain", "texts", "--json"))["tasks"] == []
+
+
+def test_batches_create_wedges_seeds_waits_and_saves_by_label(cli_env: dict[str, str], tmp_path: Path) -> None:
+    args = ["batches", "create", "images", "--set", "model=tiny-sd", "--set", "prompt=a wedge", "--set", "width=64", "--set", "height=64",
+            "--set", "steps=2", "--vary", "seed=1..3", "--label", "w1", "--label", "w2", "--label", "w3"]  # fmt: skip
+    result = ddiffusion_cli(cli_env, *args, "--wait", "-o", str(tmp_path), "--json", *TIMEOUT)
+    assert result.exit_code == 0, result.output
+    outcome = json_of(result)
+    assert [Path(name).name for name in outcome["files"]] == ["w1-0.png", "w2-0.png", "w3-0.png"]
+    assert [task["request"]["seed"] for task in outcome["batch"]["tasks"]] == [1, 2, 3]
+    shown = ddiffusion_cli(cli_env, "batches", "get", outcome["id"])
+    assert shown.exit_code == 0 and "3 succeeded" in shown.stdout and "w2" in shown.stdout
+    cancelled = ddiffusion_cli(cli_env, "batches", "cancel", outcome["id"], "--json")
+    assert cancelled.exit_code == 0 and json_of(cancelled)["counts"]["succeeded"] == 3, "nothing left to cancel"
+    floats = ddiffusion_cli(cli_env, "batches", "create", "images", "--set", "model=tiny-sd", "--set", "prompt=x", "--vary", "guidance=2..3:0.5", "--json")
+    assert floats.exit_code == 0, floats.output
+    assert len(json_of(floats)["tasks"]) == 3

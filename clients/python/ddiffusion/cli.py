@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Column, Table
 
 from ddiffusion.client import DEFAULT_API_ADDRESS, INPUT_REF, ApiError, Client, is_terminal, outcome_summary
-from deferred_diffusion_client.models import Domain, ImageRequestSchedulerType0, TaskRecord
+from deferred_diffusion_client.models import BatchRecord, Domain, ImageRequestSchedulerType0, TaskRecord
 
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
@@ -39,6 +39,7 @@ texts_app = typer.Typer(no_args_is_help=True, help="Text (chat) tasks.")
 videos_app = typer.Typer(no_args_is_help=True, help="Video tasks.")
 workflows_app = typer.Typer(no_args_is_help=True, help="ComfyUI workflow tasks.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Any task by domain and id.")
+batches_app = typer.Typer(no_args_is_help=True, help="Batches and wedges: many tasks of one domain, followed as one.")
 models_app = typer.Typer(no_args_is_help=True, help="The model catalogue.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (needs the admin key).")
 for sub_app, name in [
@@ -47,6 +48,7 @@ for sub_app, name in [
     (videos_app, "videos"),
     (workflows_app, "workflows"),
     (tasks_app, "tasks"),
+    (batches_app, "batches"),
     (models_app, "models"),
     (keys_app, "keys"),
 ]:
@@ -474,6 +476,114 @@ def watch_task(
         if not is_terminal(record):
             record = wait_with_progress(client, domain.value, task_id, as_json, timeout)
         report(client, record, output, as_json)
+
+
+def json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def parse_vary(text: str) -> tuple[str, Any]:
+    """`FIELD=A..B` or `FIELD=A..B:STEP` (a range, both ends included) or `FIELD=V1,V2,…`."""
+    name, value = parse_assignment(text)
+    if match := re.fullmatch(r"(-?[\d.]+)\.\.(-?[\d.]+)(?::([\d.]+))?", value):
+        start, stop, step = (json.loads(part) for part in (match.group(1), match.group(2), match.group(3) or "1"))
+        return name, {"from": start, "to": stop, "step": step}
+    return name, [json_or_text(part) for part in value.split(",")]
+
+
+def print_batch(batch: BatchRecord) -> None:
+    counts = ", ".join(f"{count} {status}" for status, count in batch.counts.to_dict().items() if count)
+    typer.echo(printable(f"{batch.id}  {batch.domain.value}  {'done' if batch.done else 'running'}  {counts}"))
+    for record in batch.tasks:
+        label = record.label if isinstance(record.label, str) else "-"
+        typer.echo(printable(f"{label}  {record.id}  {record.status.value}"))
+
+
+def follow_batch(client: Client, batch_id: str, output: Optional[Path], as_json: bool, timeout_s: Optional[float]) -> None:
+    """Waits (a bar of tasks ended), downloads each task's outputs as `<label or task id>-<n>` and
+    exits 1 unless every task succeeded."""
+    if as_json or not stderr.is_terminal:
+        batch = client.wait_batch(batch_id, timeout_s=timeout_s)
+    else:
+        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} tasks"), TimeElapsedColumn())
+        with Progress(*columns, console=stderr, transient=True) as progress:
+            bar = progress.add_task(batch_id, total=None)
+
+            def show(record: BatchRecord) -> None:
+                ended = sum(count for status, count in record.counts.to_dict().items() if status in ("succeeded", "failed", "cancelled"))
+                progress.update(bar, completed=ended, total=len(record.tasks))
+
+            batch = client.wait_batch(batch_id, on_progress=show, timeout_s=timeout_s)
+    saved: list[Path] = []
+    if output is not None:
+        for record in batch.tasks:
+            if record.status.value == "succeeded":
+                saved += client.download(record, output, name=record.label if isinstance(record.label, str) else None)
+    if as_json:
+        echo_json({"id": batch.id, "files": [str(path) for path in saved], "batch": batch.to_dict()})
+    else:
+        print_batch(batch)
+        for path in saved:
+            typer.echo(str(path))
+    if any(record.status.value != "succeeded" for record in batch.tasks):
+        raise typer.Exit(EXIT_TASK_FAILED)
+
+
+@batches_app.command("create")
+def create_batch(
+    ctx: typer.Context,
+    domain: Domain,
+    field: Annotated[
+        Optional[list[str]], typer.Option("--set", metavar="FIELD=VALUE", help="A field every task shares (JSON where it is JSON); repeatable.")
+    ] = None,
+    vary: Annotated[
+        Optional[list[str]],
+        typer.Option(metavar="FIELD=A..B[:STEP] | FIELD=V1,V2", help="Values of one field; every combination is a task. Repeatable."),
+    ] = None,
+    label: Annotated[Optional[list[str]], typer.Option(help="One per task, in order (frame numbers, wedge names); repeatable.")] = None,
+    wait: Wait = False,
+    output: OutputDir = None,
+    as_json: AsJson = False,
+    timeout: Timeout = None,
+) -> None:
+    """Submit a batch, e.g. `ddiffusion batches create images --set model=tiny-sd --set prompt=teapot --vary seed=1..8`."""
+    base = {name: json_or_text(value) for name, value in map(parse_assignment, field or [])}
+    varied = dict(map(parse_vary, vary or []))
+    with reporting_errors(as_json) as errors:
+        client = client_of(ctx)
+        created = client.submit_batch(domain.value, base, vary=varied, labels=label or None)
+        if not (wait or output is not None):
+            echo_json(created.to_dict()) if as_json else typer.echo(created.id)
+            return
+        errors.resume = f"ddiffusion batches watch {shlex.quote(created.id)}" + ("" if output is None else f" -o {shlex.quote(str(output))}")
+        say("[green]submitted[/]", f"{created.id} ({len(created.tasks)} tasks); follow it with: {errors.resume}")
+        follow_batch(client, created.id, output, as_json, timeout)
+
+
+@batches_app.command("get")
+def get_batch(ctx: typer.Context, batch_id: str, as_json: AsJson = False) -> None:
+    """Show a batch: counts by status and every task with its label."""
+    with reporting_errors(as_json):
+        batch = client_of(ctx).batch(batch_id)
+    echo_json(batch.to_dict()) if as_json else print_batch(batch)
+
+
+@batches_app.command("watch")
+def watch_batch(ctx: typer.Context, batch_id: str, output: OutputDir = None, as_json: AsJson = False, timeout: Timeout = None) -> None:
+    """Wait for a batch with a progress bar; exit 0 when every task succeeded, 1 otherwise."""
+    with reporting_errors(as_json):
+        follow_batch(client_of(ctx), batch_id, output, as_json, timeout)
+
+
+@batches_app.command("cancel")
+def cancel_batch(ctx: typer.Context, batch_id: str, as_json: AsJson = False) -> None:
+    """Cancel every unfinished task of a batch."""
+    with reporting_errors(as_json):
+        batch = client_of(ctx).cancel_batch(batch_id)
+    echo_json(batch.to_dict()) if as_json else print_batch(batch)
 
 
 @models_app.command("list")

@@ -19,6 +19,7 @@ import httpx
 
 from deferred_diffusion_client import AuthenticatedClient
 from deferred_diffusion_client.api.admin import create_key, list_keys, revoke_key
+from deferred_diffusion_client.api.batches import cancel_batch, create_batch, get_batch
 from deferred_diffusion_client.api.files import upload_file
 from deferred_diffusion_client.api.images import cancel_image, create_image, get_image, list_image_models
 from deferred_diffusion_client.api.tasks import list_tasks
@@ -29,6 +30,9 @@ from deferred_diffusion_client.models import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyInfo,
+    BatchCreated,
+    BatchRecord,
+    BatchRequest,
     Domain,
     ErrorResponse,
     FileUpload,
@@ -206,6 +210,51 @@ class Client:
             cursor=cursor or UNSET,
         )
 
+    def submit_batch(
+        self,
+        domain: str,
+        base: Mapping[str, Any],
+        vary: Optional[Mapping[str, Any]] = None,
+        requests: Optional[list[Mapping[str, Any]]] = None,
+        labels: Optional[list[str]] = None,
+    ) -> BatchCreated:
+        """Many tasks at once: `vary` maps fields to lists or {"from", "to", "step"} ranges (every
+        combination is a task), or `requests` lists each task's fields over `base`."""
+        body: dict[str, Any] = {"domain": domain, "base": dict(base)}
+        if vary is not None:
+            body["vary"] = dict(vary)
+        if requests is not None:
+            body["requests"] = [dict(item) for item in requests]
+        if labels is not None:
+            body["labels"] = list(labels)
+        return self._call(create_batch, body=BatchRequest.from_dict(body))
+
+    def batch(self, batch_id: str) -> BatchRecord:
+        return self._call(get_batch, batch_id)
+
+    def cancel_batch(self, batch_id: str) -> BatchRecord:
+        return self._call(cancel_batch, batch_id)
+
+    def wait_batch(
+        self,
+        batch_id: str,
+        on_progress: Optional[Callable[[BatchRecord], None]] = None,
+        timeout_s: Optional[float] = None,
+        poll_interval_s: float = 1.0,
+    ) -> BatchRecord:
+        """The batch once every task has ended; `on_progress` sees it on every poll. Raises
+        TimeoutError after `timeout_s`."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            record = self.batch(batch_id)
+            if on_progress:
+                on_progress(record)
+            if record.done:
+                return record
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"batch {batch_id} has not ended within {timeout_s:g}s")
+            time.sleep(poll_interval_s)
+
     def models(self, domain: str) -> list[ModelInfo]:
         return self._call(self._domain(domain).models)
 
@@ -281,12 +330,13 @@ class Client:
                     yield TaskRecord.from_dict(json.loads("\n".join(data)))
                     data = []
 
-    def download(self, record: TaskRecord, folder: Union[str, os.PathLike]) -> list[Path]:
-        """Saves the record's file outputs into `folder` as `<task id>-<n><ext>`; returns the paths.
-        Signed URLs need no key, so none is sent (they may point at another host)."""
+    def download(self, record: TaskRecord, folder: Union[str, os.PathLike], name: Optional[str] = None) -> list[Path]:
+        """Saves the record's file outputs into `folder` as `<name>-<n><ext>` (name: the task id
+        by default); returns the paths. Signed URLs need no key, so none is sent (they may point
+        at another host)."""
         folder = Path(folder).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        safe_id = safe_name(record.id)
+        safe_id = safe_name(name or record.id)
         saved: list[Path] = []
         for index, output in enumerate(record.outputs or []):
             if not isinstance(output.url, str):
