@@ -288,6 +288,7 @@ async def history(
     cursor: str | None,
     limit: int,
     key_id: str | None,
+    batch: str | None = None,
 ) -> TaskPage:
     """A page of one key's tasks, newest first, from the one history index that matches the
     filters: O(log n + limit) in Redis, whatever the key has made."""
@@ -298,6 +299,8 @@ async def history(
         owner = key_id
     if cursor is not None and not cursor.isdigit():
         raise InvalidRequestError("cursor: not one this api handed out; take `next_cursor` from the previous page, or start without one.")
+    if batch is not None:
+        return await batch_history(platform, owner, base_url, batch, domain, model, status, since, cursor, limit)
     index = history_key(owner, domain=domain.value if domain else "", model=model or "", status=status.value if status else "")
     found, next_cursor = await platform.tasks.history(
         index,
@@ -307,6 +310,26 @@ async def history(
     )
     records = [render(platform, task, base_url) for task in found if domain is None or task.domain == domain]
     return TaskPage(tasks=records, next_cursor=None if next_cursor is None else str(next_cursor))
+
+
+async def batch_history(
+    platform: Platform, owner: str, base_url: str, batch: str, domain: Domain | None, model: str | None,
+    status: TaskStatus | None, since: datetime | None, cursor: str | None, limit: int,
+) -> TaskPage:
+    """A batch's tasks, newest first, filtered in memory: a batch holds at most
+    DDIFFUSION_BATCH_MAX_TASKS, so this reads a bounded list; the cursor is a position in it."""
+    fields, found = await platform.tasks.batch(batch) if len(batch) <= 64 else ({}, [])
+    if fields.get("key_id") != owner:
+        return TaskPage(tasks=[])
+    matching = [
+        task for task in reversed(found)
+        if (domain is None or task.domain == domain) and (model is None or task.model == model)
+        and (status is None or task.status == status) and (since is None or task.created_at >= since.timestamp())
+    ]  # fmt: skip
+    start = int(cursor) if cursor else 0
+    page = matching[start : start + limit]
+    more = start + limit < len(matching)
+    return TaskPage(tasks=[render(platform, task, base_url) for task in page], next_cursor=str(start + limit) if more else None)
 
 
 def preferred_wait(prefer: str | None) -> int | None:

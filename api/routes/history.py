@@ -30,8 +30,9 @@ async def list_tasks(
     since: Annotated[datetime | None, Query(description="Only tasks created at or after this time (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=40, description="`next_cursor` of the previous page.")] = None,
+    batch: Annotated[str | None, Query(max_length=64, description="Only the tasks of this batch.")] = None,
     key_id: Annotated[str | None, Query(max_length=64, description="Admin key only: another key's tasks (its id).")] = None,
 ) -> TaskPage:
     return await tasks.history(
-        platform, key, base_url, domain=domain, model=model, status=status, since=since, cursor=cursor, limit=limit, key_id=key_id
+        platform, key, base_url, domain=domain, model=model, status=status, since=since, cursor=cursor, limit=limit, key_id=key_id, batch=batch
     )

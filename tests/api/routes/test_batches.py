@@ -55,6 +55,12 @@ def test_a_frame_range_keeps_its_labels_on_tasks_and_outputs(platform_client: Te
         assert task["request"]["seed"] == int(frame)
     one = platform_client.get(f"/api/images/{batch['tasks'][0]['id']}", headers=user).json()
     assert (one["batch"], one["label"]) == (created["id"], "1001")
+    listed = platform_client.get("/api/tasks", params={"batch": created["id"], "limit": 1}, headers=user).json()
+    assert [task["label"] for task in listed["tasks"]] == ["1002"], "newest first"
+    rest = platform_client.get("/api/tasks", params={"batch": created["id"], "limit": 1, "cursor": listed["next_cursor"]}, headers=user).json()
+    assert [task["label"] for task in rest["tasks"]] == ["1001"] and rest["next_cursor"] is None
+    other = new_key(platform_client, "someone-else")
+    assert platform_client.get("/api/tasks", params={"batch": created["id"]}, headers=other).json()["tasks"] == []
 
 
 def test_the_stream_ends_when_every_task_has(platform_client: TestClient, user: dict[str, str]) -> None:

@@ -23,6 +23,7 @@ def _get_kwargs(
     since: Union[None, Unset, datetime.datetime] = UNSET,
     limit: Union[Unset, int] = 20,
     cursor: Union[None, Unset, str] = UNSET,
+    batch: Union[None, Unset, str] = UNSET,
     key_id: Union[None, Unset, str] = UNSET,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {}
@@ -69,6 +70,13 @@ def _get_kwargs(
     else:
         json_cursor = cursor
     params["cursor"] = json_cursor
+
+    json_batch: Union[None, Unset, str]
+    if isinstance(batch, Unset):
+        json_batch = UNSET
+    else:
+        json_batch = batch
+    params["batch"] = json_batch
 
     json_key_id: Union[None, Unset, str]
     if isinstance(key_id, Unset):
@@ -162,6 +170,7 @@ def sync_detailed(
     since: Union[None, Unset, datetime.datetime] = UNSET,
     limit: Union[Unset, int] = 20,
     cursor: Union[None, Unset, str] = UNSET,
+    batch: Union[None, Unset, str] = UNSET,
     key_id: Union[None, Unset, str] = UNSET,
 ) -> Response[Union[ErrorResponse, TaskPage]]:
     """List your tasks
@@ -177,6 +186,7 @@ def sync_detailed(
             (ISO 8601).
         limit (Union[Unset, int]):  Default: 20.
         cursor (Union[None, Unset, str]): `next_cursor` of the previous page.
+        batch (Union[None, Unset, str]): Only the tasks of this batch.
         key_id (Union[None, Unset, str]): Admin key only: another key's tasks (its id).
 
     Raises:
@@ -194,6 +204,7 @@ def sync_detailed(
         since=since,
         limit=limit,
         cursor=cursor,
+        batch=batch,
         key_id=key_id,
     )
 
@@ -213,6 +224,7 @@ def sync(
     since: Union[None, Unset, datetime.datetime] = UNSET,
     limit: Union[Unset, int] = 20,
     cursor: Union[None, Unset, str] = UNSET,
+    batch: Union[None, Unset, str] = UNSET,
     key_id: Union[None, Unset, str] = UNSET,
 ) -> Optional[Union[ErrorResponse, TaskPage]]:
     """List your tasks
@@ -228,6 +240,7 @@ def sync(
             (ISO 8601).
         limit (Union[Unset, int]):  Default: 20.
         cursor (Union[None, Unset, str]): `next_cursor` of the previous page.
+        batch (Union[None, Unset, str]): Only the tasks of this batch.
         key_id (Union[None, Unset, str]): Admin key only: another key's tasks (its id).
 
     Raises:
@@ -246,6 +259,7 @@ def sync(
         since=since,
         limit=limit,
         cursor=cursor,
+        batch=batch,
         key_id=key_id,
     ).parsed
 
@@ -259,6 +273,7 @@ async def asyncio_detailed(
     since: Union[None, Unset, datetime.datetime] = UNSET,
     limit: Union[Unset, int] = 20,
     cursor: Union[None, Unset, str] = UNSET,
+    batch: Union[None, Unset, str] = UNSET,
     key_id: Union[None, Unset, str] = UNSET,
 ) -> Response[Union[ErrorResponse, TaskPage]]:
     """List your tasks
@@ -274,6 +289,7 @@ async def asyncio_detailed(
             (ISO 8601).
         limit (Union[Unset, int]):  Default: 20.
         cursor (Union[None, Unset, str]): `next_cursor` of the previous page.
+        batch (Union[None, Unset, str]): Only the tasks of this batch.
         key_id (Union[None, Unset, str]): Admin key only: another key's tasks (its id).
 
     Raises:
@@ -291,6 +307,7 @@ async def asyncio_detailed(
         since=since,
         limit=limit,
         cursor=cursor,
+        batch=batch,
         key_id=key_id,
     )
 
@@ -308,6 +325,7 @@ async def asyncio(
     since: Union[None, Unset, datetime.datetime] = UNSET,
     limit: Union[Unset, int] = 20,
     cursor: Union[None, Unset, str] = UNSET,
+    batch: Union[None, Unset, str] = UNSET,
     key_id: Union[None, Unset, str] = UNSET,
 ) -> Optional[Union[ErrorResponse, TaskPage]]:
     """List your tasks
@@ -323,6 +341,7 @@ async def asyncio(
             (ISO 8601).
         limit (Union[Unset, int]):  Default: 20.
         cursor (Union[None, Unset, str]): `next_cursor` of the previous page.
+        batch (Union[None, Unset, str]): Only the tasks of this batch.
         key_id (Union[None, Unset, str]): Admin key only: another key's tasks (its id).
 
     Raises:
@@ -342,6 +361,7 @@ async def asyncio(
             since=since,
             limit=limit,
             cursor=cursor,
+            batch=batch,
             key_id=key_id,
         )
     ).parsed
