@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from api import tasks
 from api.keys import Principal
 from api.tasks import Platform
+from api.usage import quota_error
 from core.errors import BacklogFullError, InvalidRequestError, NotFoundError, PlatformError
 from core.queue import task_message
 from core.records import NewTask, StoredTask, batch_channel, new_task_id
@@ -45,6 +46,8 @@ async def submit(platform: Platform, body: BatchRequest, principal: Principal) -
         batch_id=batch_id, domain=body.domain, key_id=principal.id, tasks=ready,
         per_key_limit=settings.backlog_per_key, total_limit=settings.backlog_total,
     )  # fmt: skip
+    if admission.outcome == "quota":
+        raise quota_error(admission.quota_s or 0)
     if admission.outcome == "backlog_key":
         raise BacklogFullError(
             f"This key has {admission.count} unfinished tasks; {len(ready)} more would pass its limit of {settings.backlog_per_key}. "

@@ -14,6 +14,7 @@ from celery import Celery
 
 from api.files import InputStore, UrlSigner
 from api.keys import KeyStore, Principal
+from api.usage import quota_error
 from core import catalogue, workflows
 from core.blobs import BlobStore
 from core.errors import BacklogFullError, ConflictError, InvalidRequestError, PermissionDeniedError, UnavailableError, UnknownTaskError
@@ -128,6 +129,8 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         return TaskCreated(id=task.id, status=task.status, position=task.position)
     if admission.outcome == "conflict":
         raise ConflictError("This Idempotency-Key was used with a different request body; use a new key.", details={"task_id": admission.task_id})
+    if admission.outcome == "quota":
+        raise quota_error(admission.quota_s or 0)
     if admission.outcome == "backlog_key":
         raise BacklogFullError(f"This key has {admission.count} unfinished tasks (limit {settings.backlog_per_key}); wait for some to finish.", retry_after_s=10)
     if admission.outcome == "backlog_total":

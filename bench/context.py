@@ -24,6 +24,7 @@ class MemoryContext:
         self.checks = 0
         self.cancel_after = cancel_after
         self.cancel_checks_after = cancel_checks_after
+        self.usage: dict[str, float] = {}
 
     def progress(self, step: int, total: int) -> None:
         self.steps.append((step, total))
@@ -47,6 +48,9 @@ class MemoryContext:
 
     def log(self, line: str) -> None:
         self.lines.append(line)
+
+    def count(self, name: str, amount: float) -> None:
+        self.usage[name] = self.usage.get(name, 0) + amount
 
     def put_input(self, data: bytes) -> str:
         ref = "sha256:" + hashlib.sha256(data).hexdigest()

@@ -69,6 +69,16 @@ class BacklogFullError(PlatformError):
         self.retry_after_s = retry_after_s
 
 
+class QuotaExceededError(BacklogFullError):
+    """The key has used its daily GPU seconds; it may submit gpu work again after the reset."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int, resets_at: str) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.details = {"retry_after_s": retry_after_s, "resets_at": resets_at}
+
+
 class UnavailableError(PlatformError):
     """Something the platform stands on is not answering; the client may retry after a moment."""
 

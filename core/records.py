@@ -12,6 +12,9 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:running:{queue}    set    running task ids of one queue (queued + running = what autoscalers see)
   dd:batch:{id}         hash   a batch: key, domain, created_at, count; dd:batch:{id}:tasks its task ids in order
   dd:events:batch:{id}  pubsub a ping whenever one of its tasks changes status
+  dd:usage:{key}:{day}  hash   one key's use on one UTC day: status:*, model:*, gpu_s, provider_calls, units:*,
+                               output_bytes (written as each task ends); dd:usage:keys:{day} the keys of a day
+  dd:quota:{key}        string the key's daily GPU-seconds quota, where the admin set one
   dd:hist:{key_id}[…]   zsets  one key's tasks, newest last, for GET /api/tasks: all, by domain, by model, by
                                status and by domain or model and status (history_key); score = created
                                ms × 1000 + seq % 1000, so unique and a cursor; kept by every transition
@@ -160,9 +163,17 @@ local function history_move(task, id, from, to)
 end
 """
 
+# A key over its daily GPU-seconds quota (where it has one) submits no more gpu work today.
+_QUOTA = """
+local function over_quota(quota_key, usage_key)
+  local quota = redis.call('GET', quota_key)
+  return quota and tonumber(redis.call('HGET', usage_key, 'gpu_s') or '0') >= tonumber(quota)
+end
+"""
+
 # One queued task: its record, backlog entries, queue position, notes, inputs' expiry, history and
 # broker message (SUBMIT makes one, BATCH many). Returns its position in the queue.
-_CREATE = _HISTORY + """
+_CREATE = _HISTORY + _QUOTA + """
 local function create_task(names, id, fields, ttl, message, notes, refs, expiry, hist_base)
   local seq = redis.call('INCR', names.seq)
   local hist = tonumber(hist_base) + seq % 1000
@@ -186,9 +197,9 @@ end
 """
 
 SUBMIT = _CREATE + """
--- KEYS: task, queue, active, active of key, idempotency, seq, broker list, logs, blob expiry
+-- KEYS: task, queue, active, active of key, idempotency, seq, broker list, logs, blob expiry, quota, usage today
 -- ARGV: id, fields json, per-key limit, total limit, ttl, body hash ('' = no idempotency key), message,
---       notes json, input refs json, inputs' expiry, history score (created ms × 1000)
+--       notes json, input refs json, inputs' expiry, history score (created ms × 1000), '1' when gpu work
 -- Nothing is written unless the task is created; the record expires only once it has ended.
 if ARGV[6] ~= '' then
   local existing = redis.call('GET', KEYS[5])
@@ -203,6 +214,7 @@ local mine = redis.call('SCARD', KEYS[4])
 if mine >= tonumber(ARGV[3]) then return {'backlog_key', tostring(mine)} end
 local total = redis.call('SCARD', KEYS[3])
 if total >= tonumber(ARGV[4]) then return {'backlog_total', tostring(total)} end
+if ARGV[12] == '1' and over_quota(KEYS[10], KEYS[11]) then return {'quota', tostring(redis.call('GET', KEYS[10]))} end
 local names = {task = KEYS[1], queue = KEYS[2], active = KEYS[3], mine = KEYS[4], seq = KEYS[6], broker = KEYS[7], logs = KEYS[8], blobs = KEYS[9]}
 local rank = create_task(names, ARGV[1], cjson.decode(ARGV[2]), ARGV[5], ARGV[7], cjson.decode(ARGV[8]), cjson.decode(ARGV[9]), ARGV[10], ARGV[11])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6] .. ':' .. ARGV[1], 'EX', ARGV[5]) end
@@ -210,15 +222,17 @@ return {'created', ARGV[1], tostring(rank)}
 """
 
 BATCH = _CREATE + """
--- KEYS: active, active of key, seq, blob expiry, batch, batch tasks, then per task: task, queue, logs, broker list
+-- KEYS: active, active of key, seq, blob expiry, batch, batch tasks, quota, usage today,
+--       then per task: task, queue, logs, broker list
 -- ARGV: per-key limit, total limit, ttl, inputs' expiry, history score, batch fields json,
---       tasks json [{id, fields, message, notes, refs}]
+--       tasks json [{id, fields, message, notes, refs}], '1' when gpu work
 -- All or nothing: the whole batch fits both backlogs, or nothing is written.
 local tasks = cjson.decode(ARGV[7])
 local mine = redis.call('SCARD', KEYS[2])
 if mine + #tasks > tonumber(ARGV[1]) then return {'backlog_key', tostring(mine)} end
 local total = redis.call('SCARD', KEYS[1])
 if total + #tasks > tonumber(ARGV[2]) then return {'backlog_total', tostring(total)} end
+if ARGV[8] == '1' and over_quota(KEYS[7], KEYS[8]) then return {'quota', tostring(redis.call('GET', KEYS[7]))} end
 local flat = {}
 for k, v in pairs(cjson.decode(ARGV[6])) do
   flat[#flat + 1] = k
@@ -227,7 +241,7 @@ end
 redis.call('HSET', KEYS[5], unpack(flat))
 local ranks = {}
 for i, t in ipairs(tasks) do
-  local at = 6 + (i - 1) * 4
+  local at = 8 + (i - 1) * 4
   local names = {task = KEYS[at + 1], queue = KEYS[at + 2], logs = KEYS[at + 3], broker = KEYS[at + 4],
                  active = KEYS[1], mine = KEYS[2], seq = KEYS[3], blobs = KEYS[4]}
   ranks[i] = create_task(names, t.id, t.fields, ARGV[3], t.message, t.notes, t.refs, ARGV[4], ARGV[5])
@@ -332,8 +346,27 @@ return 'ok'
 # Shared by FINISH, CANCEL and REAP: end the task, free its backlog slots, count it, let it expire.
 # KEYS: task, queue, active, active of key, logs, channel, stats status, run sum, run count, partial text,
 #       leases, blob expiry, running
-# ARGV: id, status, now, outputs json, error json, ttl, model, output refs json, outputs' expiry
-_END = _HISTORY + """
+# ARGV: id, status, now, outputs json, error json, ttl, model, output refs json, outputs' expiry,
+#       UTC day, usage json (what the worker counted: provider calls, billed units, output bytes)
+# Usage is kept this long (a little over a year), whatever the result TTL.
+USAGE_S = 400 * 86400
+
+_END = _HISTORY + f"local USAGE_S = {USAGE_S}\n" + """
+-- The key's usage of the day the task ended: its status and model, the GPU time it ran (whatever
+-- the outcome: the GPU was held) and what the worker counted.
+local function account(status, started)
+  local key_id, queue = unpack(redis.call('HMGET', KEYS[1], 'key_id', 'queue'))
+  local usage = 'dd:usage:' .. key_id .. ':' .. ARGV[10]
+  redis.call('HINCRBY', usage, 'status:' .. status, 1)
+  redis.call('HINCRBY', usage, 'model:' .. ARGV[7], 1)
+  if queue == 'gpu' and started then
+    redis.call('HINCRBYFLOAT', usage, 'gpu_s', tonumber(ARGV[3]) - tonumber(started))
+  end
+  for name, amount in pairs(cjson.decode(ARGV[11])) do redis.call('HINCRBYFLOAT', usage, name, amount) end
+  redis.call('EXPIRE', usage, USAGE_S)
+  redis.call('SADD', 'dd:usage:keys:' .. ARGV[10], key_id)
+  redis.call('EXPIRE', 'dd:usage:keys:' .. ARGV[10], USAGE_S)
+end
 local function finish(status, error)
   local started, was = unpack(redis.call('HMGET', KEYS[1], 'started_at', 'status'))
   history_move(KEYS[1], ARGV[1], was, status)
@@ -345,6 +378,7 @@ local function finish(status, error)
     redis.call('EXPIRE', 'dd:batch:' .. batch, ARGV[6])
     redis.call('EXPIRE', 'dd:batch:' .. batch .. ':tasks', ARGV[6])
   end
+  account(status, started)
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[3], 'outputs', ARGV[4], 'error', error)
   redis.call('HDEL', KEYS[1], 'lease')
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -367,9 +401,9 @@ local current = redis.call('HGET', KEYS[1], 'status')
 """
 
 FINISH = _END + """
--- ARGV[10]: the finishing worker's lease token. A task requeued while its worker was cut off
+-- ARGV[12]: the finishing worker's lease token. A task requeued while its worker was cut off
 -- (queued, nobody holds it) still takes that worker's result; one that another worker took over does not.
-if current == 'running' and redis.call('HGET', KEYS[1], 'lease') ~= ARGV[10] then return 'superseded' end
+if current == 'running' and redis.call('HGET', KEYS[1], 'lease') ~= ARGV[12] then return 'superseded' end
 if current ~= 'queued' and current ~= 'running' then return current or 'missing' end
 finish(ARGV[2], ARGV[5])
 return ARGV[2]
@@ -389,7 +423,7 @@ return current or 'missing'
 """
 
 REAP = _END + """
--- KEYS[14]: broker list ; ARGV[10]: Celery message, ARGV[11]: max attempts
+-- KEYS[14]: broker list ; ARGV[12]: Celery message, ARGV[13]: max attempts
 -- Atomic, so several api processes can reap the same leases: only one sees it expired.
 local deadline = redis.call('ZSCORE', KEYS[11], ARGV[1])
 if not deadline or tonumber(deadline) > tonumber(ARGV[3]) then return {'alive', ''} end
@@ -404,7 +438,7 @@ if redis.call('HGET', KEYS[1], 'cancel') == '1' then
   finish('cancelled', cjson.encode({code = 'cancelled', message = 'Cancelled while running.'}))
   return {'cancelled', worker}
 end
-if attempts >= tonumber(ARGV[11]) then
+if attempts >= tonumber(ARGV[13]) then
   redis.call('RPUSH', KEYS[5], lost .. '; giving up')
   local message = 'The worker running this task was lost ' .. attempts .. ' times (last: ' .. worker .. '); giving up.'
   finish('failed', cjson.encode({code = 'worker_lost', message = message}))
@@ -415,8 +449,8 @@ history_move(KEYS[1], ARGV[1], 'running', 'queued')
 redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
 redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[1])
 -- The front of the queue: kombu pushes on the left and pops on the right.
-redis.call('RPUSH', KEYS[14], ARGV[10])
-redis.call('RPUSH', KEYS[5], lost .. '; requeued for attempt ' .. (attempts + 1) .. ' of ' .. ARGV[11])
+redis.call('RPUSH', KEYS[14], ARGV[12])
+redis.call('RPUSH', KEYS[5], lost .. '; requeued for attempt ' .. (attempts + 1) .. ' of ' .. ARGV[13])
 redis.call('PUBLISH', KEYS[6], 'queued')
 return {'requeued', worker}
 """
@@ -505,11 +539,30 @@ def end_keys(task_id: str, queue: str, key_id: str) -> list[str]:
     ]
 
 
-def end_args(task: StoredTask, status: TaskStatus, outputs: list[dict[str, Any]], error: ErrorInfo | None, ttl_s: int) -> list[Any]:
+def end_args(
+    task: StoredTask, status: TaskStatus, outputs: list[dict[str, Any]], error: ErrorInfo | None, ttl_s: int, usage: dict[str, float] | None = None
+) -> list[Any]:
     error_json = error.model_dump_json() if error else ""
     refs = [output["ref"] for output in outputs if output.get("ref")]
     now = time.time()
-    return [task.id, status.value, now, json.dumps(outputs), error_json, ttl_s, task.model, json.dumps(refs), now + ttl_s]
+    day = usage_day(now)
+    return [task.id, status.value, now, json.dumps(outputs), error_json, ttl_s, task.model, json.dumps(refs), now + ttl_s, day, json.dumps(usage or {})]
+
+
+def usage_day(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).date().isoformat()
+
+
+def usage_key(key_id: str, day: str) -> str:
+    return f"dd:usage:{key_id}:{day}"
+
+
+def usage_keys_of(day: str) -> str:
+    return f"dd:usage:keys:{day}"
+
+
+def quota_key(key_id: str) -> str:
+    return f"dd:quota:{key_id}"
 
 
 def read_pipeline(pipe: Any, task_id: str) -> None:
@@ -545,11 +598,12 @@ class NewTask:
 
 @dataclass(frozen=True)
 class Admission:
-    outcome: str  # created | existing | conflict | backlog_key | backlog_total
+    outcome: str  # created | existing | conflict | backlog_key | backlog_total | quota
     task_id: str | None = None
     position: int | None = None
     count: int | None = None
     positions: list[int] | None = None
+    quota_s: float | None = None
 
 
 class AsyncTaskStore:
@@ -602,16 +656,21 @@ class AsyncTaskStore:
             queue.value,
             logs_key(task_id),
             BLOB_EXPIRY_KEY,
+            quota_key(key_id),
+            usage_key(key_id, usage_day(created_at)),
         ]
         args = [
             task_id, json.dumps(fields), per_key_limit, total_limit, self.ttl_s, body_hash, message,
             json.dumps(notes), json.dumps(list(input_refs)), time.time() + self.ttl_s, history_score(created_at),
+            "1" if queue == Queue.gpu else "0",
         ]  # fmt: skip
         outcome, value, *rest = await self._submit(keys, args)
         if outcome == "created":
             return Admission(outcome, task_id=value, position=int(rest[0]))
         if outcome in ("existing", "conflict"):
             return Admission(outcome, task_id=value)
+        if outcome == "quota":
+            return Admission(outcome, quota_s=float(value))
         return Admission(outcome, count=int(value))
 
     async def admit_batch(
@@ -620,7 +679,10 @@ class AsyncTaskStore:
         """Every task of a batch or none: both backlogs checked for all of them, then each
         written as `admit` writes one, in one atomic step."""
         created_at = time.time()
-        keys = [ACTIVE_KEY, active_key(key_id), SEQ_KEY, BLOB_EXPIRY_KEY, batch_key(batch_id), batch_tasks_key(batch_id)]
+        keys = [
+            ACTIVE_KEY, active_key(key_id), SEQ_KEY, BLOB_EXPIRY_KEY, batch_key(batch_id), batch_tasks_key(batch_id),
+            quota_key(key_id), usage_key(key_id, usage_day(created_at)),
+        ]  # fmt: skip
         items = []
         for task in tasks:
             keys += [task_key(task.task_id), queue_key(task.queue), logs_key(task.task_id), task.queue.value]
@@ -630,10 +692,13 @@ class AsyncTaskStore:
             } | ({"label": task.label} if task.label is not None else {})  # fmt: skip
             items.append({"id": task.task_id, "fields": fields, "message": task.message, "notes": task.notes, "refs": list(task.input_refs)})
         batch = {"id": batch_id, "key_id": key_id, "domain": domain.value, "created_at": repr(created_at), "count": str(len(tasks))}
-        args = [per_key_limit, total_limit, self.ttl_s, time.time() + self.ttl_s, history_score(created_at), json.dumps(batch), json.dumps(items)]
+        gpu = "1" if any(task.queue == Queue.gpu for task in tasks) else "0"
+        args = [per_key_limit, total_limit, self.ttl_s, time.time() + self.ttl_s, history_score(created_at), json.dumps(batch), json.dumps(items), gpu]
         outcome, value = await self._batch(keys, args)
         if outcome == "created":
             return Admission(outcome, task_id=batch_id, positions=json.loads(value))
+        if outcome == "quota":
+            return Admission(outcome, quota_s=float(value))
         return Admission(outcome, count=int(value))
 
     async def batch(self, batch_id: str) -> tuple[dict[str, str], list[StoredTask]]:
@@ -812,12 +877,19 @@ class TaskStore:
         self._best_effort(lambda: self._log(keys, [lease.token, line, self.log_lines]))
 
     def finish(
-        self, task: StoredTask, lease: Lease, status: TaskStatus, outputs: list[dict[str, Any]] | None = None, error: ErrorInfo | None = None
+        self,
+        task: StoredTask,
+        lease: Lease,
+        status: TaskStatus,
+        outputs: list[dict[str, Any]] | None = None,
+        error: ErrorInfo | None = None,
+        usage: dict[str, float] | None = None,
     ) -> str:
-        """End the task with this result; returns the status it ended with (a task that had
-        already ended, or that another worker now holds, keeps its own)."""
+        """End the task with this result (and what it used, for the key's usage); returns the
+        status it ended with (a task that had already ended, or that another worker now holds,
+        keeps its own)."""
         keys = end_keys(task.id, task.queue, task.key_id)
-        args = [*end_args(task, status, outputs or [], error, self.ttl_s), lease.token]
+        args = [*end_args(task, status, outputs or [], error, self.ttl_s, usage), lease.token]
         return self.durable(lambda: self._finish(keys, args), "write the result")
 
     def durable(self, write: Callable[[], Any], what: str) -> Any:

@@ -29,6 +29,8 @@ class TaskContext:
         self.keeper = keeper
         self._last_step: tuple[int, float] | None = None
         self._step_s: float | None = None
+        # What this run used, added to its key's usage when the task ends (GPU time is counted there).
+        self.usage: dict[str, float] = {}
 
     def progress(self, step: int, total: int) -> None:
         """Record a finished step with an ETA from the measured time per step; stops the task
@@ -66,6 +68,10 @@ class TaskContext:
         log.info(line)
         self.store.log(self.lease, line)
 
+    def count(self, name: str, amount: float) -> None:
+        """Add to what this run used: output_bytes, provider_calls, units:<what the provider bills>."""
+        self.usage[name] = self.usage.get(name, 0) + amount
+
     def read_input(self, ref: str) -> bytes:
         return self.blobs.read(ref)
 
@@ -73,6 +79,7 @@ class TaskContext:
         """Store an output file; returns its entry for the record (the api signs the URL). The
         blob is registered for expiry with the result, so a Redis outage cannot lose it."""
         info = self.blobs.put(data, content_type)
+        self.count("output_bytes", len(data))
         return EngineOutput(ref=info.ref, content_type=content_type, **meta)
 
     def _act_on(self, state: str) -> None:

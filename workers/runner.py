@@ -62,7 +62,7 @@ def run_task(
                 ctx.log(f"attempt {attempt} of {max_attempts}, on {hostname}: the previous attempt's worker was lost")
             if attempt > max_attempts:
                 error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
-                return store.finish(task, lease, TaskStatus.failed, error=error)
+                return store.finish(task, lease, TaskStatus.failed, error=error, usage=ctx.usage)
             return _execute(task, store, ctx, engine_for, message_for)
     except UNAVAILABLE_ERRORS:
         # Redis stayed away longer than the outage budget: the lease lapses and the reaper
@@ -81,6 +81,8 @@ def _execute(
     try:
         entry = catalogue.CATALOGUE[task.model]
         ctx.log(f"running {task.model} on {entry.engine}")
+        if entry.hosted:
+            ctx.count("provider_calls", 1)
         outputs = [EngineOutput.model_validate(output) for output in engine_for(entry).run(entry, task.request, ctx)]
     except LeaseLost:
         log.warning("stopped: another worker holds this task now; nothing written")
@@ -90,14 +92,14 @@ def _execute(
         return store.requeue(task, lease, message_for(task), "worker shutting down")
     except TaskCancelled:
         ctx.log("cancelled at the client's request")
-        return store.finish(task, lease, TaskStatus.cancelled, error=ErrorInfo(code="cancelled", message="Cancelled while running."))
+        return store.finish(task, lease, TaskStatus.cancelled, error=ErrorInfo(code="cancelled", message="Cancelled while running."), usage=ctx.usage)
     except PlatformError as exc:
         ctx.log(f"failed: {exc.message}")
-        return store.finish(task, lease, TaskStatus.failed, error=ErrorInfo(code=exc.code, message=exc.message))
+        return store.finish(task, lease, TaskStatus.failed, error=ErrorInfo(code=exc.code, message=exc.message), usage=ctx.usage)
     except SoftTimeLimitExceeded:
         message = f"{task.model} ran past its queue's time limit and was stopped; ask for less work (fewer steps, frames or tokens)."
         ctx.log(message)
-        return store.finish(task, lease, TaskStatus.failed, error=ErrorInfo(code="time_limit", message=message))
+        return store.finish(task, lease, TaskStatus.failed, error=ErrorInfo(code="time_limit", message=message), usage=ctx.usage)
     except ValidationError:
         log.error("engine returned an invalid output", error=traceback.format_exc())
         return _failed(task, store, ctx, f"{task.model} produced a result the platform could not read; nothing was kept.")
@@ -106,10 +108,10 @@ def _execute(
         log.error("engine error", error=traceback.format_exc())
         return _failed(task, store, ctx, f"{task.model} failed unexpectedly while running; nothing was produced.")
     ctx.log(f"done in {time.perf_counter() - started:.3f}s")
-    return store.finish(task, lease, TaskStatus.succeeded, outputs=[output.model_dump(exclude_none=True) for output in outputs])
+    return store.finish(task, lease, TaskStatus.succeeded, outputs=[output.model_dump(exclude_none=True) for output in outputs], usage=ctx.usage)
 
 
 def _failed(task: StoredTask, store: TaskStore, ctx: TaskContext, what: str) -> str:
     message = f"{what} The worker log has the details under task {task.id}."
     ctx.log(message)
-    return store.finish(task, ctx.lease, TaskStatus.failed, error=ErrorInfo(code="engine_error", message=message))
+    return store.finish(task, ctx.lease, TaskStatus.failed, error=ErrorInfo(code="engine_error", message=message), usage=ctx.usage)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.routes import admin, batches, files, history, tasks
+from api.routes import admin, batches, files, history, tasks, usage
 from core.schemas import REQUEST_TYPES
 
 api_router = APIRouter(prefix="/api")
@@ -12,3 +12,4 @@ api_router.include_router(batches.router)
 api_router.include_router(history.router)
 api_router.include_router(files.router)
 api_router.include_router(admin.router)
+api_router.include_router(usage.router)

@@ -1,9 +1,13 @@
-from fastapi import APIRouter, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Response
+
+from api import usage
 from api.deps import AdminKey, PlatformDep
 from api.errors import ERROR_RESPONSES
+from api.routes.usage import Since, Until
 from core.errors import NotFoundError
-from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
+from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, Quota, QuotaSet, UsageReport
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
@@ -24,3 +28,22 @@ async def revoke_key(key_id: str, platform: PlatformDep, admin: AdminKey) -> Res
     if not await platform.keys.revoke(key_id):
         raise NotFoundError(f"No API key {key_id!r}.")
     return Response(status_code=204)
+
+
+@router.get("/usage", operation_id="get_all_usage", summary="Usage of every key per day")
+async def all_usage(
+    platform: PlatformDep,
+    admin: AdminKey,
+    since: Since = None,
+    until: Until = None,
+    key_id: Annotated[str | None, Query(max_length=64, description="One key's only.")] = None,
+) -> UsageReport:
+    return await usage.report(platform, key_id, since, until)
+
+
+@router.put("/keys/{key_id}/quota", operation_id="set_quota", summary="Set a key's daily GPU quota")
+async def set_quota(key_id: str, body: QuotaSet, platform: PlatformDep, admin: AdminKey) -> Quota:
+    """Over it, the key's gpu submits are refused with 429 `quota_exceeded` until midnight UTC (a task already running finishes)."""
+    if not any(key.id == key_id for key in await platform.keys.list()):
+        raise NotFoundError(f"No API key {key_id!r}.")
+    return await usage.set_quota(platform, key_id, body.gpu_seconds_per_day)

@@ -31,6 +31,7 @@ from core.schemas.images import IMAGE_EXAMPLES, ImageRequest, LoraSpec
 from core.schemas.index import ApiIndex, DomainLinks
 from core.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
 from core.schemas.texts import TEXT_EXAMPLES, ChatMessage, TextRequest
+from core.schemas.usage import Quota, QuotaSet, UsageDay, UsageReport
 from core.schemas.videos import VIDEO_EXAMPLES, VideoRequest
 from core.schemas.workflows import WORKFLOW_EXAMPLES, WorkflowRequest
 
@@ -52,6 +53,10 @@ REQUEST_EXAMPLES: dict[Domain, dict[str, RequestExample]] = {
 }
 
 __all__ = [
+    "Quota",
+    "QuotaSet",
+    "UsageDay",
+    "UsageReport",
     "BatchCreated",
     "BatchRecord",
     "BatchRequest",

@@ -52,6 +52,8 @@ class OpenAIChatEngine:
                 for chunk in stream:
                     if chunk.usage is not None:
                         ctx.log(f"OpenAI usage: {chunk.usage.prompt_tokens} prompt + {chunk.usage.completion_tokens} completion tokens")
+                        ctx.count("units:input_tokens", chunk.usage.prompt_tokens)
+                        ctx.count("units:output_tokens", chunk.usage.completion_tokens)
                     if not chunk.choices:
                         continue
                     choice = chunk.choices[0]

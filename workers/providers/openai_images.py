@@ -44,6 +44,9 @@ class OpenAIImageEngine:
         response = call_provider(self.settings, ctx, lambda timeout_s: _attempt(client, send, options, timeout_s))
         if response.usage is not None:
             ctx.log(f"OpenAI usage: {response.usage.input_tokens} input + {response.usage.output_tokens} output tokens")
+            ctx.count("units:input_tokens", response.usage.input_tokens)
+            ctx.count("units:output_tokens", response.usage.output_tokens)
+        ctx.count("units:images", 1)
         png, width, height = _decoded_png(response)
         # The last place a cancel lands: the provider has answered, nothing is stored yet.
         ctx.progress(1, 1)

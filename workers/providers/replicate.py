@@ -112,6 +112,7 @@ class ReplicateEngine:
             )
         if (predict_time := (prediction.metrics or {}).get("predict_time")) is not None:
             ctx.log(f"Replicate predict time: {predict_time:.2f}s")
+            ctx.count("units:predict_seconds", predict_time)
         return [self._save(url, ctx, params) for url in _output_urls(prediction)]
 
     def _inputs(

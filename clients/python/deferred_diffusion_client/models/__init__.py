@@ -36,6 +36,8 @@ from .preview import Preview
 from .progress import Progress
 from .queue import Queue
 from .queue_demand import QueueDemand
+from .quota import Quota
+from .quota_set import QuotaSet
 from .range_ import Range
 from .readiness import Readiness
 from .readiness_redis import ReadinessRedis
@@ -52,6 +54,11 @@ from .task_record_request import TaskRecordRequest
 from .task_status import TaskStatus
 from .text_request import TextRequest
 from .timings import Timings
+from .usage_day import UsageDay
+from .usage_day_models import UsageDayModels
+from .usage_day_tasks import UsageDayTasks
+from .usage_day_units import UsageDayUnits
+from .usage_report import UsageReport
 from .video_request import VideoRequest
 from .workflow_request import WorkflowRequest
 from .workflow_request_inputs import WorkflowRequestInputs
@@ -98,6 +105,8 @@ __all__ = (
     "Progress",
     "Queue",
     "QueueDemand",
+    "Quota",
+    "QuotaSet",
     "Range",
     "Readiness",
     "ReadinessRedis",
@@ -114,6 +123,11 @@ __all__ = (
     "TaskStatus",
     "TextRequest",
     "Timings",
+    "UsageDay",
+    "UsageDayModels",
+    "UsageDayTasks",
+    "UsageDayUnits",
+    "UsageReport",
     "VideoRequest",
     "WorkflowRequest",
     "WorkflowRequestInputs",
