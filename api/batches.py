@@ -2,13 +2,14 @@
 then read, streamed and cancelled as one."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api import tasks
+from api import tasks, webhooks
 from api.keys import Principal
 from api.tasks import Platform
 from api.usage import quota_error
@@ -27,6 +28,7 @@ async def submit(platform: Platform, body: BatchRequest, principal: Principal) -
     the task), then admit them all in one atomic step against both backlogs."""
     settings = platform.settings
     request_type = REQUEST_TYPES[body.domain]
+    webhook = await webhooks.check(platform, body.webhook, principal, for_batch=True)
     batch_id = new_task_id()
     ready: list[NewTask] = []
     for index, (fields, label) in enumerate(body.expand(settings.batch_max_tasks)):
@@ -44,7 +46,7 @@ async def submit(platform: Platform, body: BatchRequest, principal: Principal) -
         ready.append(NewTask(task_id, prepared.entry.name, prepared.entry.queue, prepared.params, prepared.notes, message, prepared.refs, label))
     admission = await platform.tasks.admit_batch(
         batch_id=batch_id, domain=body.domain, key_id=principal.id, tasks=ready,
-        per_key_limit=settings.backlog_per_key, total_limit=settings.backlog_total,
+        per_key_limit=settings.backlog_per_key, total_limit=settings.backlog_total, webhook=webhook,
     )  # fmt: skip
     if admission.outcome == "quota":
         raise quota_error(admission.quota_s or 0)
@@ -85,6 +87,7 @@ def render(platform: Platform, fields: dict[str, str], found: list[StoredTask], 
         counts=counts,
         fraction=round(fraction, 4),
         tasks=records,
+        webhooks=list(json.loads(fields.get("webhooks") or "{}").values()),
     )
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
+from api.deliveries import deliver_forever
 from api.files import InputStore, UrlSigner
 from api.keys import KeyStore
 from api.limits import BodySizeLimit
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(sweep_forever(platform, stop)),
             asyncio.create_task(reap_forever(platform, stop)),
             asyncio.create_task(platform.keys.follow_revocations(stop)),
+            asyncio.create_task(deliver_forever(platform, stop)),
         ]
         # What the start built (imports, schemas, the catalogue) lives as long as the process:
         # frozen, the collector no longer walks it in every full collection, a pause that

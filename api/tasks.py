@@ -12,6 +12,7 @@ import httpx
 import redis.asyncio
 from celery import Celery
 
+from api import webhooks
 from api.files import InputStore, UrlSigner
 from api.keys import KeyStore, Principal
 from api.usage import quota_error
@@ -103,6 +104,7 @@ async def prepare(platform: Platform, domain: Domain, body: TaskRequest) -> Prep
 
 async def submit(platform: Platform, domain: Domain, body: TaskRequest, principal: Principal, idempotency_key: str | None) -> TaskCreated:
     """Prepare, then admit: one atomic step checks the backlogs and writes the record."""
+    webhook = await webhooks.check(platform, body.webhook, principal, for_batch=False)
     prepared = await prepare(platform, domain, body)
     entry, params, notes, refs = prepared.entry, prepared.params, prepared.notes, prepared.refs
     settings = platform.settings
@@ -121,6 +123,7 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         total_limit=settings.backlog_total,
         idempotency=(idempotency_key, body_hash) if idempotency_key else None,
         input_refs=refs,
+        webhook=webhook,
     )
     if settings.redis_min_replicas and admission.outcome in ("created", "existing"):
         await wait_for_replicas(platform.redis, settings.redis_min_replicas)
@@ -248,6 +251,7 @@ def render(platform: Platform, task: StoredTask, base_url: str) -> TaskRecord:
         attempts=task.attempts,
         batch=task.batch,
         label=task.label,
+        webhooks=task.webhooks,
     )
 
 

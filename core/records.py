@@ -14,6 +14,8 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:events:batch:{id}  pubsub a ping whenever one of its tasks changes status
   dd:usage:{key}:{day}  hash   one key's use on one UTC day: status:*, model:*, gpu_s, provider_calls, units:*,
                                output_bytes (written as each task ends); dd:usage:keys:{day} the keys of a day
+  dd:webhooks           zset   webhook deliveries due (member: JSON of the delivery, score: when to try next)
+  dd:whsec:{key}        string the key's webhook signing secret (whsec_…), which the admin sets
   dd:quota:{key}        string the key's daily GPU-seconds quota, where the admin set one
   dd:hist:{key_id}[…]   zsets  one key's tasks, newest last, for GET /api/tasks: all, by domain, by model, by
                                status and by domain or model and status (history_key); score = created
@@ -37,7 +39,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,6 +136,13 @@ def new_task_id() -> str:
 # An index lives as long as the records it lists: the end of a task trims what is older and renews
 # the expiry of its indexes (queued and running ones empty themselves, and an empty key is gone).
 _HISTORY = """
+local function webhook_due(delivery)
+  local now = redis.call('TIME')
+  delivery.id = 'dd-' .. redis.call('INCR', 'dd:webhooks:seq')
+  delivery.attempts = 0
+  delivery.first = tonumber(now[1])
+  redis.call('ZADD', 'dd:webhooks', now[1], cjson.encode(delivery))
+end
 local function history_names(task, status)
   local key_id, domain, model = unpack(redis.call('HMGET', task, 'key_id', 'domain', 'model'))
   local base = 'dd:hist:' .. key_id
@@ -158,8 +167,13 @@ local function history_move(task, id, from, to)
     for _, name in ipairs(history_names(task, from)) do redis.call('ZREM', name, id) end
   end
   for _, name in ipairs(history_names(task, to)) do redis.call('ZADD', name, score, id) end
-  local batch = redis.call('HGET', task, 'batch')
+  local batch, hook = unpack(redis.call('HMGET', task, 'batch', 'webhook'))
   if batch then redis.call('PUBLISH', 'dd:events:batch:' .. batch, to) end
+  if hook then
+    for _, event in ipairs(cjson.decode(hook).events) do
+      if event == to then webhook_due({task = id, event = to}) end
+    end
+  end
 end
 """
 
@@ -377,6 +391,9 @@ local function finish(status, error)
     -- A batch lives as long as its last task's record.
     redis.call('EXPIRE', 'dd:batch:' .. batch, ARGV[6])
     redis.call('EXPIRE', 'dd:batch:' .. batch .. ':tasks', ARGV[6])
+    if redis.call('HINCRBY', 'dd:batch:' .. batch, 'remaining', -1) == 0 and redis.call('HGET', 'dd:batch:' .. batch, 'webhook') then
+      webhook_due({batch = batch, event = 'batch_completed'})
+    end
   end
   account(status, started)
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[3], 'outputs', ARGV[4], 'error', error)
@@ -483,6 +500,8 @@ class StoredTask:
     position: int | None
     batch: str | None = None
     label: str | None = None
+    webhook: dict[str, Any] | None = None
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
 
     @staticmethod
     def parse(fields: dict[str, str], logs: list[str], position: int | None, partial_text: str | None = None) -> "StoredTask":
@@ -514,6 +533,8 @@ class StoredTask:
             position=position if fields["status"] == TaskStatus.queued else None,
             batch=fields.get("batch"),
             label=fields.get("label"),
+            webhook=json.loads(fields["webhook"]) if fields.get("webhook") else None,
+            webhooks=list(json.loads(fields.get("webhooks") or "{}").values()),
         )
 
     def timestamp(self, name: str) -> datetime | None:
@@ -632,6 +653,7 @@ class AsyncTaskStore:
         total_limit: int,
         idempotency: tuple[str, str] | None,
         input_refs: Sequence[str] = (),
+        webhook: dict[str, Any] | None = None,
     ) -> Admission:
         """Check both backlogs, write the record, its notes and its queue position, keep its
         inputs for the result TTL and push the broker message: one atomic step, one round trip."""
@@ -644,7 +666,7 @@ class AsyncTaskStore:
             "status": TaskStatus.queued.value,
             "request": json.dumps(request),
             "created_at": repr(created_at := time.time()),
-        }
+        } | ({"webhook": json.dumps(webhook)} if webhook else {})
         idem_name, body_hash = idempotency or ("", "")
         keys = [
             task_key(task_id),
@@ -674,7 +696,15 @@ class AsyncTaskStore:
         return Admission(outcome, count=int(value))
 
     async def admit_batch(
-        self, *, batch_id: str, domain: Domain, key_id: str, tasks: Sequence[NewTask], per_key_limit: int, total_limit: int
+        self,
+        *,
+        batch_id: str,
+        domain: Domain,
+        key_id: str,
+        tasks: Sequence[NewTask],
+        per_key_limit: int,
+        total_limit: int,
+        webhook: dict[str, Any] | None = None,
     ) -> Admission:
         """Every task of a batch or none: both backlogs checked for all of them, then each
         written as `admit` writes one, in one atomic step."""
@@ -684,14 +714,19 @@ class AsyncTaskStore:
             quota_key(key_id), usage_key(key_id, usage_day(created_at)),
         ]  # fmt: skip
         items = []
+        # Every task reports its own events; the batch, once all have ended, `batch_completed`.
+        task_events = [event for event in (webhook or {}).get("events", []) if event != "batch_completed"]
+        task_hook = {"webhook": json.dumps(webhook | {"events": task_events})} if webhook and task_events else {}
         for task in tasks:
             keys += [task_key(task.task_id), queue_key(task.queue), logs_key(task.task_id), task.queue.value]
             fields = {
                 "id": task.task_id, "domain": domain.value, "model": task.model, "queue": task.queue.value, "key_id": key_id,
                 "status": TaskStatus.queued.value, "request": json.dumps(task.request), "created_at": repr(created_at), "batch": batch_id,
-            } | ({"label": task.label} if task.label is not None else {})  # fmt: skip
+            } | ({"label": task.label} if task.label is not None else {}) | task_hook  # fmt: skip
             items.append({"id": task.task_id, "fields": fields, "message": task.message, "notes": task.notes, "refs": list(task.input_refs)})
-        batch = {"id": batch_id, "key_id": key_id, "domain": domain.value, "created_at": repr(created_at), "count": str(len(tasks))}
+        batch = {"id": batch_id, "key_id": key_id, "domain": domain.value, "created_at": repr(created_at), "count": str(len(tasks)), "remaining": str(len(tasks))}
+        if webhook and "batch_completed" in webhook["events"]:
+            batch["webhook"] = json.dumps(webhook)
         gpu = "1" if any(task.queue == Queue.gpu for task in tasks) else "0"
         args = [per_key_limit, total_limit, self.ttl_s, time.time() + self.ttl_s, history_score(created_at), json.dumps(batch), json.dumps(items), gpu]
         outcome, value = await self._batch(keys, args)

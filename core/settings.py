@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=4096, description="Larger input images are refused (decompression bombs).")
     fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     fetch_timeout_s: float = Field(20, gt=0)
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Hosts (host or host:port) webhooks may be sent to; empty: webhooks are refused."
+    )
+    webhook_retry_s: float = Field(3600, gt=0, description="How long a failing webhook is retried, with exponential backoff.")
+    webhook_timeout_s: float = Field(10, gt=0, description="Per delivery attempt.")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     task_log_lines: int = Field(200, ge=10, description="Each task keeps its last N log lines.")
     ready_queues: Annotated[list[Queue], NoDecode] = Field(
@@ -131,7 +136,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("fetch_allowed_hosts", "cors_origins", "ready_queues", "comfy_allowed_nodes", "cpu_offload_models", "compile_models", mode="before")
+    @field_validator("fetch_allowed_hosts", "webhook_allowed_hosts", "cors_origins", "ready_queues", "comfy_allowed_nodes", "cpu_offload_models", "compile_models", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -2,12 +2,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api import usage
+from api import usage, webhooks
 from api.deps import AdminKey, PlatformDep
 from api.errors import ERROR_RESPONSES
 from api.routes.usage import Since, Until
 from core.errors import NotFoundError
-from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, Quota, QuotaSet, UsageReport
+from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, Quota, QuotaSet, UsageReport, WebhookSecret
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
@@ -28,6 +28,16 @@ async def revoke_key(key_id: str, platform: PlatformDep, admin: AdminKey) -> Res
     if not await platform.keys.revoke(key_id):
         raise NotFoundError(f"No API key {key_id!r}.")
     return Response(status_code=204)
+
+
+@router.post("/keys/{key_id}/webhook-secret", status_code=201, operation_id="create_webhook_secret", summary="Create a key's webhook secret")
+async def create_webhook_secret(key_id: str, platform: PlatformDep, admin: AdminKey) -> WebhookSecret:
+    """Webhooks of this key's tasks are signed with it (Standard Webhooks); shown this once. A new one replaces the old at once."""
+    if not any(key.id == key_id for key in await platform.keys.list()):
+        raise NotFoundError(f"No API key {key_id!r}.")
+    secret = webhooks.new_secret()
+    await platform.redis.set(webhooks.secret_key(key_id), secret)
+    return WebhookSecret(key_id=key_id, secret=secret)
 
 
 @router.get("/usage", operation_id="get_all_usage", summary="Usage of every key per day")

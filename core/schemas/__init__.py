@@ -25,6 +25,9 @@ from core.schemas.common import (
     TaskRecord,
     TaskStatus,
     Timings,
+    WebhookDelivery,
+    WebhookSecret,
+    WebhookSpec,
     WorkflowTemplate,
 )
 from core.schemas.images import IMAGE_EXAMPLES, ImageRequest, LoraSpec
@@ -53,6 +56,9 @@ REQUEST_EXAMPLES: dict[Domain, dict[str, RequestExample]] = {
 }
 
 __all__ = [
+    "WebhookDelivery",
+    "WebhookSecret",
+    "WebhookSpec",
     "Quota",
     "QuotaSet",
     "UsageDay",

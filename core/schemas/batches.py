@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import InvalidRequestError
-from core.schemas.common import Domain, TaskRecord, TaskStatus
+from core.schemas.common import Domain, TaskRecord, TaskStatus, WebhookDelivery, WebhookSpec
 
 _WEDGE = {
     "domain": "images",
@@ -50,6 +50,7 @@ class BatchRequest(BaseModel):
     )
     requests: list[dict[str, Any]] | None = Field(None, max_length=1000, description="Instead of `vary`: each one task, over `base`.")
     labels: list[str] | None = Field(None, max_length=1000, description="One per task, in order: kept on the task and its outputs.")
+    webhook: WebhookSpec | None = Field(None, description="For every task of the batch, and `batch_completed` once all have ended.")
 
     @model_validator(mode="after")
     def _one_way(self) -> "BatchRequest":
@@ -101,3 +102,4 @@ class BatchRecord(BaseModel):
     counts: dict[TaskStatus, int]
     fraction: float = Field(description="Progress over all tasks, 0 to 1.")
     tasks: list[TaskRecord]
+    webhooks: list[WebhookDelivery] = Field(default_factory=list, description="The batch_completed webhook and how its delivery went.")

@@ -126,6 +126,34 @@ class EngineOutput(BaseModel):
         return self
 
 
+WebhookEvent = Literal["running", "succeeded", "failed", "cancelled", "batch_completed"]
+
+
+class WebhookSpec(BaseModel):
+    """Where to POST the task record when it reaches these statuses (Standard Webhooks signed with
+    the key's secret; the host must be in DDIFFUSION_WEBHOOK_ALLOWED_HOSTS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, pattern=r"^https?://", examples=["https://pipeline.studio.internal/hooks/renders"])
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: ["succeeded", "failed", "cancelled"], min_length=1, description="`batch_completed` on batches only."
+    )
+
+
+class WebhookDelivery(BaseModel):
+    event: WebhookEvent
+    status_code: int | None = Field(None, description="The receiver's last answer; null when it could not be reached.")
+    attempts: int
+    delivered_at: datetime | None = Field(None, description="Set once a 2xx answer came; null while retrying or after giving up.")
+    gave_up: bool = False
+
+
+class WebhookSecret(BaseModel):
+    key_id: str
+    secret: str = Field(description="`whsec_…`: verify deliveries with it (any Standard Webhooks library); shown this once.")
+
+
 class TaskOutput(EngineOutput):
     """One result: a file (image, video) with a signed URL, or a text."""
 
@@ -155,6 +183,7 @@ class TaskRecord(BaseModel):
     error: ErrorInfo | None = None
     logs: list[str] = Field(default_factory=list, description="The task's last log lines.")
     attempts: int = Field(0, description="Runs started; more than one after a worker was lost.")
+    webhooks: list[WebhookDelivery] = Field(default_factory=list, description="Each webhook event and how its delivery went.")
     batch: str | None = Field(None, description="The batch this task belongs to (GET /api/batches/{batch}).")
     label: str | None = Field(None, description="Its label in that batch.")
 

@@ -2,7 +2,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.schemas.common import UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, RequestExample
+from core.schemas.common import UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, RequestExample, WebhookSpec
 
 _TEMPLATE = {"model": "comfyui", "template": "txt2img", "patches": {"positive": {"text": "a lighthouse on a cliff at dusk"}}}
 # The first is the default body in Swagger UI: a template shipped in comfy_sidecar/workflows, no inputs.
@@ -25,6 +25,8 @@ class WorkflowRequest(BaseModel):
     """A ComfyUI graph in API format, or the name of a trusted template, with patches and inputs."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"example": _TEMPLATE})
+
+    webhook: WebhookSpec | None = Field(None, description="POST the record to a URL of yours when the task starts or ends.")
 
     model: str = Field("comfyui", max_length=200, description="The ComfyUI backend to run on.")
     workflow: dict[str, Any] | None = Field(None, description="An API-format ComfyUI graph; give this or `template`, not both.")

@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from tests.utils.loras import make_lora
 from tests.utils.tasks import png_bytes, wait_for
 
 DOC = openapi_document()
-TASK_ROUTES = [path for path, ops in DOC["paths"].items() if re.fullmatch(r"/api/\w+", path) and "post" in ops and path != "/api/files"]
+TASK_ROUTES = [path for path, ops in DOC["paths"].items() if re.fullmatch(r"/api/\w+", path) and "post" in ops and path not in ("/api/files", "/api/batches")]
 
 
 def json_media(path: str) -> dict[str, Any]:
@@ -136,3 +137,14 @@ def test_named_example_runs(
     record = submit_and_wait(platform_client, path, body, user)
     assert record["status"] == "succeeded", record
     assert record["outputs"]
+
+
+@pytest.mark.parametrize("name", sorted(json_media("/api/batches")["examples"]))
+def test_batch_examples_run(platform_client: TestClient, user: dict[str, str], name: str) -> None:
+    response = platform_client.post("/api/batches", json=json_media("/api/batches")["examples"][name]["value"], headers=user)
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 120
+    while not (batch := platform_client.get(f"/api/batches/{response.json()['id']}", headers=user).json())["done"]:
+        assert time.monotonic() < deadline, batch["counts"]
+        time.sleep(0.2)
+    assert batch["counts"]["succeeded"] == len(batch["tasks"]) > 1, batch["counts"]

@@ -229,6 +229,18 @@ Height = Annotated[Optional[int], typer.Option(help="Pixels, like --width.")]
 Steps = Annotated[Optional[int], typer.Option(help="Denoising steps; the model's default when unset.")]
 Guidance = Annotated[Optional[float], typer.Option(help="Guidance scale; the model's default when unset.")]
 Seed = Annotated[Optional[int], typer.Option(help="Repeatable results; drawn (and recorded) when unset.")]
+WebhookUrl = Annotated[Optional[str], typer.Option(help="POST the record here when the task starts or ends (signed; see `--webhook-event`).")]
+WebhookEvents = Annotated[
+    Optional[list[str]], typer.Option(help="running, succeeded, failed, cancelled (batches: batch_completed); repeatable. Default: the ends.")
+]
+
+
+def webhook_of(url: Optional[str], events: Optional[list[str]]) -> dict[str, Any]:
+    if not url:
+        return {}
+    return {"webhook": {"url": url, **({"events": events} if events else {})}}
+
+
 NumOutputs = Annotated[Optional[int], typer.Option(min=1, max=8, help="Variations in one task: output i has seed SEED + i.")]
 
 
@@ -264,6 +276,8 @@ def create_image(
         Optional[list[str]],
         typer.Option(metavar="NAME[:SCALE]", help="NAME[:SCALE] from the platform's LoRA dir, a sha256: ref or a local .safetensors; repeatable."),
     ] = None,
+    webhook: WebhookUrl = None,
+    webhook_event: WebhookEvents = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
@@ -286,7 +300,7 @@ def create_image(
         "strength": strength,
         "loras": [parse_lora(ctx, item, as_json) for item in lora] if lora else None,
     }
-    submit(ctx, "images", request, wait, output, as_json, timeout)
+    submit(ctx, "images", request | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
 
 @texts_app.command("create")
@@ -301,6 +315,8 @@ def create_text(
     max_tokens: Annotated[Optional[int], typer.Option(help="The longest answer, in tokens.")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="0 for the likeliest answer, up to 2.")] = None,
     seed: Seed = None,
+    webhook: WebhookUrl = None,
+    webhook_event: WebhookEvents = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
@@ -311,7 +327,7 @@ def create_text(
     content: Any = [{"type": "text", "text": prompt}, *images] if images else prompt
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
     request = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
-    submit(ctx, "texts", request, wait, output, as_json, timeout)
+    submit(ctx, "texts", request | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
 
 @videos_app.command("create")
@@ -329,6 +345,8 @@ def create_video(
     guidance: Guidance = None,
     seed: Seed = None,
     num_outputs: NumOutputs = None,
+    webhook: WebhookUrl = None,
+    webhook_event: WebhookEvents = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
@@ -349,7 +367,7 @@ def create_video(
         "seed": seed,
         "num_outputs": num_outputs,
     }
-    submit(ctx, "videos", request, wait, output, as_json, timeout)
+    submit(ctx, "videos", request | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -386,6 +404,8 @@ def create_workflow(
         Optional[list[str]], typer.Option("--input", help="NODE=FILE|REF: an input file for a LoadImage node; repeatable.")
     ] = None,
     model: Annotated[Optional[str], typer.Option(help="The ComfyUI backend (default: the server's).")] = None,
+    webhook: WebhookUrl = None,
+    webhook_event: WebhookEvents = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
@@ -402,7 +422,7 @@ def create_workflow(
         "patches": parse_patches(patch or []),
         "inputs": {node: input_ref(ctx, value, as_json) for node, value in inputs.items()},
     }
-    submit(ctx, "workflows", request, wait, output, as_json, timeout)
+    submit(ctx, "workflows", request | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
 
 def print_record(record: TaskRecord) -> None:
@@ -544,6 +564,8 @@ def create_batch(
         typer.Option(metavar="FIELD=A..B[:STEP] | FIELD=V1,V2", help="Values of one field; every combination is a task. Repeatable."),
     ] = None,
     label: Annotated[Optional[list[str]], typer.Option(help="One per task, in order (frame numbers, wedge names); repeatable.")] = None,
+    webhook: WebhookUrl = None,
+    webhook_event: WebhookEvents = None,
     wait: Wait = False,
     output: OutputDir = None,
     as_json: AsJson = False,
@@ -554,7 +576,7 @@ def create_batch(
     varied = dict(map(parse_vary, vary or []))
     with reporting_errors(as_json) as errors:
         client = client_of(ctx)
-        created = client.submit_batch(domain.value, base, vary=varied, labels=label or None)
+        created = client.submit_batch(domain.value, base, vary=varied, labels=label or None, **webhook_of(webhook, webhook_event))
         if not (wait or output is not None):
             echo_json(created.to_dict()) if as_json else typer.echo(created.id)
             return

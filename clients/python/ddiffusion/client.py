@@ -217,6 +217,7 @@ class Client:
         vary: Optional[Mapping[str, Any]] = None,
         requests: Optional[list[Mapping[str, Any]]] = None,
         labels: Optional[list[str]] = None,
+        webhook: Optional[Mapping[str, Any]] = None,
     ) -> BatchCreated:
         """Many tasks at once: `vary` maps fields to lists or {"from", "to", "step"} ranges (every
         combination is a task), or `requests` lists each task's fields over `base`."""
@@ -227,6 +228,8 @@ class Client:
             body["requests"] = [dict(item) for item in requests]
         if labels is not None:
             body["labels"] = list(labels)
+        if webhook is not None:
+            body["webhook"] = dict(webhook)
         return self._call(create_batch, body=BatchRequest.from_dict(body))
 
     def batch(self, batch_id: str) -> BatchRecord:

@@ -60,6 +60,11 @@ from .usage_day_tasks import UsageDayTasks
 from .usage_day_units import UsageDayUnits
 from .usage_report import UsageReport
 from .video_request import VideoRequest
+from .webhook_delivery import WebhookDelivery
+from .webhook_delivery_event import WebhookDeliveryEvent
+from .webhook_secret import WebhookSecret
+from .webhook_spec import WebhookSpec
+from .webhook_spec_events_item import WebhookSpecEventsItem
 from .workflow_request import WorkflowRequest
 from .workflow_request_inputs import WorkflowRequestInputs
 from .workflow_request_patches import WorkflowRequestPatches
@@ -129,6 +134,11 @@ __all__ = (
     "UsageDayUnits",
     "UsageReport",
     "VideoRequest",
+    "WebhookDelivery",
+    "WebhookDeliveryEvent",
+    "WebhookSecret",
+    "WebhookSpec",
+    "WebhookSpecEventsItem",
     "WorkflowRequest",
     "WorkflowRequestInputs",
     "WorkflowRequestPatches",

@@ -4,13 +4,16 @@ from typing import Any, TypeVar, TYPE_CHECKING
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
 
 from ..models.domain import Domain
 from dateutil.parser import isoparse
+from typing import Union
 import datetime
 
 if TYPE_CHECKING:
     from ..models.task_record import TaskRecord
+    from ..models.webhook_delivery import WebhookDelivery
     from ..models.batch_record_counts import BatchRecordCounts
 
 
@@ -29,6 +32,7 @@ class BatchRecord:
         counts (BatchRecordCounts):
         fraction (float): Progress over all tasks, 0 to 1.
         tasks (list['TaskRecord']):
+        webhooks (Union[Unset, list['WebhookDelivery']]): The batch_completed webhook and how its delivery went.
     """
 
     id: str
@@ -38,6 +42,7 @@ class BatchRecord:
     counts: "BatchRecordCounts"
     fraction: float
     tasks: list["TaskRecord"]
+    webhooks: Union[Unset, list["WebhookDelivery"]] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,6 +63,13 @@ class BatchRecord:
             tasks_item = tasks_item_data.to_dict()
             tasks.append(tasks_item)
 
+        webhooks: Union[Unset, list[dict[str, Any]]] = UNSET
+        if not isinstance(self.webhooks, Unset):
+            webhooks = []
+            for webhooks_item_data in self.webhooks:
+                webhooks_item = webhooks_item_data.to_dict()
+                webhooks.append(webhooks_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -71,12 +83,15 @@ class BatchRecord:
                 "tasks": tasks,
             }
         )
+        if webhooks is not UNSET:
+            field_dict["webhooks"] = webhooks
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.task_record import TaskRecord
+        from ..models.webhook_delivery import WebhookDelivery
         from ..models.batch_record_counts import BatchRecordCounts
 
         d = dict(src_dict)
@@ -99,6 +114,13 @@ class BatchRecord:
 
             tasks.append(tasks_item)
 
+        webhooks = []
+        _webhooks = d.pop("webhooks", UNSET)
+        for webhooks_item_data in _webhooks or []:
+            webhooks_item = WebhookDelivery.from_dict(webhooks_item_data)
+
+            webhooks.append(webhooks_item)
+
         batch_record = cls(
             id=id,
             domain=domain,
@@ -107,6 +129,7 @@ class BatchRecord:
             counts=counts,
             fraction=fraction,
             tasks=tasks,
+            webhooks=webhooks,
         )
 
         batch_record.additional_properties = d

@@ -12,6 +12,7 @@ from typing import Union
 if TYPE_CHECKING:
     from ..models.batch_request_base import BatchRequestBase
     from ..models.batch_request_vary import BatchRequestVary
+    from ..models.webhook_spec import WebhookSpec
     from ..models.batch_request_requests_type_0_item import BatchRequestRequestsType0Item
 
 
@@ -35,6 +36,8 @@ class BatchRequest:
             requests (Union[None, Unset, list['BatchRequestRequestsType0Item']]): Instead of `vary`: each one task, over
                 `base`.
             labels (Union[None, Unset, list[str]]): One per task, in order: kept on the task and its outputs.
+            webhook (Union['WebhookSpec', None, Unset]): For every task of the batch, and `batch_completed` once all have
+                ended.
     """
 
     domain: Domain
@@ -42,8 +45,11 @@ class BatchRequest:
     vary: Union[Unset, "BatchRequestVary"] = UNSET
     requests: Union[None, Unset, list["BatchRequestRequestsType0Item"]] = UNSET
     labels: Union[None, Unset, list[str]] = UNSET
+    webhook: Union["WebhookSpec", None, Unset] = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.webhook_spec import WebhookSpec
+
         domain = self.domain.value
 
         base: Union[Unset, dict[str, Any]] = UNSET
@@ -75,6 +81,14 @@ class BatchRequest:
         else:
             labels = self.labels
 
+        webhook: Union[None, Unset, dict[str, Any]]
+        if isinstance(self.webhook, Unset):
+            webhook = UNSET
+        elif isinstance(self.webhook, WebhookSpec):
+            webhook = self.webhook.to_dict()
+        else:
+            webhook = self.webhook
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -90,6 +104,8 @@ class BatchRequest:
             field_dict["requests"] = requests
         if labels is not UNSET:
             field_dict["labels"] = labels
+        if webhook is not UNSET:
+            field_dict["webhook"] = webhook
 
         return field_dict
 
@@ -97,6 +113,7 @@ class BatchRequest:
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.batch_request_base import BatchRequestBase
         from ..models.batch_request_vary import BatchRequestVary
+        from ..models.webhook_spec import WebhookSpec
         from ..models.batch_request_requests_type_0_item import BatchRequestRequestsType0Item
 
         d = dict(src_dict)
@@ -155,12 +172,30 @@ class BatchRequest:
 
         labels = _parse_labels(d.pop("labels", UNSET))
 
+        def _parse_webhook(data: object) -> Union["WebhookSpec", None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                webhook_type_0 = WebhookSpec.from_dict(data)
+
+                return webhook_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union["WebhookSpec", None, Unset], data)
+
+        webhook = _parse_webhook(d.pop("webhook", UNSET))
+
         batch_request = cls(
             domain=domain,
             base=base,
             vary=vary,
             requests=requests,
             labels=labels,
+            webhook=webhook,
         )
 
         return batch_request

@@ -11,6 +11,7 @@ from typing import Union
 
 if TYPE_CHECKING:
     from ..models.lora_spec import LoraSpec
+    from ..models.webhook_spec import WebhookSpec
 
 
 T = TypeVar("T", bound="ImageRequest")
@@ -28,6 +29,7 @@ class ImageRequest:
         Attributes:
             model (str): A model from GET /api/images/models; `available` says it runs here.
             prompt (str):
+            webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
             negative_prompt (Union[Unset, str]):  Default: ''.
             width (Union[None, Unset, int]): Snapped down to the model's multiple.
             height (Union[None, Unset, int]): Snapped down to the model's multiple.
@@ -47,6 +49,7 @@ class ImageRequest:
 
     model: str
     prompt: str
+    webhook: Union["WebhookSpec", None, Unset] = UNSET
     negative_prompt: Union[Unset, str] = ""
     width: Union[None, Unset, int] = UNSET
     height: Union[None, Unset, int] = UNSET
@@ -61,9 +64,19 @@ class ImageRequest:
     loras: Union[Unset, list["LoraSpec"]] = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.webhook_spec import WebhookSpec
+
         model = self.model
 
         prompt = self.prompt
+
+        webhook: Union[None, Unset, dict[str, Any]]
+        if isinstance(self.webhook, Unset):
+            webhook = UNSET
+        elif isinstance(self.webhook, WebhookSpec):
+            webhook = self.webhook.to_dict()
+        else:
+            webhook = self.webhook
 
         negative_prompt = self.negative_prompt
 
@@ -136,6 +149,8 @@ class ImageRequest:
                 "prompt": prompt,
             }
         )
+        if webhook is not UNSET:
+            field_dict["webhook"] = webhook
         if negative_prompt is not UNSET:
             field_dict["negative_prompt"] = negative_prompt
         if width is not UNSET:
@@ -166,11 +181,29 @@ class ImageRequest:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.lora_spec import LoraSpec
+        from ..models.webhook_spec import WebhookSpec
 
         d = dict(src_dict)
         model = d.pop("model")
 
         prompt = d.pop("prompt")
+
+        def _parse_webhook(data: object) -> Union["WebhookSpec", None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                webhook_type_0 = WebhookSpec.from_dict(data)
+
+                return webhook_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union["WebhookSpec", None, Unset], data)
+
+        webhook = _parse_webhook(d.pop("webhook", UNSET))
 
         negative_prompt = d.pop("negative_prompt", UNSET)
 
@@ -268,6 +301,7 @@ class ImageRequest:
         image_request = cls(
             model=model,
             prompt=prompt,
+            webhook=webhook,
             negative_prompt=negative_prompt,
             width=width,
             height=height,

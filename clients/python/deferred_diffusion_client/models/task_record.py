@@ -14,6 +14,7 @@ from typing import Union
 import datetime
 
 if TYPE_CHECKING:
+    from ..models.webhook_delivery import WebhookDelivery
     from ..models.preview import Preview
     from ..models.task_output import TaskOutput
     from ..models.error_info import ErrorInfo
@@ -49,6 +50,7 @@ class TaskRecord:
         error (Union['ErrorInfo', None, Unset]):
         logs (Union[Unset, list[str]]): The task's last log lines.
         attempts (Union[Unset, int]): Runs started; more than one after a worker was lost. Default: 0.
+        webhooks (Union[Unset, list['WebhookDelivery']]): Each webhook event and how its delivery went.
         batch (Union[None, Unset, str]): The batch this task belongs to (GET /api/batches/{batch}).
         label (Union[None, Unset, str]): Its label in that batch.
     """
@@ -70,6 +72,7 @@ class TaskRecord:
     error: Union["ErrorInfo", None, Unset] = UNSET
     logs: Union[Unset, list[str]] = UNSET
     attempts: Union[Unset, int] = 0
+    webhooks: Union[Unset, list["WebhookDelivery"]] = UNSET
     batch: Union[None, Unset, str] = UNSET
     label: Union[None, Unset, str] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -157,6 +160,13 @@ class TaskRecord:
 
         attempts = self.attempts
 
+        webhooks: Union[Unset, list[dict[str, Any]]] = UNSET
+        if not isinstance(self.webhooks, Unset):
+            webhooks = []
+            for webhooks_item_data in self.webhooks:
+                webhooks_item = webhooks_item_data.to_dict()
+                webhooks.append(webhooks_item)
+
         batch: Union[None, Unset, str]
         if isinstance(self.batch, Unset):
             batch = UNSET
@@ -204,6 +214,8 @@ class TaskRecord:
             field_dict["logs"] = logs
         if attempts is not UNSET:
             field_dict["attempts"] = attempts
+        if webhooks is not UNSET:
+            field_dict["webhooks"] = webhooks
         if batch is not UNSET:
             field_dict["batch"] = batch
         if label is not UNSET:
@@ -213,6 +225,7 @@ class TaskRecord:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.webhook_delivery import WebhookDelivery
         from ..models.preview import Preview
         from ..models.task_output import TaskOutput
         from ..models.error_info import ErrorInfo
@@ -349,6 +362,13 @@ class TaskRecord:
 
         attempts = d.pop("attempts", UNSET)
 
+        webhooks = []
+        _webhooks = d.pop("webhooks", UNSET)
+        for webhooks_item_data in _webhooks or []:
+            webhooks_item = WebhookDelivery.from_dict(webhooks_item_data)
+
+            webhooks.append(webhooks_item)
+
         def _parse_batch(data: object) -> Union[None, Unset, str]:
             if data is None:
                 return data
@@ -385,6 +405,7 @@ class TaskRecord:
             error=error,
             logs=logs,
             attempts=attempts,
+            webhooks=webhooks,
             batch=batch,
             label=label,
         )

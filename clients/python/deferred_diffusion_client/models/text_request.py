@@ -9,6 +9,7 @@ from typing import cast
 from typing import Union
 
 if TYPE_CHECKING:
+    from ..models.webhook_spec import WebhookSpec
     from ..models.chat_message import ChatMessage
 
 
@@ -25,6 +26,7 @@ class TextRequest:
     Attributes:
         model (str): A model from GET /api/texts/models; `available` says it runs here.
         messages (list['ChatMessage']):
+        webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
         max_tokens (Union[Unset, int]):  Default: 256.
         temperature (Union[Unset, float]):  Default: 0.7.
         seed (Union[None, Unset, int]):
@@ -32,17 +34,28 @@ class TextRequest:
 
     model: str
     messages: list["ChatMessage"]
+    webhook: Union["WebhookSpec", None, Unset] = UNSET
     max_tokens: Union[Unset, int] = 256
     temperature: Union[Unset, float] = 0.7
     seed: Union[None, Unset, int] = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.webhook_spec import WebhookSpec
+
         model = self.model
 
         messages = []
         for messages_item_data in self.messages:
             messages_item = messages_item_data.to_dict()
             messages.append(messages_item)
+
+        webhook: Union[None, Unset, dict[str, Any]]
+        if isinstance(self.webhook, Unset):
+            webhook = UNSET
+        elif isinstance(self.webhook, WebhookSpec):
+            webhook = self.webhook.to_dict()
+        else:
+            webhook = self.webhook
 
         max_tokens = self.max_tokens
 
@@ -62,6 +75,8 @@ class TextRequest:
                 "messages": messages,
             }
         )
+        if webhook is not UNSET:
+            field_dict["webhook"] = webhook
         if max_tokens is not UNSET:
             field_dict["max_tokens"] = max_tokens
         if temperature is not UNSET:
@@ -73,6 +88,7 @@ class TextRequest:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.webhook_spec import WebhookSpec
         from ..models.chat_message import ChatMessage
 
         d = dict(src_dict)
@@ -84,6 +100,23 @@ class TextRequest:
             messages_item = ChatMessage.from_dict(messages_item_data)
 
             messages.append(messages_item)
+
+        def _parse_webhook(data: object) -> Union["WebhookSpec", None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                webhook_type_0 = WebhookSpec.from_dict(data)
+
+                return webhook_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union["WebhookSpec", None, Unset], data)
+
+        webhook = _parse_webhook(d.pop("webhook", UNSET))
 
         max_tokens = d.pop("max_tokens", UNSET)
 
@@ -101,6 +134,7 @@ class TextRequest:
         text_request = cls(
             model=model,
             messages=messages,
+            webhook=webhook,
             max_tokens=max_tokens,
             temperature=temperature,
             seed=seed,

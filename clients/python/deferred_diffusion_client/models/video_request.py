@@ -1,11 +1,15 @@
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TYPE_CHECKING
 
 from attrs import define as _attrs_define
 
 from ..types import UNSET, Unset
 
-from typing import cast, Union
+from typing import cast
+from typing import Union
+
+if TYPE_CHECKING:
+    from ..models.webhook_spec import WebhookSpec
 
 
 T = TypeVar("T", bound="VideoRequest")
@@ -21,6 +25,7 @@ class VideoRequest:
     Attributes:
         model (str): A model from GET /api/videos/models; `available` says it runs here.
         prompt (str):
+        webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
         negative_prompt (Union[Unset, str]):  Default: ''.
         image (Union[None, Unset, str]):
         width (Union[None, Unset, int]):
@@ -36,6 +41,7 @@ class VideoRequest:
 
     model: str
     prompt: str
+    webhook: Union["WebhookSpec", None, Unset] = UNSET
     negative_prompt: Union[Unset, str] = ""
     image: Union[None, Unset, str] = UNSET
     width: Union[None, Unset, int] = UNSET
@@ -48,9 +54,19 @@ class VideoRequest:
     num_outputs: Union[Unset, int] = 1
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.webhook_spec import WebhookSpec
+
         model = self.model
 
         prompt = self.prompt
+
+        webhook: Union[None, Unset, dict[str, Any]]
+        if isinstance(self.webhook, Unset):
+            webhook = UNSET
+        elif isinstance(self.webhook, WebhookSpec):
+            webhook = self.webhook.to_dict()
+        else:
+            webhook = self.webhook
 
         negative_prompt = self.negative_prompt
 
@@ -112,6 +128,8 @@ class VideoRequest:
                 "prompt": prompt,
             }
         )
+        if webhook is not UNSET:
+            field_dict["webhook"] = webhook
         if negative_prompt is not UNSET:
             field_dict["negative_prompt"] = negative_prompt
         if image is not UNSET:
@@ -137,10 +155,29 @@ class VideoRequest:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.webhook_spec import WebhookSpec
+
         d = dict(src_dict)
         model = d.pop("model")
 
         prompt = d.pop("prompt")
+
+        def _parse_webhook(data: object) -> Union["WebhookSpec", None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                webhook_type_0 = WebhookSpec.from_dict(data)
+
+                return webhook_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union["WebhookSpec", None, Unset], data)
+
+        webhook = _parse_webhook(d.pop("webhook", UNSET))
 
         negative_prompt = d.pop("negative_prompt", UNSET)
 
@@ -221,6 +258,7 @@ class VideoRequest:
         video_request = cls(
             model=model,
             prompt=prompt,
+            webhook=webhook,
             negative_prompt=negative_prompt,
             image=image,
             width=width,

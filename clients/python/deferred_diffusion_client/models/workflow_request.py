@@ -10,6 +10,7 @@ from typing import Union
 
 if TYPE_CHECKING:
     from ..models.workflow_request_workflow_type_0 import WorkflowRequestWorkflowType0
+    from ..models.webhook_spec import WebhookSpec
     from ..models.workflow_request_patches import WorkflowRequestPatches
     from ..models.workflow_request_inputs import WorkflowRequestInputs
 
@@ -26,6 +27,7 @@ class WorkflowRequest:
             'txt2img'}
 
     Attributes:
+        webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
         model (Union[Unset, str]): The ComfyUI backend to run on. Default: 'comfyui'.
         workflow (Union['WorkflowRequestWorkflowType0', None, Unset]): An API-format ComfyUI graph; give this or
             `template`, not both.
@@ -35,6 +37,7 @@ class WorkflowRequest:
         inputs (Union[Unset, WorkflowRequestInputs]): Node title or id → input file.
     """
 
+    webhook: Union["WebhookSpec", None, Unset] = UNSET
     model: Union[Unset, str] = "comfyui"
     workflow: Union["WorkflowRequestWorkflowType0", None, Unset] = UNSET
     template: Union[None, Unset, str] = UNSET
@@ -43,6 +46,15 @@ class WorkflowRequest:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.workflow_request_workflow_type_0 import WorkflowRequestWorkflowType0
+        from ..models.webhook_spec import WebhookSpec
+
+        webhook: Union[None, Unset, dict[str, Any]]
+        if isinstance(self.webhook, Unset):
+            webhook = UNSET
+        elif isinstance(self.webhook, WebhookSpec):
+            webhook = self.webhook.to_dict()
+        else:
+            webhook = self.webhook
 
         model = self.model
 
@@ -71,6 +83,8 @@ class WorkflowRequest:
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
+        if webhook is not UNSET:
+            field_dict["webhook"] = webhook
         if model is not UNSET:
             field_dict["model"] = model
         if workflow is not UNSET:
@@ -87,10 +101,29 @@ class WorkflowRequest:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.workflow_request_workflow_type_0 import WorkflowRequestWorkflowType0
+        from ..models.webhook_spec import WebhookSpec
         from ..models.workflow_request_patches import WorkflowRequestPatches
         from ..models.workflow_request_inputs import WorkflowRequestInputs
 
         d = dict(src_dict)
+
+        def _parse_webhook(data: object) -> Union["WebhookSpec", None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                webhook_type_0 = WebhookSpec.from_dict(data)
+
+                return webhook_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union["WebhookSpec", None, Unset], data)
+
+        webhook = _parse_webhook(d.pop("webhook", UNSET))
+
         model = d.pop("model", UNSET)
 
         def _parse_workflow(data: object) -> Union["WorkflowRequestWorkflowType0", None, Unset]:
@@ -134,6 +167,7 @@ class WorkflowRequest:
             inputs = WorkflowRequestInputs.from_dict(_inputs)
 
         workflow_request = cls(
+            webhook=webhook,
             model=model,
             workflow=workflow,
             template=template,
