@@ -151,7 +151,7 @@ def measure(entry: ModelEntry, settings: Settings, warm_runs: int, warm_up: bool
         figures["modes"] |= attempt(
             mode, lambda mode=mode, request=request: {mode: measure_mode(engine, entry, request, inputs, warm_runs, warm_up)}
         )
-    if entry.engine == "diffusers":
+    if entry.engine == "diffusers" and "txt2img" in entry.modes:
         figures |= attempt("variations", lambda: {"variations": variation_figures(engine, entry, warm_up)})
     return figures
 

@@ -86,7 +86,7 @@ def test_quick_bench_reports_every_figure_and_exits_0() -> None:
             continue  # real weights absent on this machine
         assert_numbers(figures, ("load_s",), entry.name)
         assert set(figures["modes"]) == expected_modes(entry.engine, entry.capabilities, entry.modes), entry.name
-        if entry.engine == "diffusers":
+        if entry.engine == "diffusers" and "txt2img" in entry.modes:
             assert_numbers(figures["variations"], ("batched_images_per_s", "separate_images_per_s", "ratio"), f"{entry.name}.variations")
         for mode, measured in figures["modes"].items():
             if entry.engine == "transformers":
