@@ -7,6 +7,7 @@ over the network, and is the only gpu worker there is, so the task it runs prove
 DEPLOY_FARM_PORT (18081) is the head's published port.
 """
 
+import json
 import os
 import secrets
 import uuid
@@ -84,7 +85,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Stac
     finally:
         machine.compose("down", "-v", "--remove-orphans", timeout_s=300)
         head.compose("down", "-v", "--remove-orphans", timeout_s=300)
-        print({"farm": {"head": head.figures, "gpu_machine": machine.figures}})
+        print("\n" + json.dumps({"farm": {"head": head.figures, "gpu_machine": machine.figures}}, indent=2))
 
 
 def test_a_worker_machine_runs_the_heads_tasks_through_the_bucket(farm: tuple[Stack, Stack]) -> None:
