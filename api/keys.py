@@ -71,6 +71,10 @@ class KeyStore:
             rows = await pipe.execute()
         return [ApiKeyInfo(id=key_id, name=name, created_at=float(created)) for key_id, (name, created) in zip(ids, rows, strict=True) if name]
 
+    async def exists(self, key_id: str) -> bool:
+        """A key that was created and not revoked."""
+        return bool(await self.client.exists(key_record(key_id)))
+
     async def revoke(self, key_id: str) -> bool:
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(key_record(key_id))

@@ -33,7 +33,7 @@ async def revoke_key(key_id: str, platform: PlatformDep, admin: AdminKey) -> Res
 @router.post("/keys/{key_id}/webhook-secret", status_code=201, operation_id="create_webhook_secret", summary="Create a key's webhook secret")
 async def create_webhook_secret(key_id: str, platform: PlatformDep, admin: AdminKey) -> WebhookSecret:
     """Webhooks of this key's tasks are signed with it (Standard Webhooks); shown this once. A new one replaces the old at once."""
-    if not any(key.id == key_id for key in await platform.keys.list()):
+    if not await platform.keys.exists(key_id):
         raise NotFoundError(f"No API key {key_id!r}.")
     secret = webhooks.new_secret()
     await platform.redis.set(webhooks.secret_key(key_id), secret)
@@ -54,6 +54,6 @@ async def all_usage(
 @router.put("/keys/{key_id}/quota", operation_id="set_quota", summary="Set a key's daily GPU quota")
 async def set_quota(key_id: str, body: QuotaSet, platform: PlatformDep, admin: AdminKey) -> Quota:
     """Over it, the key's gpu submits are refused with 429 `quota_exceeded` until midnight UTC (a task already running finishes)."""
-    if not any(key.id == key_id for key in await platform.keys.list()):
+    if not await platform.keys.exists(key_id):
         raise NotFoundError(f"No API key {key_id!r}.")
     return await usage.set_quota(platform, key_id, body.gpu_seconds_per_day)
