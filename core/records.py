@@ -744,18 +744,21 @@ class AsyncTaskStore:
             fields, task_ids = await pipe.execute()
         if not fields:
             return {}, []
-        per_read = 3 + len(Queue)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for task_id in task_ids:
-                read_pipeline(pipe, task_id)
-            results = await pipe.execute()
-        found = [parse_read(results[i * per_read : (i + 1) * per_read]) for i in range(len(task_ids))]
-        return fields, [task for task in found if task is not None]
+        return fields, [task for task in await self.get_many(task_ids) if task is not None]
 
     async def get(self, task_id: str) -> StoredTask | None:
         async with self.client.pipeline(transaction=False) as pipe:
             read_pipeline(pipe, task_id)
             return parse_read(await pipe.execute())
+
+    async def get_many(self, task_ids: Sequence[str]) -> list[StoredTask | None]:
+        """Many records in one round trip, in order (None where a record is gone)."""
+        per_read = 3 + len(Queue)  # read_pipeline's commands per record
+        async with self.client.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                read_pipeline(pipe, task_id)
+            results = await pipe.execute()
+        return [parse_read(results[i * per_read : (i + 1) * per_read]) for i in range(len(task_ids))]
 
     async def history(self, index: str, *, before: int | None, oldest: int | None, limit: int) -> tuple[list[StoredTask], int | None]:
         """Up to `limit` tasks of one history index (history_key), newest first, scored below
@@ -764,17 +767,11 @@ class AsyncTaskStore:
         found: list[StoredTask] = []
         high = f"({before}" if before is not None else "+inf"
         low = oldest if oldest is not None else "-inf"
-        per_read = 3 + len(Queue)  # read_pipeline's commands per record
         while len(found) < limit:
             wanted = limit - len(found)
             entries = await self.client.zrevrangebyscore(index, high, low, start=0, num=wanted, withscores=True)
-            async with self.client.pipeline(transaction=False) as pipe:
-                for task_id, _ in entries:
-                    read_pipeline(pipe, task_id)
-                results = await pipe.execute()
             gone = []
-            for index_in_page, (task_id, _) in enumerate(entries):
-                task = parse_read(results[index_in_page * per_read : (index_in_page + 1) * per_read])
+            for (task_id, _), task in zip(entries, await self.get_many([task_id for task_id, _ in entries]), strict=True):
                 if task is None:
                     gone.append(task_id)
                 else:
