@@ -22,16 +22,18 @@ class Range(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    start: float = Field(alias="from")
-    stop: float = Field(alias="to")
-    step: float = Field(1, gt=0)
+    start: float = Field(alias="from", allow_inf_nan=False)
+    stop: float = Field(alias="to", allow_inf_nan=False)
+    step: float = Field(1, gt=0, allow_inf_nan=False)
 
     def values(self, limit: int) -> list[int | float]:
-        count = math.floor((self.stop - self.start) / self.step + 1e-9) + 1
-        if count < 1:
+        steps = (self.stop - self.start) / self.step
+        if steps < 0:
             raise InvalidRequestError(f"range from {self.start:g} to {self.stop:g} is empty; `to` must not be below `from`.")
-        if count > limit:
-            raise InvalidRequestError(f"range from {self.start:g} to {self.stop:g} by {self.step:g} has {count} values; at most {limit}.")
+        # A tiny step makes the quotient astronomically large, even infinite: compare before counting.
+        if not steps < limit:
+            raise InvalidRequestError(f"range from {self.start:g} to {self.stop:g} by {self.step:g} has more than {limit} values; a batch holds at most {limit}: use a larger step.")
+        count = math.floor(steps + 1e-9) + 1
         whole = all(float(value).is_integer() for value in (self.start, self.step))
         return [int(self.start + i * self.step) if whole else round(self.start + i * self.step, 10) for i in range(count)]
 

@@ -80,6 +80,10 @@ def test_a_bad_task_refuses_the_whole_batch_naming_it(client: TestClient, user: 
     assert unknown.status_code == 422 and unknown.json()["error"]["message"].startswith("task 1 (b):")
     too_big = client.post("/api/batches", json={"domain": "images", "base": BASE, "vary": {"seed": {"from": 1, "to": 500}}}, headers=user)
     assert too_big.status_code == 422 and "at most" in too_big.json()["error"]["message"]
+    tiny_step = client.post("/api/batches", json={"domain": "images", "base": BASE, "vary": {"seed": {"from": 0, "to": 1, "step": 5e-324}}}, headers=user)
+    assert tiny_step.status_code == 422 and "more than" in tiny_step.json()["error"]["message"]
+    backwards = client.post("/api/batches", json={"domain": "images", "base": BASE, "vary": {"seed": {"from": 3, "to": 1}}}, headers=user)
+    assert backwards.status_code == 422 and "is empty" in backwards.json()["error"]["message"]
     wrong_labels = client.post("/api/batches", json={"domain": "images", "base": BASE, "vary": {"seed": [1, 2]}, "labels": ["x"]}, headers=user)
     assert wrong_labels.status_code == 422 and "one label per task" in wrong_labels.json()["error"]["message"]
     assert client.get("/api/tasks", headers=user).json()["tasks"] == [], "nothing was admitted"
