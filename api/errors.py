@@ -1,5 +1,8 @@
 """The one place that maps errors to HTTP: every error is `{error: {code, message, details}}`."""
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -8,9 +11,13 @@ from starlette.exceptions import HTTPException
 
 from core.errors import BacklogFullError, PlatformError, UnavailableError
 from core.redis_client import UNAVAILABLE_ERRORS
-from core.schemas import ErrorResponse
+from core.schemas import ErrorBody, ErrorResponse
 
 log = structlog.get_logger("api")
+REDIS_UNAVAILABLE = (
+    "Redis, where the platform keeps its tasks, is not answering; retry in a few seconds "
+    "(a submit retried with the same Idempotency-Key never runs twice)."
+)
 
 # Declared on every route, so the OpenAPI shows the envelope.
 ERROR_RESPONSES: dict[int | str, dict] = {
@@ -41,20 +48,19 @@ async def platform_error(request: Request, exc: PlatformError) -> JSONResponse:
 async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """A Redis outage (or a failover in progress) pauses the platform: 503, never a 500 or a hang."""
     log.warning("redis unavailable", path=request.url.path, error=type(exc).__name__)
-    message = (
-        "Redis, where the platform keeps its tasks, is not answering; retry in a few seconds "
-        "(a submit retried with the same Idempotency-Key never runs twice)."
-    )
-    return error_response(503, "redis_unavailable", message, headers={"Retry-After": str(UnavailableError.retry_after_s)})
+    return error_response(503, "redis_unavailable", REDIS_UNAVAILABLE, headers={"Retry-After": str(UnavailableError.retry_after_s)})
+
+
+def validation_body(errors: Sequence[Mapping[str, Any]]) -> ErrorBody:
+    """pydantic's errors as the envelope says them: where, what, without the rejected input."""
+    details = [{"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")} for error in errors]
+    where = "; ".join(f"{'.'.join(str(part) for part in d['loc'])}: {d['msg']}" for d in details[:5])
+    return ErrorBody(code="validation_error", message=f"Invalid request: {where}", details=details)
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    details = [
-        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
-        for error in exc.errors()
-    ]
-    where = "; ".join(f"{'.'.join(str(part) for part in d['loc'])}: {d['msg']}" for d in details[:5])
-    return error_response(422, "validation_error", f"Invalid request: {where}", details)
+    body = validation_body(exc.errors())
+    return error_response(422, body.code, body.message, body.details)
 
 
 async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -65,6 +71,18 @@ async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path)
     return error_response(500, "internal_error", "Internal error; it has been logged.")
+
+
+def error_body(exc: BaseException) -> ErrorBody | None:
+    """The envelope's body for an error the handlers above answer with a 4xx or a 503, for
+    transports other than HTTP (the MCP tools); None for anything else, an internal error."""
+    if isinstance(exc, PlatformError):
+        return ErrorBody(code=exc.code, message=exc.message, details=exc.details)
+    if isinstance(exc, RequestValidationError):
+        return validation_body(exc.errors())
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return ErrorBody(code="redis_unavailable", message=REDIS_UNAVAILABLE)
+    return None
 
 
 def install(app: FastAPI) -> None:

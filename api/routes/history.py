@@ -12,6 +12,13 @@ from core.schemas import Domain, TaskPage, TaskStatus
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
+# The filters as types, so the MCP tool list_tasks takes them with the same limits.
+ModelFilter = Annotated[str | None, Query(max_length=200, description="A catalogue name, e.g. tiny-sd.")]
+Since = Annotated[datetime | None, Query(description="Only tasks created at or after this time (ISO 8601).")]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=40, description="`next_cursor` of the previous page.")]
+BatchFilter = Annotated[str | None, Query(max_length=64, description="Only the tasks of this batch.")]
+
 
 @router.get(
     "",
@@ -26,11 +33,11 @@ async def list_tasks(
     base_url: BaseUrl,
     domain: Domain | None = None,
     status: TaskStatus | None = None,
-    model: Annotated[str | None, Query(max_length=200, description="A catalogue name, e.g. tiny-sd.")] = None,
-    since: Annotated[datetime | None, Query(description="Only tasks created at or after this time (ISO 8601).")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=40, description="`next_cursor` of the previous page.")] = None,
-    batch: Annotated[str | None, Query(max_length=64, description="Only the tasks of this batch.")] = None,
+    model: ModelFilter = None,
+    since: Since = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    batch: BatchFilter = None,
     key_id: Annotated[str | None, Query(max_length=64, description="Admin key only: another key's tasks (its id).")] = None,
 ) -> TaskPage:
     return await tasks.history(
