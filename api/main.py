@@ -21,6 +21,7 @@ from api.deliveries import deliver_forever
 from api.files import InputStore, UrlSigner
 from api.keys import KeyStore
 from api.limits import BodySizeLimit
+from api.mcp import McpEndpoint
 from api.reaper import reap_forever
 from api.routes import api_router, index, ops
 from api.tasks import Platform
@@ -94,6 +95,8 @@ async def sweep_forever(platform: Platform, stop: asyncio.Event) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
+    max_body_bytes = settings.max_upload_bytes * 4 // 3 + 1024 * 1024
+    mcp = McpEndpoint(max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,7 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         log.info("api ready", host=settings.host, port=settings.port)
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             stop.set()
             for task in background:
@@ -133,12 +137,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes * 4 // 3 + 1024 * 1024)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.include_router(index.router)
     app.include_router(api_router)
     app.include_router(ops.router)
+    app.include_router(mcp.router())
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
