@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api import tasks, webhooks
-from api.keys import Principal
+from api.keys import Principal, key_record
 from api.tasks import Platform
 from api.usage import quota_error
 from core.errors import BacklogFullError, InvalidRequestError, NotFoundError, PlatformError
@@ -42,14 +42,19 @@ async def submit(platform: Platform, body: BatchRequest, principal: Principal) -
         except InvalidRequestError as exc:
             raise type(exc)(f"{where}: {exc.message}", details=exc.details, code=exc.code) from None
         task_id = new_task_id()
-        message = task_message(platform.celery, body.domain, prepared.entry.queue, task_id)
-        ready.append(NewTask(task_id, prepared.entry.name, prepared.entry.queue, prepared.params, prepared.notes, message, prepared.refs, label))
+        message = task_message(platform.celery, body.domain, prepared.entry.queue, task_id, request.priority)
+        ready.append(
+            NewTask(task_id, prepared.entry.name, prepared.entry.queue, prepared.params, prepared.notes, message, prepared.refs, label, request.priority)
+        )
     admission = await platform.tasks.admit_batch(
         batch_id=batch_id, domain=body.domain, key_id=principal.id, tasks=ready,
-        per_key_limit=settings.backlog_per_key, total_limit=settings.backlog_total, webhook=webhook,
+        per_key_limit=settings.backlog_per_key, total_limit=settings.backlog_total, key_record=key_record(principal.id), webhook=webhook,
     )  # fmt: skip
     if admission.outcome == "quota":
         raise quota_error(admission.quota_s or 0)
+    if admission.outcome == "priority":
+        asked = min((task.priority for task in ready), key=lambda priority: priority.band)
+        raise tasks.priority_error(asked, admission.cap)
     if admission.outcome == "backlog_key":
         raise BacklogFullError(
             f"This key has {admission.count} unfinished tasks; {len(ready)} more would pass its limit of {settings.backlog_per_key}. "

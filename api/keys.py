@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import redis.asyncio
 import structlog
 
-from core.schemas import ApiKeyCreated, ApiKeyInfo
+from core.schemas import ApiKeyCreated, ApiKeyInfo, Priority
 
 KEYS_INDEX = "dd:keys"
 REVOKED_CHANNEL = "dd:keys:revoked"
@@ -52,28 +52,37 @@ class KeyStore:
         self._admin_digest = hashlib.sha256(admin_key.encode()).digest()
         self._verified: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (salt, hash)
 
-    async def create(self, name: str) -> ApiKeyCreated:
+    async def create(self, name: str, max_priority: Priority = Priority.interactive) -> ApiKeyCreated:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
         created_at = time.time()
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(key_record(key_id), mapping={"name": name, "salt": salt, "hash": hash_secret(salt, secret), "created_at": created_at})
+            record = {"name": name, "salt": salt, "hash": hash_secret(salt, secret), "created_at": created_at, "max_priority": max_priority.value}
+            pipe.hset(key_record(key_id), mapping=record)
             pipe.zadd(KEYS_INDEX, {key_id: created_at})
             await pipe.execute()
-        return ApiKeyCreated(id=key_id, name=name, key=f"dd_{key_id}_{secret}", created_at=created_at)
+        return ApiKeyCreated(id=key_id, name=name, key=f"dd_{key_id}_{secret}", created_at=created_at, max_priority=max_priority)
 
     async def list(self) -> list[ApiKeyInfo]:
         ids = await self.client.zrange(KEYS_INDEX, 0, -1)
         async with self.client.pipeline(transaction=False) as pipe:
             for key_id in ids:
-                pipe.hmget(key_record(key_id), "name", "created_at")
+                pipe.hmget(key_record(key_id), "name", "created_at", "max_priority")
             rows = await pipe.execute()
-        return [ApiKeyInfo(id=key_id, name=name, created_at=float(created)) for key_id, (name, created) in zip(ids, rows, strict=True) if name]
+        return [
+            ApiKeyInfo(id=key_id, name=name, created_at=float(created), max_priority=cap or Priority.interactive)
+            for key_id, (name, created, cap) in zip(ids, rows, strict=True)
+            if name
+        ]
 
     async def exists(self, key_id: str) -> bool:
         """A key that was created and not revoked."""
         return bool(await self.client.exists(key_record(key_id)))
+
+    async def set_max_priority(self, key_id: str, cap: Priority) -> None:
+        """Submits check the cap in their admission step, so it holds from the next one."""
+        await self.client.hset(key_record(key_id), "max_priority", cap.value)
 
     async def revoke(self, key_id: str) -> bool:
         async with self.client.pipeline(transaction=True) as pipe:

@@ -31,7 +31,7 @@ async def reap_expired(platform: Platform) -> list[tuple[str, str]]:
         if task is None:
             await platform.redis.zrem(LEASES_KEY, task_id)
             continue
-        message = task_message(platform.celery, task.domain, task.queue, task.id)
+        message = task_message(platform.celery, task.domain, task.queue, task.id, task.priority)
         outcome, worker = await platform.tasks.reap(task, message, platform.settings.max_attempts)
         if outcome in ("requeued", "failed", "cancelled"):
             log.warning("worker lost; task " + outcome, task_id=task_id, worker=worker, attempts=task.attempts)

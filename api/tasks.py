@@ -14,7 +14,7 @@ from celery import Celery
 
 from api import webhooks
 from api.files import InputStore, UrlSigner
-from api.keys import KeyStore, Principal
+from api.keys import KeyStore, Principal, key_record
 from api.usage import quota_error
 from core import catalogue, workflows
 from core.blobs import BlobStore
@@ -27,6 +27,7 @@ from core.schemas import (
     Domain,
     ModelInfo,
     Preview,
+    Priority,
     Progress,
     Queue,
     TaskCreated,
@@ -118,10 +119,12 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         key_id=principal.id,
         request=params,
         notes=notes,
-        message=task_message(platform.celery, domain, entry.queue, task_id),
+        message=task_message(platform.celery, domain, entry.queue, task_id, body.priority),
         per_key_limit=settings.backlog_per_key,
         total_limit=settings.backlog_total,
         idempotency=(idempotency_key, body_hash) if idempotency_key else None,
+        key_record=key_record(principal.id),
+        priority=body.priority,
         input_refs=refs,
         webhook=webhook,
     )
@@ -134,11 +137,22 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         raise ConflictError("This Idempotency-Key was used with a different request body; use a new key.", details={"task_id": admission.task_id})
     if admission.outcome == "quota":
         raise quota_error(admission.quota_s or 0)
+    if admission.outcome == "priority":
+        raise priority_error(body.priority, admission.cap)
     if admission.outcome == "backlog_key":
         raise BacklogFullError(f"This key has {admission.count} unfinished tasks (limit {settings.backlog_per_key}); wait for some to finish.", retry_after_s=10)
     if admission.outcome == "backlog_total":
         raise BacklogFullError(f"The platform has {admission.count} unfinished tasks (limit {settings.backlog_total}); try again later.", retry_after_s=10)
     return TaskCreated(id=task_id, position=admission.position)
+
+
+def priority_error(asked: Priority, cap: Priority | None) -> PermissionDeniedError:
+    allowed = [priority.value for priority in Priority if cap is None or priority.band >= cap.band]
+    return PermissionDeniedError(
+        f"This key may submit at most `{cap}` priority, not `{asked}`: ask for one of {', '.join(allowed)}, "
+        "or ask the admin to raise the key's cap.",
+        code="priority_not_allowed",
+    )
 
 
 async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> None:
@@ -252,6 +266,7 @@ def render(platform: Platform, task: StoredTask, base_url: str) -> TaskRecord:
         batch=task.batch,
         label=task.label,
         webhooks=task.webhooks,
+        priority=task.priority,
     )
 
 

@@ -32,7 +32,7 @@ from bench.platform import BenchPlatform
 from bench.report import attempt, errors, say
 from bench.scale import affinity_loads, s3_overhead, throughput, wrk_submits
 from core.logs import configure_logging
-from core.queue import broker_queue_key
+from core.queue import broker_lists
 from core.schemas import Queue
 
 CONCURRENCY = 32
@@ -216,7 +216,7 @@ async def queue_figures(base: str, key: str, store: redis.Redis, counts: Counts)
     ids = figures.pop("ids")
     say(f"GET latency with {len(ids)} queued…")
     figures |= await get_latency(base, key, ids, counts.gets) | {"queued_during_get": len(ids)}
-    store.delete(broker_queue_key(Queue.gpu))  # drop the Celery messages: these tasks need not run
+    store.delete(*broker_lists(Queue.gpu))  # drop the Celery messages: these tasks need not run
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         for task_id in ids:
             await client.delete(f"/api/images/{task_id}", headers={"X-API-Key": key})

@@ -20,6 +20,7 @@ import redis
 
 from bench.platform import BenchPlatform
 from bench.report import say
+from core.queue import broker_lists
 from core.records import ACTIVE_KEY, active_key, queue_key, task_key
 from core.schemas import Queue
 
@@ -225,7 +226,7 @@ def wrk_submits(platform: BenchPlatform, key: str, body: dict[str, Any], duratio
     api_after, redis_after = process_cpu_s(api_pid), redis_usage(store)[1]
     say("wrk: " + " ".join(line.strip() for line in output.splitlines() if "Requests/sec" in line or line.strip().startswith("99%")))
     key_id = key.split("_", 2)[1]  # dd_<id>_<secret>
-    store.delete(Queue.gpu.value, queue_key(Queue.gpu), ACTIVE_KEY, active_key(key_id))  # these tasks need not run
+    store.delete(*broker_lists(Queue.gpu), queue_key(Queue.gpu), ACTIVE_KEY, active_key(key_id))  # these tasks need not run
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     return {

@@ -366,7 +366,9 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
     notes for the task log. Raises InvalidRequestError saying what to change. A request with an
     `image` takes its size from it in `fit_to_input`, once the api has read the image."""
     params = request.model_dump(exclude_none=True)
-    params.pop("webhook", None)  # the platform's business, kept on the record: not the engine's
+    # The platform's business, kept on the record: not the engine's.
+    params.pop("webhook", None)
+    params.pop("priority", None)
     notes: list[str] = []
     if isinstance(request, ImageRequest):
         for name in ("width", "height", "steps", "guidance"):

@@ -1,7 +1,11 @@
 """The Celery app both sides share: broker settings, reliability options, task names.
 
-The api enqueues by task name (it never imports worker code); messages carry only the task
-id, since the worker re-reads the request from the task record.
+The api enqueues by task name (it never imports worker code). A message is a turn to run, not
+a particular task: it carries the id of the task it was made for, but the worker that takes it
+runs whatever task is first in the order of the list's lane (core.records), so priorities and
+fair turns are decided when a worker is free, not when a task was queued. Priorities use
+Celery's own support on Redis: kombu keeps one list per priority step and each worker pops
+the highest priority of all its queues first.
 """
 
 import base64
@@ -12,7 +16,7 @@ from kombu import serialization
 from kombu.utils import json as kombu_json
 
 from core.redis_client import celery_broker
-from core.schemas import Domain, Queue
+from core.schemas import Domain, Priority, Queue
 from core.settings import Settings
 
 TASK_NAMES: dict[Domain, str] = {
@@ -21,6 +25,27 @@ TASK_NAMES: dict[Domain, str] = {
     Domain.videos: "videos.generate",
     Domain.workflows: "workflows.run",
 }
+
+
+# kombu's Redis priority steps are 0, 3, 6, 9 (0 popped first).
+KOMBU_PRIORITY: dict[Priority, int] = {Priority.interactive: 0, Priority.normal: 3, Priority.batch: 6}
+KOMBU_SEPARATOR = "\x06\x16"
+
+
+def model_queue(model: str) -> str:
+    """The lane of a gpu model's tasks waiting for a worker that holds it warm (core.affinity)."""
+    return f"{Queue.gpu.value}.{model}"
+
+
+def broker_list(lane: str, priority: Priority) -> str:
+    """The Redis list kombu keeps a lane's messages of this priority in (its `_q_for_pri`)."""
+    step = KOMBU_PRIORITY[priority]
+    return f"{lane}{KOMBU_SEPARATOR}{step}" if step else lane
+
+
+def broker_lists(lane: str) -> list[str]:
+    """Every list of a lane, highest priority first."""
+    return [broker_list(lane, priority) for priority in Priority]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -53,18 +78,20 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def task_message(app: Celery, domain: Domain, queue: Queue, task_id: str) -> str:
+def task_message(app: Celery, domain: Domain, lane: str, task_id: str, priority: Priority) -> str:
     """The broker message Celery's send_task would push for this task (protocol 2, JSON body,
     base64-encoded as kombu's Redis transport does), built with Celery's and kombu's own
-    functions. The api pushes it in the same atomic Redis step that writes the record, so there
-    is never a record without its message or a message without its record."""
+    functions; its routing key is the lane (a queue, or a model's queue of core.affinity), which
+    tells the worker whose order to run from and kombu where to put it back. The api pushes it
+    in the same atomic Redis step that writes the record, so there is never a record without its
+    message."""
     # The reprs given, so Celery need not build them with its (slow) saferepr on every submit.
     message = app.amqp.as_task_v2(task_id, TASK_NAMES[domain], args=[task_id], ignore_result=True, argsrepr=repr([task_id]), kwargsrepr="{}")
     content_type, content_encoding, body = serialization.dumps(message.body, serializer="json")
     properties = message.properties | {
         "delivery_mode": 2,
-        "delivery_info": {"exchange": "", "routing_key": queue.value},
-        "priority": 0,
+        "delivery_info": {"exchange": "", "routing_key": lane},
+        "priority": KOMBU_PRIORITY[priority],
         "body_encoding": "base64",
         "delivery_tag": str(uuid.uuid4()),
     }
@@ -77,7 +104,3 @@ def task_message(app: Celery, domain: Domain, queue: Queue, task_id: str) -> str
     }
     return kombu_json.dumps(envelope)
 
-
-def broker_queue_key(queue: Queue) -> str:
-    """The Redis list a queue's messages wait in (kombu names it after the queue)."""
-    return queue.value

@@ -4,7 +4,11 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:task:{id}          hash   the record's fields
   dd:task:{id}:logs     list   last N log lines (RPUSH + LTRIM, O(1) per line)
   dd:task:{id}:text     string the text generated so far while running (APPEND, O(1) per token)
-  dd:queue:{queue}      zset   queued task ids by submit sequence → position is ZRANK
+  dd:queue:{lane}       zset   queued task ids of a lane (a queue, or a model's queue gpu.{model} of
+                               core.affinity) in the order they will start: score = priority band × 2^48
+                               + fair-share turn → position is ZRANK; a worker runs the first
+  dd:turns:{queue}:{band} hash fair share within a priority: `_now` the turn of the last task started,
+                               and per key the next turn it may take (so keys take turns)
   dd:active             set    unfinished task ids (global backlog)
   dd:active:{key_id}    set    unfinished task ids of one API key (per-key backlog)
   dd:idem:{key_id}:{k}  string "{body_sha256}:{task_id}" for Idempotency-Key
@@ -23,6 +27,12 @@ Layout (every client-triggered lookup is O(1) or O(log n)):
   dd:drain:{worker}     string when a worker that is shutting down hands its running task back
   dd:events:{id}        pubsub a ping on every change; subscribers re-read the record
   dd:stats:*            hashes counters for /metrics
+
+Ordering is start-time fair queueing: a new task takes the turn max(now, its key's next), so a
+key with 200 tasks queued has turns now … now+199 and another key's new task takes `now`, ahead
+of all but what has started. Broker messages are turns to run (core.queue): the worker that pops
+one starts the first task of that lane, whichever task the message was made for, so a queued
+task can move ahead of older ones, and its position is always where it stands now.
 
 State changes are Lua scripts, so admission and every transition are atomic. The history indexes
 are named inside the scripts from the record's key, domain and model: fine on one Redis or a
@@ -47,8 +57,9 @@ import redis
 import redis.asyncio
 import structlog
 
+from core.queue import broker_list, model_queue
 from core.redis_client import UNAVAILABLE_ERRORS
-from core.schemas import Domain, ErrorInfo, Queue, TaskStatus
+from core.schemas import Domain, ErrorInfo, Priority, Queue, TaskStatus
 
 SEQ_KEY = "dd:seq"
 ACTIVE_KEY = "dd:active"
@@ -81,6 +92,10 @@ def events_channel(task_id: str) -> str:
 
 def queue_key(queue: str) -> str:
     return f"dd:queue:{queue}"
+
+
+def turns_key(queue: str, band: int) -> str:
+    return f"dd:turns:{queue}:{band}"
 
 
 def running_key(queue: str) -> str:
@@ -177,6 +192,13 @@ local function history_move(task, id, from, to)
 end
 """
 
+# A queue's order: each priority band spans this many turns (2^48: never reached, and band × it +
+# turn stays an exact integer in a double).
+ORDER_BAND = 2**48
+BANDS = """
+local BAND_OF = {interactive = 0, normal = 1, batch = 2}
+"""
+
 # A key over its daily GPU-seconds quota (where it has one) submits no more gpu work today.
 _QUOTA = """
 local function over_quota(quota_key, usage_key)
@@ -187,11 +209,20 @@ end
 
 # One queued task: its record, backlog entries, queue position, notes, inputs' expiry, history and
 # broker message (SUBMIT makes one, BATCH many). Returns its position in the queue.
-_CREATE = _HISTORY + _QUOTA + """
+_CREATE = _HISTORY + _QUOTA + f"local ORDER_BAND = {ORDER_BAND}\n" + """
+-- Its key's fair turn in its queue and priority (start-time fair queueing; see the module's doc).
+local function take_turn(turns, key_id)
+  local now = tonumber(redis.call('HGET', turns, '_now') or '0')
+  local turn = math.max(now, tonumber(redis.call('HGET', turns, key_id) or '0'))
+  redis.call('HSET', turns, key_id, turn + 1)
+  return turn
+end
 local function create_task(names, id, fields, ttl, message, notes, refs, expiry, hist_base)
   local seq = redis.call('INCR', names.seq)
   local hist = tonumber(hist_base) + seq % 1000
-  local flat = {'seq', tostring(seq), 'hist', string.format('%d', hist), 'ttl_s', ttl}
+  local order = tonumber(fields.band) * ORDER_BAND + take_turn(names.turns, fields.key_id)
+  local order_s = string.format('%d', order)
+  local flat = {'seq', tostring(seq), 'hist', string.format('%d', hist), 'ttl_s', ttl, 'order', order_s}
   for k, v in pairs(fields) do
     flat[#flat + 1] = k
     flat[#flat + 1] = v
@@ -199,7 +230,7 @@ local function create_task(names, id, fields, ttl, message, notes, refs, expiry,
   redis.call('HSET', names.task, unpack(flat))
   redis.call('SADD', names.active, id)
   redis.call('SADD', names.mine, id)
-  redis.call('ZADD', names.queue, seq, id)
+  redis.call('ZADD', names.queue, order_s, id)
   for _, note in ipairs(notes) do redis.call('RPUSH', names.logs, note) end
   for _, ref in ipairs(refs) do redis.call('ZADD', names.blobs, 'GT', expiry, ref) end
   for _, name in ipairs(history_names(names.task)) do redis.call('ZADD', name, hist, id) end
@@ -210,8 +241,18 @@ local function create_task(names, id, fields, ttl, message, notes, refs, expiry,
 end
 """
 
-SUBMIT = _CREATE + """
--- KEYS: task, queue, active, active of key, idempotency, seq, broker list, logs, blob expiry, quota, usage today
+# A key's cap on priority: its record's `max_priority` (none for the admin, who has no record).
+_CAP = BANDS + """
+local function over_cap(key_record, priority)
+  local cap = redis.call('HGET', key_record, 'max_priority')
+  if cap and BAND_OF[priority] < BAND_OF[cap] then return cap end
+  return nil
+end
+"""
+
+SUBMIT = _CREATE + _CAP + """
+-- KEYS: task, queue, active, active of key, idempotency, seq, broker list, logs, blob expiry, quota, usage today,
+--       turns, key record
 -- ARGV: id, fields json, per-key limit, total limit, ttl, body hash ('' = no idempotency key), message,
 --       notes json, input refs json, inputs' expiry, history score (created ms × 1000), '1' when gpu work
 -- Nothing is written unless the task is created; the record expires only once it has ended.
@@ -228,16 +269,20 @@ local mine = redis.call('SCARD', KEYS[4])
 if mine >= tonumber(ARGV[3]) then return {'backlog_key', tostring(mine)} end
 local total = redis.call('SCARD', KEYS[3])
 if total >= tonumber(ARGV[4]) then return {'backlog_total', tostring(total)} end
+local fields = cjson.decode(ARGV[2])
+local cap = over_cap(KEYS[13], fields.priority)
+if cap then return {'priority', cap} end
 if ARGV[12] == '1' and over_quota(KEYS[10], KEYS[11]) then return {'quota', tostring(redis.call('GET', KEYS[10]))} end
-local names = {task = KEYS[1], queue = KEYS[2], active = KEYS[3], mine = KEYS[4], seq = KEYS[6], broker = KEYS[7], logs = KEYS[8], blobs = KEYS[9]}
-local rank = create_task(names, ARGV[1], cjson.decode(ARGV[2]), ARGV[5], ARGV[7], cjson.decode(ARGV[8]), cjson.decode(ARGV[9]), ARGV[10], ARGV[11])
+local names = {task = KEYS[1], queue = KEYS[2], active = KEYS[3], mine = KEYS[4], seq = KEYS[6], broker = KEYS[7], logs = KEYS[8], blobs = KEYS[9],
+               turns = KEYS[12]}
+local rank = create_task(names, ARGV[1], fields, ARGV[5], ARGV[7], cjson.decode(ARGV[8]), cjson.decode(ARGV[9]), ARGV[10], ARGV[11])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6] .. ':' .. ARGV[1], 'EX', ARGV[5]) end
 return {'created', ARGV[1], tostring(rank)}
 """
 
-BATCH = _CREATE + """
--- KEYS: active, active of key, seq, blob expiry, batch, batch tasks, quota, usage today,
---       then per task: task, queue, logs, broker list
+BATCH = _CREATE + _CAP + """
+-- KEYS: active, active of key, seq, blob expiry, batch, batch tasks, quota, usage today, key record,
+--       then per task: task, queue, logs, broker list, turns
 -- ARGV: per-key limit, total limit, ttl, inputs' expiry, history score, batch fields json,
 --       tasks json [{id, fields, message, notes, refs}], '1' when gpu work
 -- All or nothing: the whole batch fits both backlogs, or nothing is written.
@@ -246,6 +291,10 @@ local mine = redis.call('SCARD', KEYS[2])
 if mine + #tasks > tonumber(ARGV[1]) then return {'backlog_key', tostring(mine)} end
 local total = redis.call('SCARD', KEYS[1])
 if total + #tasks > tonumber(ARGV[2]) then return {'backlog_total', tostring(total)} end
+for _, t in ipairs(tasks) do
+  local cap = over_cap(KEYS[9], t.fields.priority)
+  if cap then return {'priority', cap} end
+end
 if ARGV[8] == '1' and over_quota(KEYS[7], KEYS[8]) then return {'quota', tostring(redis.call('GET', KEYS[7]))} end
 local flat = {}
 for k, v in pairs(cjson.decode(ARGV[6])) do
@@ -255,8 +304,8 @@ end
 redis.call('HSET', KEYS[5], unpack(flat))
 local ranks = {}
 for i, t in ipairs(tasks) do
-  local at = 8 + (i - 1) * 4
-  local names = {task = KEYS[at + 1], queue = KEYS[at + 2], logs = KEYS[at + 3], broker = KEYS[at + 4],
+  local at = 9 + (i - 1) * 5
+  local names = {task = KEYS[at + 1], queue = KEYS[at + 2], logs = KEYS[at + 3], broker = KEYS[at + 4], turns = KEYS[at + 5],
                  active = KEYS[1], mine = KEYS[2], seq = KEYS[3], blobs = KEYS[4]}
   ranks[i] = create_task(names, t.id, t.fields, ARGV[3], t.message, t.notes, t.refs, ARGV[4], ARGV[5])
   redis.call('RPUSH', KEYS[6], t.id)
@@ -264,17 +313,17 @@ end
 return {'created', cjson.encode(ranks)}
 """
 
-START = _HISTORY + """
--- KEYS: task, queue, channel, partial text, leases, running ; ARGV: id, now, lease token, lease deadline, worker
--- A running task whose lease is alive belongs to another worker: this delivery is a duplicate.
+START = _HISTORY + f"local ORDER_BAND = {ORDER_BAND}\n" + """
+-- KEYS: task, lane, channel, partial text, leases, running, turns ; ARGV: id, now, lease token, lease deadline, worker
+-- Only a task still queued in this lane starts; any other answer sends the worker back to the lane's
+-- order for its next task ('taken': another worker started or moved it, or it ended meanwhile).
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'missing', '0'} end
-if status == 'running' then
-  local deadline = redis.call('ZSCORE', KEYS[5], ARGV[1])
-  if deadline and tonumber(deadline) > tonumber(ARGV[2]) then return {'leased', '0'} end
-elseif status ~= 'queued' then
-  return {status, '0'}
+if status ~= 'queued' or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  if status ~= 'queued' then redis.call('ZREM', KEYS[2], ARGV[1]) end
+  return {'taken', '0'}
 end
+local turn = tonumber(redis.call('HGET', KEYS[1], 'order') or '0') % ORDER_BAND
+if turn > tonumber(redis.call('HGET', KEYS[7], '_now') or '0') then redis.call('HSET', KEYS[7], '_now', string.format('%d', turn)) end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2], 'lease', ARGV[3], 'worker', ARGV[5])
 redis.call('HDEL', KEYS[1], 'preview', 'eta_s')
@@ -320,14 +369,15 @@ redis.call('PUBLISH', KEYS[3], 'progress')
 
 REQUEUE = _HISTORY + _HOLDS_LEASE + """
 -- KEYS: task, queue, leases, logs, channel, broker list, running ; ARGV: token, id, message, line
--- A worker shutting down hands its task back: at the front of its queue, the attempt not counted.
+-- A worker shutting down hands its task back: at its place in the queue's order (ahead of all that
+-- came after it), the attempt not counted.
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('SREM', KEYS[7], ARGV[2])
 history_move(KEYS[1], ARGV[2], 'running', 'queued')
-redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[2])
+redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'order') or redis.call('HGET', KEYS[1], 'seq'), ARGV[2])
 redis.call('RPUSH', KEYS[6], ARGV[3])
 redis.call('RPUSH', KEYS[4], ARGV[4])
 redis.call('PUBLISH', KEYS[5], 'queued')
@@ -359,7 +409,7 @@ return 'ok'
 
 # Shared by FINISH, CANCEL and REAP: end the task, free its backlog slots, count it, let it expire.
 # KEYS: task, queue, active, active of key, logs, channel, stats status, run sum, run count, partial text,
-#       leases, blob expiry, running
+#       leases, blob expiry, running, the model's queue (core.affinity: a queued task may wait there)
 # ARGV: id, status, now, outputs json, error json, ttl, model, output refs json, outputs' expiry,
 #       UTC day, usage json (what the worker counted: provider calls, billed units, output bytes)
 # Usage is kept this long (a little over a year), whatever the result TTL.
@@ -399,6 +449,7 @@ local function finish(status, error)
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[3], 'outputs', ARGV[4], 'error', error)
   redis.call('HDEL', KEYS[1], 'lease')
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[14], ARGV[1])
   redis.call('SREM', KEYS[3], ARGV[1])
   redis.call('SREM', KEYS[4], ARGV[1])
   redis.call('ZREM', KEYS[11], ARGV[1])
@@ -440,7 +491,7 @@ return current or 'missing'
 """
 
 REAP = _END + """
--- KEYS[14]: broker list ; ARGV[12]: Celery message, ARGV[13]: max attempts
+-- KEYS[15]: broker list ; ARGV[12]: Celery message, ARGV[13]: max attempts
 -- Atomic, so several api processes can reap the same leases: only one sees it expired.
 local deadline = redis.call('ZSCORE', KEYS[11], ARGV[1])
 if not deadline or tonumber(deadline) > tonumber(ARGV[3]) then return {'alive', ''} end
@@ -464,9 +515,9 @@ end
 redis.call('HSET', KEYS[1], 'status', 'queued')
 history_move(KEYS[1], ARGV[1], 'running', 'queued')
 redis.call('HDEL', KEYS[1], 'lease', 'worker', 'preview', 'eta_s')
-redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'seq'), ARGV[1])
--- The front of the queue: kombu pushes on the left and pops on the right.
-redis.call('RPUSH', KEYS[14], ARGV[12])
+redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'order') or redis.call('HGET', KEYS[1], 'seq'), ARGV[1])
+-- Its place in the order is kept; its message goes to the front (kombu pushes left, pops right).
+redis.call('RPUSH', KEYS[15], ARGV[12])
 redis.call('RPUSH', KEYS[5], lost .. '; requeued for attempt ' .. (attempts + 1) .. ' of ' .. ARGV[13])
 redis.call('PUBLISH', KEYS[6], 'queued')
 return {'requeued', worker}
@@ -502,6 +553,7 @@ class StoredTask:
     label: str | None = None
     webhook: dict[str, Any] | None = None
     webhooks: list[dict[str, Any]] = field(default_factory=list)
+    priority: Priority = Priority.normal
 
     @staticmethod
     def parse(fields: dict[str, str], logs: list[str], position: int | None, partial_text: str | None = None) -> "StoredTask":
@@ -535,6 +587,7 @@ class StoredTask:
             label=fields.get("label"),
             webhook=json.loads(fields["webhook"]) if fields.get("webhook") else None,
             webhooks=list(json.loads(fields.get("webhooks") or "{}").values()),
+            priority=Priority(fields.get("priority") or Priority.normal),
         )
 
     def timestamp(self, name: str) -> datetime | None:
@@ -542,7 +595,7 @@ class StoredTask:
         return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
-def end_keys(task_id: str, queue: str, key_id: str) -> list[str]:
+def end_keys(task_id: str, queue: str, key_id: str, model: str) -> list[str]:
     return [
         task_key(task_id),
         queue_key(queue),
@@ -557,6 +610,7 @@ def end_keys(task_id: str, queue: str, key_id: str) -> list[str]:
         LEASES_KEY,
         BLOB_EXPIRY_KEY,
         running_key(queue),
+        queue_key(model_queue(model)),
     ]
 
 
@@ -586,20 +640,30 @@ def quota_key(key_id: str) -> str:
     return f"dd:quota:{key_id}"
 
 
+# A queued task's position in whichever lane it waits in: its queue's, or its model's (core.affinity).
+POSITION = """
+-- KEYS: task ; ARGV: id
+local queue, model, status = unpack(redis.call('HMGET', KEYS[1], 'queue', 'model', 'status'))
+if status ~= 'queued' then return false end
+return redis.call('ZRANK', 'dd:queue:' .. queue, ARGV[1]) or redis.call('ZRANK', 'dd:queue:' .. queue .. '.' .. model, ARGV[1])
+"""
+# The reads of one record, in one pipeline.
+READS_PER_RECORD = 4
+
+
 def read_pipeline(pipe: Any, task_id: str) -> None:
-    """Queue the reads of one record: its hash, its logs and its rank in every queue."""
+    """Queue the reads of one record: its hash, its logs, its partial text and its position
+    (EVAL, not a registered script: a pipeline of those checks SCRIPT EXISTS on every run)."""
     pipe.hgetall(task_key(task_id))
     pipe.lrange(logs_key(task_id), 0, -1)
     pipe.get(text_key(task_id))
-    for queue in Queue:
-        pipe.zrank(queue_key(queue), task_id)
+    pipe.eval(POSITION, 1, task_key(task_id), task_id)
 
 
 def parse_read(results: list[Any]) -> StoredTask | None:
-    fields, logs, partial_text, *ranks = results
+    fields, logs, partial_text, position = results
     if not fields.get("id"):
         return None
-    position = next((rank for rank in ranks if rank is not None), None)
     return StoredTask.parse(fields, logs, position, partial_text)
 
 
@@ -615,16 +679,18 @@ class NewTask:
     message: str
     input_refs: Sequence[str]
     label: str | None
+    priority: Priority
 
 
 @dataclass(frozen=True)
 class Admission:
-    outcome: str  # created | existing | conflict | backlog_key | backlog_total | quota
+    outcome: str  # created | existing | conflict | backlog_key | backlog_total | quota | priority
     task_id: str | None = None
     position: int | None = None
     count: int | None = None
     positions: list[int] | None = None
     quota_s: float | None = None
+    cap: Priority | None = None  # the key's highest priority, when the request asked for more
 
 
 class AsyncTaskStore:
@@ -652,11 +718,14 @@ class AsyncTaskStore:
         per_key_limit: int,
         total_limit: int,
         idempotency: tuple[str, str] | None,
+        key_record: str,
+        priority: Priority = Priority.normal,
         input_refs: Sequence[str] = (),
         webhook: dict[str, Any] | None = None,
     ) -> Admission:
-        """Check both backlogs, write the record, its notes and its queue position, keep its
-        inputs for the result TTL and push the broker message: one atomic step, one round trip."""
+        """Check the key's priority cap (`key_record`: its hash, holding `max_priority`), both
+        backlogs and its quota, write the record, its notes and its place in the queue's order,
+        keep its inputs for the result TTL and push the broker message: one atomic step, one round trip."""
         fields = {
             "id": task_id,
             "domain": domain.value,
@@ -666,6 +735,8 @@ class AsyncTaskStore:
             "status": TaskStatus.queued.value,
             "request": json.dumps(request),
             "created_at": repr(created_at := time.time()),
+            "priority": priority.value,
+            "band": str(priority.band),
         } | ({"webhook": json.dumps(webhook)} if webhook else {})
         idem_name, body_hash = idempotency or ("", "")
         keys = [
@@ -675,11 +746,13 @@ class AsyncTaskStore:
             active_key(key_id),
             idempotency_key(key_id, idem_name) if idempotency else f"dd:idem:{key_id}:",
             SEQ_KEY,
-            queue.value,
+            broker_list(queue, priority),
             logs_key(task_id),
             BLOB_EXPIRY_KEY,
             quota_key(key_id),
             usage_key(key_id, usage_day(created_at)),
+            turns_key(queue, priority.band),
+            key_record,
         ]
         args = [
             task_id, json.dumps(fields), per_key_limit, total_limit, self.ttl_s, body_hash, message,
@@ -693,6 +766,8 @@ class AsyncTaskStore:
             return Admission(outcome, task_id=value)
         if outcome == "quota":
             return Admission(outcome, quota_s=float(value))
+        if outcome == "priority":
+            return Admission(outcome, cap=Priority(value))
         return Admission(outcome, count=int(value))
 
     async def admit_batch(
@@ -704,6 +779,7 @@ class AsyncTaskStore:
         tasks: Sequence[NewTask],
         per_key_limit: int,
         total_limit: int,
+        key_record: str,
         webhook: dict[str, Any] | None = None,
     ) -> Admission:
         """Every task of a batch or none: both backlogs checked for all of them, then each
@@ -711,17 +787,21 @@ class AsyncTaskStore:
         created_at = time.time()
         keys = [
             ACTIVE_KEY, active_key(key_id), SEQ_KEY, BLOB_EXPIRY_KEY, batch_key(batch_id), batch_tasks_key(batch_id),
-            quota_key(key_id), usage_key(key_id, usage_day(created_at)),
+            quota_key(key_id), usage_key(key_id, usage_day(created_at)), key_record,
         ]  # fmt: skip
         items = []
         # Every task reports its own events; the batch, once all have ended, `batch_completed`.
         task_events = [event for event in (webhook or {}).get("events", []) if event != "batch_completed"]
         task_hook = {"webhook": json.dumps(webhook | {"events": task_events})} if webhook and task_events else {}
         for task in tasks:
-            keys += [task_key(task.task_id), queue_key(task.queue), logs_key(task.task_id), task.queue.value]
+            keys += [
+                task_key(task.task_id), queue_key(task.queue), logs_key(task.task_id), broker_list(task.queue, task.priority),
+                turns_key(task.queue, task.priority.band),
+            ]
             fields = {
                 "id": task.task_id, "domain": domain.value, "model": task.model, "queue": task.queue.value, "key_id": key_id,
                 "status": TaskStatus.queued.value, "request": json.dumps(task.request), "created_at": repr(created_at), "batch": batch_id,
+                "priority": task.priority.value, "band": str(task.priority.band),
             } | ({"label": task.label} if task.label is not None else {}) | task_hook  # fmt: skip
             items.append({"id": task.task_id, "fields": fields, "message": task.message, "notes": task.notes, "refs": list(task.input_refs)})
         batch = {"id": batch_id, "key_id": key_id, "domain": domain.value, "created_at": repr(created_at), "count": str(len(tasks)), "remaining": str(len(tasks))}
@@ -734,6 +814,8 @@ class AsyncTaskStore:
             return Admission(outcome, task_id=batch_id, positions=json.loads(value))
         if outcome == "quota":
             return Admission(outcome, quota_s=float(value))
+        if outcome == "priority":
+            return Admission(outcome, cap=Priority(value))
         return Admission(outcome, count=int(value))
 
     async def batch(self, batch_id: str) -> tuple[dict[str, str], list[StoredTask]]:
@@ -753,12 +835,11 @@ class AsyncTaskStore:
 
     async def get_many(self, task_ids: Sequence[str]) -> list[StoredTask | None]:
         """Many records in one round trip, in order (None where a record is gone)."""
-        per_read = 3 + len(Queue)  # read_pipeline's commands per record
         async with self.client.pipeline(transaction=False) as pipe:
             for task_id in task_ids:
                 read_pipeline(pipe, task_id)
             results = await pipe.execute()
-        return [parse_read(results[i * per_read : (i + 1) * per_read]) for i in range(len(task_ids))]
+        return [parse_read(results[i * READS_PER_RECORD : (i + 1) * READS_PER_RECORD]) for i in range(len(task_ids))]
 
     async def history(self, index: str, *, before: int | None, oldest: int | None, limit: int) -> tuple[list[StoredTask], int | None]:
         """Up to `limit` tasks of one history index (history_key), newest first, scored below
@@ -784,7 +865,7 @@ class AsyncTaskStore:
         return found, int(high[1:])
 
     async def cancel(self, task: StoredTask) -> str:
-        keys = end_keys(task.id, task.queue, task.key_id)
+        keys = end_keys(task.id, task.queue, task.key_id, task.model)
         args = end_args(task, TaskStatus.cancelled, [], ErrorInfo(code="cancelled", message="Cancelled before it ran."), self.ttl_s)
         return await self._cancel(keys, args)
 
@@ -794,7 +875,7 @@ class AsyncTaskStore:
     async def reap(self, task: StoredTask, message: str, max_attempts: int) -> tuple[str, str]:
         """Requeue a task whose lease expired (or fail it `worker_lost` after max_attempts).
         Returns (requeued | failed | cancelled | alive | <status>, the lost worker)."""
-        keys = [*end_keys(task.id, task.queue, task.key_id), task.queue.value]
+        keys = [*end_keys(task.id, task.queue, task.key_id, task.model), broker_list(task.queue, task.priority)]
         args = [*end_args(task, TaskStatus.failed, [], None, self.ttl_s), message, max_attempts]
         outcome, worker = await self._reap(keys, args)
         return outcome, worker
@@ -854,13 +935,25 @@ class TaskStore:
 
         return self.durable(read, "read the task")
 
-    def start(self, task: StoredTask, hostname: str) -> tuple[str, int, Lease]:
-        """Mark running and take the lease. Returns the status (running, or why it is not
-        startable: leased, succeeded, …), the attempt number and the lease."""
+    def first(self, lane: str) -> str | None:
+        """The id of the task that starts next in this lane (a queue, or a model's queue)."""
+        ids = self.durable(lambda: self.client.zrange(queue_key(lane), 0, 0), "read the queue")
+        return ids[0] if ids else None
+
+    def forget(self, lane: str, task_id: str) -> None:
+        """Drop an id whose record is gone from a lane's order."""
+        self.durable(lambda: self.client.zrem(queue_key(lane), task_id), "drop a lost task")
+
+    def start(self, task: StoredTask, lane: str, hostname: str) -> tuple[str, int, Lease]:
+        """Mark running and take the lease, if the task still waits in this lane. Returns the
+        status (running, or `taken` when it no longer waits there), the attempt number and the lease."""
         lease = Lease(task.id, uuid.uuid4().hex, hostname)
         worker = f"{hostname} (pid {os.getpid()})"
         now = time.time()
-        keys = [task_key(task.id), queue_key(task.queue), events_channel(task.id), text_key(task.id), LEASES_KEY, running_key(task.queue)]
+        keys = [
+            task_key(task.id), queue_key(lane), events_channel(task.id), text_key(task.id), LEASES_KEY, running_key(task.queue),
+            turns_key(task.queue, task.priority.band),
+        ]  # fmt: skip
         status, attempts = self.durable(lambda: self._start(keys, [task.id, now, lease.token, now + self.lease_s, worker]), "start the task")
         return status, int(attempts), lease
 
@@ -885,8 +978,8 @@ class TaskStore:
         """Hand a task back to the front of its queue (its attempt not counted): `requeued`, or
         `lost` when this worker no longer holds it."""
         keys = [
-            task_key(task.id), queue_key(task.queue), LEASES_KEY, logs_key(task.id), events_channel(task.id), task.queue.value,
-            running_key(task.queue),
+            task_key(task.id), queue_key(task.queue), LEASES_KEY, logs_key(task.id), events_channel(task.id),
+            broker_list(task.queue, task.priority), running_key(task.queue),
         ]  # fmt: skip
         return self.durable(lambda: self._requeue(keys, [lease.token, task.id, message, f"requeued: {reason}"]), "requeue the task")
 
@@ -920,7 +1013,7 @@ class TaskStore:
         """End the task with this result (and what it used, for the key's usage); returns the
         status it ended with (a task that had already ended, or that another worker now holds,
         keeps its own)."""
-        keys = end_keys(task.id, task.queue, task.key_id)
+        keys = end_keys(task.id, task.queue, task.key_id, task.model)
         args = [*end_args(task, status, outputs or [], error, self.ttl_s, usage), lease.token]
         return self.durable(lambda: self._finish(keys, args), "write the result")
 

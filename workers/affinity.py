@@ -1,7 +1,7 @@
 """A gpu worker's side of model affinity (core.affinity).
 
 Before a task starts, a worker that does not hold its model warm either hands it to the model's
-queue (another worker holds it, its backlog is short, and this worker has other work or no room
+lane (another worker holds it, its backlog is short, and this worker has other work or no room
 for the model) or claims the model and runs it.
 After each task it holds exactly the models warm in its cache: it claims those and consumes their
 queues (Celery's add_consumer), and releases the others. The heartbeat keeps the claims fresh;
@@ -10,13 +10,15 @@ a worker that starts or shuts down releases all of its own.
 
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import redis
 import structlog
 from celery import Celery
 
-from core.affinity import AFFINITY_KEY, CLAIM, CLAIM_S, FORWARD, RELEASE, holders_key, model_queue, release_args, release_keys
-from core.records import StoredTask
+from core.affinity import AFFINITY_KEY, CLAIM, CLAIM_S, FORWARD, RELEASE, holders_key, release_args, release_keys
+from core.queue import broker_list, model_queue
+from core.records import StoredTask, queue_key
 from core.schemas import Queue
 
 log = structlog.get_logger("worker")
@@ -34,22 +36,32 @@ class WorkerAffinity:
         self._release = client.register_script(RELEASE)
         self._synced: list[str] | None = None
 
-    def dispatch(self, task: StoredTask, hostname: str, warm: list[str], would_evict: bool, message: Callable[[], str]) -> bool:
-        """True when the task went to its model's queue for a worker that holds the model warm;
-        False when this worker runs it (warm here, or claimed now: others forward to it meanwhile).
-        `would_evict`: loading the task's model here would push a warm one out."""
-        if self.backlog == 0 or task.queue != Queue.gpu or task.model in warm:
-            return False
+    def dispatch(
+        self, task: StoredTask, lane: str, hostname: str, warm: list[str], would_evict: bool, message: Callable[[str], str]
+    ) -> Literal["run", "forwarded", "taken"]:
+        """`forwarded` when the task, first in the shared gpu lane, went to its model's lane for a
+        worker that holds the model warm; `run` when this worker runs it (warm here, or claimed
+        now: others forward to it meanwhile); `taken` when it no longer waits in the lane.
+        `would_evict`: loading the task's model here would push a warm one out; `message(lane)`
+        builds the message that goes with it to the model's lane."""
+        if self.backlog == 0 or lane != Queue.gpu or task.model in warm:
+            return "run"
         now = time.time()
-        keys = [holders_key(task.model), model_queue(task.model), AFFINITY_KEY, Queue.gpu.value, *map(model_queue, warm)]
-        args = [now, self.backlog, hostname, message(), now + CLAIM_S, task.model, "1" if would_evict else "0"]
+        model_lane = model_queue(task.model)
+        keys = [
+            holders_key(task.model), queue_key(model_lane), AFFINITY_KEY, queue_key(Queue.gpu), broker_list(model_lane, task.priority),
+            *(queue_key(model_queue(model)) for model in warm),
+        ]  # fmt: skip
+        args = [now, self.backlog, hostname, message(model_lane), now + CLAIM_S, task.model, "1" if would_evict else "0", task.id]
         outcome = self._forward(keys, args)
         if outcome == "forwarded":
             log.info("handed to a worker that holds the model warm", task_id=task.id, model=task.model)
-            return True
+            return "forwarded"
+        if outcome == "taken":
+            return "taken"
         self._consume(hostname, task.model)
         self._synced = None  # the claim is for a model not yet warm: the next sync settles it
-        return False
+        return "run"
 
     def sync(self, hostname: str, warm: list[str]) -> None:
         """Hold exactly the models warm here: claim them (consuming their queues) and release the

@@ -69,19 +69,22 @@ class WorkerState:
 state = WorkerState()
 
 
-def message_for(task: StoredTask) -> str:
-    return task_message(app, task.domain, task.queue, task.id)
+def message_for(task: StoredTask, lane: str | None = None) -> str:
+    return task_message(app, task.domain, lane or task.queue, task.id, task.priority)
 
 
 def execute(task: Task, task_id: str) -> str:
+    """A turn to run the first task of the message's lane (its routing key; see core.queue);
+    `task_id` names the task the message was made for, which may not be the one that runs."""
     hostname = task.request.hostname
+    lane = task.request.delivery_info["routing_key"]
 
-    def dispatch(stored: StoredTask) -> bool:
+    def dispatch(stored: StoredTask) -> str:
         would_evict = stored.model in CATALOGUE and state.engines.would_evict(CATALOGUE[stored.model])
-        return state.affinity.dispatch(stored, hostname, state.engines.warm_names(), would_evict, lambda: message_for(stored))
+        return state.affinity.dispatch(stored, lane, hostname, state.engines.warm_names(), would_evict, lambda to: message_for(stored, to))
 
     try:
-        return run_task(task_id, state.store, state.context, state.engines.engine, settings.max_attempts, hostname, message_for, dispatch)
+        return run_task(lane, state.store, state.context, state.engines.engine, settings.max_attempts, hostname, message_for, dispatch)
     finally:
         warm = state.engines.warm_names()
         try:

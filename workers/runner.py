@@ -1,9 +1,10 @@
-"""One task's lifecycle on a worker: start → engine → succeeded | failed | cancelled.
+"""One task's lifecycle on a worker: pick → start → engine → succeeded | failed | cancelled.
 
-Idempotent, because with acks_late a message can arrive twice: a finished or cancelled task is
-skipped, and so is one whose lease another worker holds (a redelivery while it runs). A task
-whose worker was lost comes back through the api's reaper (or a redelivery after its lease
-expired) and runs again, up to max_attempts; the log says so.
+A message is a turn to run (core.queue): the worker starts the first task of the message's lane,
+by priority and fair turn, whichever task the message was made for. So a message that arrives
+twice (acks_late) is only a spare turn: it starts the next task, or finds the lane empty. A task
+whose worker was lost comes back through the api's reaper and runs again, up to max_attempts;
+the log says so.
 """
 
 import time
@@ -32,45 +33,77 @@ class Engine(Protocol):
 
 
 def run_task(
-    task_id: str,
+    lane: str,
     store: TaskStore,
     make_context: Callable[[LeaseKeeper], TaskContext],
     engine_for: Callable[[ModelEntry], Engine],
     max_attempts: int,
     hostname: str,
     message_for: Callable[[StoredTask], str],
-    dispatch: Callable[[StoredTask], bool] = lambda task: False,
+    dispatch: Callable[[StoredTask], str] = lambda task: "run",
 ) -> str:
-    """Run one task to a terminal status; returns that status (or why it was skipped).
-    `message_for` builds the broker message that hands the task back when the worker drains;
-    `dispatch` may hand a queued task on to a worker that holds its model warm (workers.affinity)."""
-    task = store.get_to_run(task_id)
-    if task is None:
-        log.warning("task record missing; expired or never written", task_id=task_id)
-        return "missing"
-    structlog.contextvars.bind_contextvars(task_id=task_id, model=task.model, queue=task.queue.value)
+    """Start the first task waiting in `lane` and run it to a terminal status; returns that status
+    (`idle` when nothing waits: a spare turn). `message_for` builds the broker message that hands
+    the task back when the worker drains; `dispatch` may hand the task on to a worker that holds
+    its model warm (workers.affinity: `run`, `forwarded`, or `taken` when it no longer waits)."""
     try:
-        if task.status == TaskStatus.queued and dispatch(task):
-            return "forwarded"
-        status, attempt, lease = store.start(task, hostname)
-        if status != TaskStatus.running:
-            log.info("skipped", status=status)
-            return status
-        with LeaseKeeper(store, lease) as keeper:
-            ctx = make_context(keeper)
-            if attempt > 1:
-                ctx.log(f"attempt {attempt} of {max_attempts}, on {hostname}: the previous attempt's worker was lost")
-            if attempt > max_attempts:
-                error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
-                return store.finish(task, lease, TaskStatus.failed, error=error, usage=ctx.usage)
-            return _execute(task, store, ctx, engine_for, message_for)
+        picked = _pick(lane, store, hostname, dispatch)
+        if isinstance(picked, str):
+            return picked
+        task, attempt, lease = picked
+        structlog.contextvars.bind_contextvars(task_id=task.id, model=task.model, queue=task.queue.value)
+        return _run(task, attempt, lease, store, make_context, engine_for, max_attempts, hostname, message_for)
     except UNAVAILABLE_ERRORS:
         # Redis stayed away longer than the outage budget: the lease lapses and the reaper
         # requeues the task once Redis is back, so nothing is lost but this run.
-        log.error("task abandoned: Redis unreachable", task_id=task_id)
+        log.error("turn abandoned: Redis unreachable", lane=lane)
         return "abandoned"
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+def _pick(lane: str, store: TaskStore, hostname: str, dispatch: Callable[[StoredTask], str]) -> tuple[StoredTask, int, Lease] | str:
+    """Start the lane's first task: the started task, its attempt and lease; or `idle` / `forwarded`.
+    Another worker may start (or move) the same task first: then the next one is tried."""
+    while True:
+        task_id = store.first(lane)
+        if task_id is None:
+            log.info("nothing waits in the lane: a spare turn", lane=lane)
+            return "idle"
+        task = store.get_to_run(task_id)
+        if task is None:
+            log.warning("a queued task's record is gone; dropped from the lane", task_id=task_id, lane=lane)
+            store.forget(lane, task_id)
+            continue
+        outcome = dispatch(task)
+        if outcome == "forwarded":
+            return outcome
+        if outcome == "taken":
+            continue
+        status, attempt, lease = store.start(task, lane, hostname)
+        if status == TaskStatus.running:
+            return task, attempt, lease
+
+
+def _run(
+    task: StoredTask,
+    attempt: int,
+    lease: Lease,
+    store: TaskStore,
+    make_context: Callable[[LeaseKeeper], TaskContext],
+    engine_for: Callable[[ModelEntry], Engine],
+    max_attempts: int,
+    hostname: str,
+    message_for: Callable[[StoredTask], str],
+) -> str:
+    with LeaseKeeper(store, lease) as keeper:
+        ctx = make_context(keeper)
+        if attempt > 1:
+            ctx.log(f"attempt {attempt} of {max_attempts}, on {hostname}: the previous attempt's worker was lost")
+        if attempt > max_attempts:
+            error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
+            return store.finish(task, lease, TaskStatus.failed, error=error, usage=ctx.usage)
+        return _execute(task, store, ctx, engine_for, message_for)
 
 
 def _execute(

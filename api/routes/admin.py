@@ -7,7 +7,7 @@ from api.deps import AdminKey, PlatformDep
 from api.errors import ERROR_RESPONSES
 from api.routes.usage import Since, Until
 from core.errors import NotFoundError
-from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, Quota, QuotaSet, UsageReport, WebhookSecret
+from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, PriorityCap, Quota, QuotaSet, UsageReport, WebhookSecret
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 @router.post("/keys", status_code=201, operation_id="create_key", summary="Create an API key")
 async def create_key(body: ApiKeyCreate, platform: PlatformDep, admin: AdminKey) -> ApiKeyCreated:
     """The key is in this response only; the server keeps a salted hash."""
-    return await platform.keys.create(body.name)
+    return await platform.keys.create(body.name, body.max_priority)
 
 
 @router.get("/keys", operation_id="list_keys", summary="List API keys")
@@ -38,6 +38,15 @@ async def create_webhook_secret(key_id: str, platform: PlatformDep, admin: Admin
     secret = webhooks.new_secret()
     await platform.redis.set(webhooks.secret_key(key_id), secret)
     return WebhookSecret(key_id=key_id, secret=secret)
+
+
+@router.put("/keys/{key_id}/priority", operation_id="set_max_priority", summary="Cap a key's priority")
+async def set_max_priority(key_id: str, body: PriorityCap, platform: PlatformDep, admin: AdminKey) -> PriorityCap:
+    """Its submits above the cap are refused with 403 `priority_not_allowed` from now on; tasks already queued keep theirs."""
+    if not await platform.keys.exists(key_id):
+        raise NotFoundError(f"No API key {key_id!r}.")
+    await platform.keys.set_max_priority(key_id, body.max_priority)
+    return body
 
 
 @router.get("/usage", operation_id="get_all_usage", summary="Usage of every key per day")

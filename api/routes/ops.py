@@ -2,12 +2,14 @@
 
 import time
 
+import redis.asyncio
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from api.deps import PlatformDep
 from api.tasks import live_workers
-from core.affinity import AFFINITY_KEY, model_queue
+from core.affinity import AFFINITY_KEY
+from core.queue import model_queue
 from core.records import ACTIVE_KEY, STATS_RUN_COUNT_KEY, STATS_RUN_SUM_KEY, STATS_STATUS_KEY, queue_key, running_key
 from core.schemas import Health, LiveWorker, Queue, QueueDemand, Readiness, Scaling
 
@@ -44,6 +46,15 @@ async def readyz(platform: PlatformDep, response: Response) -> Readiness:
     return Readiness(status="ready" if ready else "not_ready", redis="ok", workers=per_queue, live=live)
 
 
+async def model_lane_depths(client: redis.asyncio.Redis) -> dict[str, int]:
+    """gpu tasks waiting in each model's lane (core.affinity): queued gpu work, like the shared queue's."""
+    models = sorted(await client.smembers(AFFINITY_KEY))
+    async with client.pipeline(transaction=False) as pipe:
+        for model in models:
+            pipe.zcard(queue_key(model_queue(model)))
+        return dict(zip(models, await pipe.execute(), strict=True))
+
+
 @router.get("/scaling", operation_id="scaling", summary="Queue demand for autoscalers")
 async def scaling(platform: PlatformDep) -> Scaling:
     """Per queue: tasks queued, tasks running and live workers. KEDA's metrics-api scaler reads
@@ -54,10 +65,11 @@ async def scaling(platform: PlatformDep) -> Scaling:
             pipe.zcard(queue_key(queue))
             pipe.scard(running_key(queue))
         counts = await pipe.execute()
+    waiting_for_holders = sum((await model_lane_depths(platform.redis)).values())
     workers = await live_workers(platform.redis)
     queues = {}
     for index, queue in enumerate(Queue):
-        queued, running = counts[2 * index], counts[2 * index + 1]
+        queued, running = counts[2 * index] + (waiting_for_holders if queue == Queue.gpu else 0), counts[2 * index + 1]
         live = sum(queue.value in worker.queues for worker in workers.values())
         queues[queue.value] = QueueDemand(queued=queued, running=running, workers=live, demand=queued + running)
     return Scaling(queues=queues)
@@ -75,6 +87,8 @@ async def metrics(platform: PlatformDep) -> Response:
         pipe.hgetall(STATS_RUN_SUM_KEY)
         pipe.hgetall(STATS_RUN_COUNT_KEY)
         *depths, active, finished, run_sums, run_counts = await pipe.execute()
+    by_model = await model_lane_depths(client)
+    depths[list(Queue).index(Queue.gpu)] += sum(by_model.values())
     workers = await live_workers(client)
     registry = CollectorRegistry()
     depth = Gauge("ddiffusion_queue_depth", "Tasks waiting in a queue.", ["queue"], registry=registry)
@@ -107,12 +121,7 @@ async def metrics(platform: PlatformDep) -> Response:
     waiting = Gauge(
         "ddiffusion_affinity_queue_depth", "gpu tasks waiting for a worker that holds their model warm.", ["model"], registry=registry
     )
-    models = sorted(await client.smembers(AFFINITY_KEY))
-    async with client.pipeline(transaction=False) as pipe:
-        for model in models:
-            pipe.llen(model_queue(model))
-        depths_by_model = await pipe.execute()
-    for model, count in zip(models, depths_by_model, strict=True):
+    for model, count in by_model.items():
         waiting.labels(model).set(count)
     Gauge("ddiffusion_scrape_timestamp_seconds", "When these figures were read.", registry=registry).set(time.time())
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -13,6 +13,7 @@ from core.schemas.common import (
     LiveWorker,
     ModelInfo,
     Preview,
+    Priority,
     Progress,
     Queue,
     QueueDemand,
@@ -32,7 +33,7 @@ from core.schemas.common import (
 )
 from core.schemas.images import IMAGE_EXAMPLES, ImageRequest, LoraSpec
 from core.schemas.index import ApiIndex, DomainLinks
-from core.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
+from core.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, PriorityCap
 from core.schemas.texts import TEXT_EXAMPLES, ChatMessage, TextRequest
 from core.schemas.usage import Quota, QuotaSet, UsageDay, UsageReport
 from core.schemas.videos import VIDEO_EXAMPLES, VideoRequest
@@ -56,6 +57,8 @@ REQUEST_EXAMPLES: dict[Domain, dict[str, RequestExample]] = {
 }
 
 __all__ = [
+    "Priority",
+    "PriorityCap",
     "WebhookDelivery",
     "WebhookSecret",
     "WebhookSpec",

@@ -21,6 +21,25 @@ class Queue(StrEnum):
     comfy = "comfy"
 
 
+class Priority(StrEnum):
+    """What starts next: every queued interactive task before any normal one, normal before batch."""
+
+    interactive = "interactive"
+    normal = "normal"
+    batch = "batch"
+
+    @property
+    def band(self) -> int:
+        """0 for interactive (first), 1 for normal, 2 for batch."""
+        return list(Priority).index(self)
+
+
+PRIORITY_FIELD_DESCRIPTION = (
+    "`interactive` starts before any queued `normal` or `batch` task (the key's cap allowing); within a priority, "
+    "keys take turns. `batch` suits wedges and overnight work."
+)
+
+
 class TaskStatus(StrEnum):
     queued = "queued"
     running = "running"
@@ -183,6 +202,7 @@ class TaskRecord(BaseModel):
     error: ErrorInfo | None = None
     logs: list[str] = Field(default_factory=list, description="The task's last log lines.")
     attempts: int = Field(0, description="Runs started; more than one after a worker was lost.")
+    priority: Priority = Priority.normal
     webhooks: list[WebhookDelivery] = Field(default_factory=list, description="Each webhook event and how its delivery went.")
     batch: str | None = Field(None, description="The batch this task belongs to (GET /api/batches/{batch}).")
     label: str | None = Field(None, description="Its label in that batch.")

@@ -2,7 +2,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.schemas.common import UPLOAD_FIRST, UPLOADED_IMAGE, UPLOADED_MASK, InputRef, RequestExample, WebhookSpec
+from core.schemas.common import (
+    PRIORITY_FIELD_DESCRIPTION,
+    UPLOAD_FIRST,
+    UPLOADED_IMAGE,
+    UPLOADED_MASK,
+    InputRef,
+    Priority,
+    RequestExample,
+    WebhookSpec,
+)
 
 _TXT2IMG = {"model": "tiny-sd", "prompt": "a red teapot on a wooden table", "width": 64, "height": 64, "steps": 2, "seed": 7}
 _LORA = {"name": "my-style", "scale": 0.8}
@@ -55,6 +64,7 @@ class ImageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"example": _TXT2IMG})
 
     webhook: WebhookSpec | None = Field(None, description="POST the record to a URL of yours when the task starts or ends.")
+    priority: Priority = Field(Priority.normal, description=PRIORITY_FIELD_DESCRIPTION)
 
     model: str = Field(examples=["tiny-sd"], max_length=200, description="A model from GET /api/images/models; `available` says it runs here.")
     prompt: str = Field(min_length=1, max_length=4000, examples=[_TXT2IMG["prompt"]])

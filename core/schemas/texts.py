@@ -2,7 +2,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.schemas.common import UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, RequestExample, WebhookSpec
+from core.schemas.common import PRIORITY_FIELD_DESCRIPTION, UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, Priority, RequestExample, WebhookSpec
 
 _MESSAGES = [{"role": "user", "content": "Name three colours of a sunset."}]
 _CHAT = {"model": "tiny-llm", "messages": _MESSAGES, "max_tokens": 32}
@@ -62,6 +62,7 @@ class TextRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"example": _CHAT})
 
     webhook: WebhookSpec | None = Field(None, description="POST the record to a URL of yours when the task starts or ends.")
+    priority: Priority = Field(Priority.normal, description=PRIORITY_FIELD_DESCRIPTION)
 
     model: str = Field(examples=["tiny-llm"], max_length=200, description="A model from GET /api/texts/models; `available` says it runs here.")
     messages: list[ChatMessage] = Field(min_length=1, max_length=200, examples=[_MESSAGES])

@@ -1,6 +1,6 @@
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.schemas.common import UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, RequestExample, WebhookSpec
+from core.schemas.common import PRIORITY_FIELD_DESCRIPTION, UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, Priority, RequestExample, WebhookSpec
 
 _T2V = {"model": "tiny-ltx", "prompt": "a paper boat drifting on a pond", "seed": 7}
 # The first is the default body in Swagger UI: it needs nothing but the embedded tiny-ltx.
@@ -20,6 +20,7 @@ class VideoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"example": _T2V})
 
     webhook: WebhookSpec | None = Field(None, description="POST the record to a URL of yours when the task starts or ends.")
+    priority: Priority = Field(Priority.normal, description=PRIORITY_FIELD_DESCRIPTION)
 
     model: str = Field(examples=["tiny-ltx"], max_length=200, description="A model from GET /api/videos/models; `available` says it runs here.")
     prompt: str = Field(min_length=1, max_length=4000, examples=[_T2V["prompt"]])

@@ -2,7 +2,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.schemas.common import UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, RequestExample, WebhookSpec
+from core.schemas.common import PRIORITY_FIELD_DESCRIPTION, UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, Priority, RequestExample, WebhookSpec
 
 _TEMPLATE = {"model": "comfyui", "template": "txt2img", "patches": {"positive": {"text": "a lighthouse on a cliff at dusk"}}}
 # The first is the default body in Swagger UI: a template shipped in comfy_sidecar/workflows, no inputs.
@@ -27,6 +27,7 @@ class WorkflowRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"example": _TEMPLATE})
 
     webhook: WebhookSpec | None = Field(None, description="POST the record to a URL of yours when the task starts or ends.")
+    priority: Priority = Field(Priority.normal, description=PRIORITY_FIELD_DESCRIPTION)
 
     model: str = Field("comfyui", max_length=200, description="The ComfyUI backend to run on.")
     workflow: dict[str, Any] | None = Field(None, description="An API-format ComfyUI graph; give this or `template`, not both.")

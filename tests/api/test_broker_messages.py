@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from core.queue import broker_list
+from core.schemas import Priority
 from tests.utils.platform import RedisServer, make_settings
 from tests.utils.tasks import data_url, new_key
 
@@ -21,7 +23,7 @@ def test_message_stays_under_4kb_with_a_10mb_input(tmp_path: Path) -> None:
             response = client.post("/api/images", json={"model": "tiny-sd", "prompt": "plate", "image": data_url(image)}, headers=headers)
             assert response.status_code == 202, response.text
             task_id = response.json()["id"]
-        [message] = server.client().lrange("gpu", 0, -1)
+        [message] = server.client().lrange(broker_list("gpu", Priority.normal), 0, -1)
         assert len(message.encode()) < 4096
         envelope = json.loads(message)
         assert envelope["headers"]["id"] == task_id and envelope["headers"]["task"] == "images.generate"

@@ -30,7 +30,7 @@ def test_only_a_salted_hash_is_stored(client: TestClient, redis_server: RedisSer
     secret = body["key"].split("_", 2)[2]
     stored = redis_server.client().hgetall(f"dd:key:{body['id']}")
     assert secret not in str(stored)
-    assert set(stored) == {"name", "salt", "hash", "created_at"}
+    assert set(stored) == {"name", "salt", "hash", "created_at", "max_priority"}
 
 
 def test_bearer_header_works_too(client: TestClient, user: dict[str, str]) -> None:

@@ -9,8 +9,10 @@ import pytest
 import redis
 import redis.asyncio
 
-from core.affinity import AFFINITY_KEY, CLAIM_S, FORWARD, RELEASE, holders_key, model_queue, release_keys
-from core.schemas import Queue
+from core.affinity import AFFINITY_KEY, CLAIM_S, FORWARD, RELEASE, holders_key, release_keys
+from core.queue import broker_list, broker_lists, model_queue
+from core.records import queue_key
+from core.schemas import Priority, Queue
 from tests.utils.platform import RedisServer
 
 
@@ -26,33 +28,51 @@ def hold(client: redis.Redis, model: str, worker: str, until: float | None = Non
     client.sadd(AFFINITY_KEY, model)
 
 
-def consumed_order(client: redis.Redis, key: str) -> list[str]:
-    """The list's messages in the order kombu would take them (it pops on the right)."""
-    return list(reversed(client.lrange(key, 0, -1)))
+def order(client: redis.Redis, lane: str) -> list[str]:
+    """A lane's queued tasks in the order they start."""
+    return client.zrange(queue_key(lane), 0, -1)
+
+
+def messages(client: redis.Redis, lane: str) -> int:
+    return sum(client.llen(name) for name in broker_lists(lane))
+
+
+SHARED = Queue.gpu.value
 
 
 def test_a_cold_worker_hands_a_task_to_the_holder_or_claims_the_model_itself(redis_server: RedisServer) -> None:
     client = redis_server.client()
     forward = client.register_script(FORWARD)
 
-    def take(worker: str, model: str, message: str, holds: tuple[str, ...] = ()) -> str:
+    def take(worker: str, model: str, task: str, holds: tuple[str, ...] = ()) -> str:
+        client.zadd(queue_key(SHARED), {task: 0})  # first in the shared lane, as the worker found it
         now = time.time()
-        keys = [holders_key(model), model_queue(model), AFFINITY_KEY, Queue.gpu.value, *map(model_queue, holds)]
-        return forward(keys, [now, 2, worker, message, now + CLAIM_S, model, "0"])
+        lane = model_queue(model)
+        keys = [holders_key(model), queue_key(lane), AFFINITY_KEY, queue_key(SHARED), broker_list(lane, Priority.normal)]
+        keys += [queue_key(model_queue(held)) for held in holds]
+        outcome = forward(keys, [now, 2, worker, f"message-{task}", now + CLAIM_S, model, "0", task])
+        if outcome == "claimed":
+            client.zrem(queue_key(SHARED), task)  # the worker starts it
+        return outcome
 
-    client.lpush(Queue.gpu.value, "more-work")  # the workers below are not about to idle
-    assert take("gpu-0@a", "tiny-sd", "m1") == "claimed"  # nobody held it
+    client.zadd(queue_key(SHARED), {"more-work": 10})  # the workers below are not about to idle
+    assert take("gpu-0@a", "tiny-sd", "t1") == "claimed"  # nobody held it
     assert client.smembers(AFFINITY_KEY) == {"tiny-sd"}
-    assert take("gpu-0@a", "tiny-sd", "m2") == "claimed"  # its own claim does not count as another holder
-    assert take("gpu-1@a", "tiny-sd", "m3") == "forwarded"
-    assert take("gpu-1@a", "tiny-sd", "m4") == "forwarded"
-    assert take("gpu-1@a", "tiny-sd", "m5") == "claimed"  # the holder's backlog is full: load it here too
-    assert consumed_order(client, model_queue("tiny-sd")) == ["m3", "m4"]
+    assert take("gpu-0@a", "tiny-sd", "t2") == "claimed"  # its own claim does not count as another holder
+    assert take("gpu-1@a", "tiny-sd", "t3") == "forwarded"
+    assert take("gpu-1@a", "tiny-sd", "t4") == "forwarded"
+    assert take("gpu-1@a", "tiny-sd", "t5") == "claimed"  # the holder's backlog is full: load it here too
+    assert order(client, model_queue("tiny-sd")) == ["t3", "t4"] and order(client, SHARED) == ["more-work"]
+    assert messages(client, model_queue("tiny-sd")) == 2, "each handed-on task brings its turn to run"
     assert set(client.zrange(holders_key("tiny-sd"), 0, -1)) == {"gpu-0@a", "gpu-1@a"}
 
     hold(client, "tiny-sdxl", "gpu-1@a", until=time.time() - 1)  # a lapsed claim: its worker died
-    assert take("gpu-0@a", "tiny-sdxl", "m6") == "claimed"
+    assert take("gpu-0@a", "tiny-sdxl", "t6") == "claimed"
     assert set(client.zrange(holders_key("tiny-sdxl"), 0, -1)) == {"gpu-0@a"}
+
+    now = time.time()
+    gone = [holders_key("tiny-sd"), queue_key(model_queue("tiny-sd")), AFFINITY_KEY, queue_key(SHARED), broker_list(model_queue("tiny-sd"), Priority.normal)]
+    assert forward(gone, [now, 2, "gpu-1@a", "m", now + CLAIM_S, "tiny-sd", "0", "started-elsewhere"]) == "taken"
 
 
 def test_an_idle_worker_with_room_runs_the_task_rather_than_wait_for_the_holder(redis_server: RedisServer) -> None:
@@ -61,35 +81,40 @@ def test_an_idle_worker_with_room_runs_the_task_rather_than_wait_for_the_holder(
     hold(client, "tiny-sd", "gpu-0@a")
     hold(client, "tiny-sdxl", "gpu-1@a")
 
-    def take(message: str, would_evict: bool = False) -> str:
+    def take(task: str, would_evict: bool = False) -> str:
+        client.zadd(queue_key(SHARED), {task: 0})
         now = time.time()
-        keys = [holders_key("tiny-sd"), model_queue("tiny-sd"), AFFINITY_KEY, Queue.gpu.value, model_queue("tiny-sdxl")]
-        return forward(keys, [now, 2, "gpu-1@a", message, now + CLAIM_S, "tiny-sd", "1" if would_evict else "0"])
+        lane = model_queue("tiny-sd")
+        keys = [holders_key("tiny-sd"), queue_key(lane), AFFINITY_KEY, queue_key(SHARED), broker_list(lane, Priority.normal)]
+        keys.append(queue_key(model_queue("tiny-sdxl")))
+        return forward(keys, [now, 2, "gpu-1@a", f"message-{task}", now + CLAIM_S, "tiny-sd", "1" if would_evict else "0", task])
 
-    client.lpush(model_queue("tiny-sdxl"), "its-own-work")
-    assert take("m1") == "forwarded"  # gpu-1 has tasks of its own model waiting
-    client.delete(model_queue("tiny-sdxl"))
-    assert take("m2", would_evict=True) == "forwarded"  # idle, but it would throw out the model it holds
-    assert take("m3") == "claimed"  # idle with room for it: it runs it rather than wait
-    assert consumed_order(client, model_queue("tiny-sd")) == ["m1", "m2"]
+    client.zadd(queue_key(model_queue("tiny-sdxl")), {"its-own-work": 0})
+    assert take("t1") == "forwarded"  # gpu-1 has tasks of its own model waiting
+    client.delete(queue_key(model_queue("tiny-sdxl")))
+    assert take("t2", would_evict=True) == "forwarded"  # idle, but it would throw out the model it holds
+    assert take("t3") == "claimed"  # idle with room for it: it runs it rather than wait
+    assert order(client, model_queue("tiny-sd")) == ["t1", "t2"]
 
 
-def test_when_the_last_holder_goes_its_waiting_tasks_return_to_the_front_of_the_shared_queue_in_order(redis_server: RedisServer) -> None:
+def test_when_the_last_holder_goes_its_waiting_tasks_return_to_the_shared_queue_in_their_places(redis_server: RedisServer) -> None:
     client = redis_server.client()
     release = client.register_script(RELEASE)
     hold(client, "tiny-sd", "gpu-0@a")
     hold(client, "tiny-sd", "gpu-1@a")
-    for message in ("w1", "w2", "w3"):
-        client.lpush(model_queue("tiny-sd"), message)
-    for message in ("s1", "s2"):
-        client.lpush(Queue.gpu.value, message)
+    lane = model_queue("tiny-sd")
+    client.zadd(queue_key(lane), {"w1": 1, "w2": 2, "w3": 4})
+    client.lpush(broker_list(lane, Priority.normal), "m1", "m2")
+    client.lpush(broker_list(lane, Priority.interactive), "m3")
+    client.zadd(queue_key(SHARED), {"s1": 3, "s2": 5})
 
     assert release(release_keys("tiny-sd"), ["gpu-0@a", time.time()]) == 0  # another holder is left
-    assert client.llen(model_queue("tiny-sd")) == 3
+    assert order(client, lane) == ["w1", "w2", "w3"]
     assert release(release_keys("tiny-sd"), ["gpu-1@a", time.time()]) == 3
-    assert client.llen(model_queue("tiny-sd")) == 0
-    # They had waited longest: next in line, in their own order, before the shared queue's own.
-    assert consumed_order(client, Queue.gpu.value) == ["w1", "w2", "w3", "s1", "s2"]
+    assert order(client, lane) == [] and messages(client, lane) == 0
+    assert order(client, SHARED) == ["w1", "w2", "s1", "w3", "s2"], "each keeps its place in the order"
+    assert client.lrange(broker_list(SHARED, Priority.interactive), 0, -1) == ["m3"], "messages keep their priority"
+    assert client.llen(broker_list(SHARED, Priority.normal)) == 2
 
 
 def test_the_api_rescues_tasks_whose_only_holder_was_killed(redis_server: RedisServer) -> None:
@@ -97,7 +122,8 @@ def test_the_api_rescues_tasks_whose_only_holder_was_killed(redis_server: RedisS
 
     client = redis_server.client()
     hold(client, "tiny-sd", "gpu-0@gone", until=time.time() + 0.5)
-    client.lpush(model_queue("tiny-sd"), "waiting")
+    client.zadd(queue_key(model_queue("tiny-sd")), {"waiting": 1})
+    client.lpush(broker_list(model_queue("tiny-sd"), Priority.normal), "its-message")
 
     async def rescue() -> int:
         api_client = redis.asyncio.from_url(redis_server.url, decode_responses=True)
@@ -109,4 +135,4 @@ def test_the_api_rescues_tasks_whose_only_holder_was_killed(redis_server: RedisS
     assert asyncio.run(rescue()) == 0  # the claim is alive: the holder may come back to it
     time.sleep(0.6)
     assert asyncio.run(rescue()) == 1
-    assert consumed_order(client, Queue.gpu.value) == ["waiting"]
+    assert order(client, SHARED) == ["waiting"] and client.lrange(broker_list(SHARED, Priority.normal), 0, -1) == ["its-message"]

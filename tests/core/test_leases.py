@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
+from core.queue import broker_list
 from core.records import LEASES_KEY, AsyncTaskStore, StoredTask, TaskStore, drain_key, logs_key, task_key
-from core.schemas import Domain, Queue, TaskStatus
+from core.schemas import Domain, Priority, Queue, TaskStatus
 from tests.utils.platform import RedisServer
 
 LEASE_S = 0.3
+NORMAL_LIST = broker_list("gpu", Priority.normal)  # where kombu keeps normal-priority gpu messages
 
 
 @pytest.fixture
@@ -29,7 +31,7 @@ def admit(url: str, task_id: str) -> None:
         store = AsyncTaskStore(client, ttl_s=600)
         admission = await store.admit(
             task_id=task_id, domain=Domain.images, model="tiny-sd", queue=Queue.gpu, key_id="k", request={"prompt": "x"},
-            notes=["a note"], message="first-message", per_key_limit=100, total_limit=100, idempotency=None,
+            notes=["a note"], message="first-message", per_key_limit=100, total_limit=100, idempotency=None, key_record="dd:key:k",
         )  # fmt: skip
         assert admission.outcome == "created"
         await client.aclose()
@@ -56,19 +58,21 @@ def started(server: RedisServer, task_id: str = "t1") -> tuple[TaskStore, Stored
     return store, task
 
 
-def test_a_delivery_while_the_lease_is_alive_is_skipped(server: RedisServer) -> None:
+def test_a_running_task_does_not_start_twice(server: RedisServer) -> None:
     store, task = started(server)
-    assert store.start(task, "first")[:2] == ("running", 1)
-    assert store.start(task, "second")[0] == "leased"
+    assert store.start(task, "gpu", "first")[:2] == ("running", 1)
+    assert store.start(task, "gpu", "second")[0] == "taken"
     again = store.get(task.id)
     assert again is not None and again.attempts == 1
 
 
-def test_an_expired_lease_is_taken_over_by_a_redelivery(server: RedisServer) -> None:
+def test_a_task_whose_lease_expired_runs_again_once_reaped_and_the_old_worker_is_superseded(server: RedisServer) -> None:
     store, task = started(server)
-    _, _, first = store.start(task, "first")
+    _, _, first = store.start(task, "gpu", "first")
     time.sleep(LEASE_S + 0.1)
-    status, attempt, second = store.start(task, "second")
+    assert store.start(task, "gpu", "second")[0] == "taken", "only the reaper hands a lost worker's task on"
+    assert reap(server.url, task)[0][0] == "requeued"
+    status, attempt, second = store.start(task, "gpu", "second")
     assert (status, attempt) == ("running", 2)
     assert store.progress(first, 1, 2) == "lost"  # the old worker may not write any more
     assert store.finish(task, first, TaskStatus.succeeded, outputs=[{"text": "old"}]) == "superseded"
@@ -80,15 +84,15 @@ def test_an_expired_lease_is_taken_over_by_a_redelivery(server: RedisServer) -> 
 def test_reaper_requeues_at_the_front_and_names_the_lost_worker(server: RedisServer) -> None:
     store, task = started(server)
     client = server.client()
-    client.lpush("gpu", "a-later-message")
-    _, _, lease = store.start(task, "doomed@host")
+    client.lpush(NORMAL_LIST, "a-later-message")
+    _, _, lease = store.start(task, "gpu", "doomed@host")
     lost = f"doomed@host (pid {os.getpid()})"
     assert reap(server.url, task) == [("alive", "")]
     time.sleep(LEASE_S + 0.1)
     assert reap(server.url, task, reapers=4).count(("requeued", lost)) == 1  # several api processes, one requeue
     record = store.get(task.id)
     assert record is not None and record.status == TaskStatus.queued and record.position == 0
-    assert client.lrange("gpu", -1, -1) == ["reaped-message"]  # kombu pops from the right: it runs next
+    assert client.lrange(NORMAL_LIST, -1, -1) == ["reaped-message"]  # kombu pops from the right: it runs next
     assert any(f"{lost} was lost" in line and "attempt 2 of 3" in line for line in record.logs)
     assert store.progress(lease, 1, 2) == "lost"
     assert client.zscore(LEASES_KEY, task.id) is None
@@ -97,7 +101,7 @@ def test_reaper_requeues_at_the_front_and_names_the_lost_worker(server: RedisSer
 def test_reaper_fails_the_task_after_max_attempts(server: RedisServer) -> None:
     store, task = started(server)
     for attempt in (1, 2):
-        assert store.start(task, f"w{attempt}")[:2] == ("running", attempt)
+        assert store.start(task, "gpu", f"w{attempt}")[:2] == ("running", attempt)
         time.sleep(LEASE_S + 0.1)
         expected = "requeued" if attempt < 2 else "failed"
         assert reap(server.url, task, max_attempts=2)[0][0] == expected
@@ -109,20 +113,20 @@ def test_reaper_fails_the_task_after_max_attempts(server: RedisServer) -> None:
 
 def test_a_lost_task_its_client_cancelled_ends_cancelled_instead_of_running_again(server: RedisServer) -> None:
     store, task = started(server)
-    store.start(task, "w")
+    store.start(task, "gpu", "w")
     server.client().hset(task_key(task.id), "cancel", "1")  # as DELETE /api/images/{id} does while it runs
     time.sleep(LEASE_S + 0.1)
     assert reap(server.url, task) == [("cancelled", f"w (pid {os.getpid()})")]
     record = store.get(task.id)
     assert record is not None and record.status == TaskStatus.cancelled
-    assert "reaped-message" not in server.client().lrange("gpu", 0, -1)  # not requeued
+    assert "reaped-message" not in server.client().lrange(NORMAL_LIST, 0, -1)  # not requeued
 
 
 def test_a_record_expires_only_once_its_task_ends(server: RedisServer) -> None:
     store, task = started(server)
     client = server.client()
     assert client.ttl(task_key(task.id)) == -1 and client.ttl(logs_key(task.id)) == -1
-    _, _, lease = store.start(task, "w")
+    _, _, lease = store.start(task, "gpu", "w")
     store.log(lease, "working")
     assert client.ttl(task_key(task.id)) == -1
     store.finish(task, lease, TaskStatus.succeeded, outputs=[{"text": "done"}])
@@ -131,7 +135,7 @@ def test_a_record_expires_only_once_its_task_ends(server: RedisServer) -> None:
 
 def test_worker_writes_never_recreate_a_vanished_record(server: RedisServer) -> None:
     store, task = started(server)
-    _, _, lease = store.start(task, "w")
+    _, _, lease = store.start(task, "gpu", "w")
     client = server.client()
     client.delete(task_key(task.id), logs_key(task.id))
     assert store.progress(lease, 3, 10) == "lost"
@@ -145,7 +149,7 @@ def test_worker_writes_never_recreate_a_vanished_record(server: RedisServer) -> 
 def test_a_draining_worker_hands_its_task_back_at_the_front_without_counting_the_attempt(server: RedisServer) -> None:
     store, task = started(server)
     client = server.client()
-    _, _, lease = store.start(task, "leaving@host")
+    _, _, lease = store.start(task, "gpu", "leaving@host")
     client.set(drain_key("leaving@host"), time.time() + 60)
     assert store.progress(lease, 1, 10) == "ok"  # shutting down, but still within its drain time
     client.set(drain_key("leaving@host"), time.time() - 1)
@@ -154,5 +158,5 @@ def test_a_draining_worker_hands_its_task_back_at_the_front_without_counting_the
     record = store.get(task.id)
     assert record is not None and record.status == TaskStatus.queued and record.position == 0 and record.attempts == 0
     assert "requeued: worker shutting down" in record.logs
-    assert client.lrange("gpu", -1, -1) == ["handed-back"] and client.zscore(LEASES_KEY, task.id) is None
-    assert store.start(task, "staying@host")[:2] == ("running", 1)  # the next worker's attempt is the first
+    assert client.lrange(NORMAL_LIST, -1, -1) == ["handed-back"] and client.zscore(LEASES_KEY, task.id) is None
+    assert store.start(task, "gpu", "staying@host")[:2] == ("running", 1)  # the next worker's attempt is the first

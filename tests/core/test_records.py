@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
+from core.queue import broker_list
 from core.records import AsyncTaskStore, TaskStore
-from core.schemas import Domain, Queue, TaskStatus
+from core.schemas import Domain, Priority, Queue, TaskStatus
 from tests.utils.platform import RedisServer
 
 
@@ -28,6 +29,7 @@ def admit_many(url: str, key_id: str, count: int, per_key: int, total: int, firs
                     per_key_limit=per_key,
                     total_limit=total,
                     idempotency=None,
+                    key_record=f"dd:key:{key_id}",
                 )
                 for i in range(count)
             )
@@ -58,11 +60,11 @@ def test_finishing_frees_the_backlog_slot_and_is_idempotent(redis_server: RedisS
     store = TaskStore(redis_server.client(), ttl_s=600, log_lines=10)
     task = store.get("finish-key-0")
     assert task is not None and task.position is not None
-    status, attempt, lease = store.start(task, "w1")
+    status, attempt, lease = store.start(task, "gpu", "w1")
     assert (status, attempt) == ("running", 1)
     assert store.finish(task, lease, TaskStatus.succeeded, outputs=[{"text": "hi"}]) == "succeeded"
     assert store.finish(task, lease, TaskStatus.failed) == "succeeded"  # a late duplicate changes nothing
-    assert store.start(task, "w2")[0] == "succeeded"
+    assert store.start(task, "gpu", "w2")[0] == "taken"
     done = store.get(task.id)
     assert done is not None and done.status == TaskStatus.succeeded and done.outputs == [{"text": "hi"}]
     assert admit_many(redis_server.url, "finish-key", count=1, per_key=1, total=10_000, first=2) == ["created"]
@@ -73,7 +75,7 @@ def test_log_is_bounded(redis_server: RedisServer) -> None:
     store = TaskStore(redis_server.client(), ttl_s=600, log_lines=10)
     task = store.get("log-key-0")
     assert task is not None
-    _, _, lease = store.start(task, "w1")
+    _, _, lease = store.start(task, "gpu", "w1")
     for line in range(25):
         store.log(lease, f"line {line}")
     task = store.get("log-key-0")
@@ -83,4 +85,4 @@ def test_log_is_bounded(redis_server: RedisServer) -> None:
 def test_admission_pushes_the_broker_message_only_when_created(redis_server: RedisServer) -> None:
     client = redis_server.client()
     assert sorted(admit_many(redis_server.url, "push-key", count=3, per_key=2, total=10_000)) == ["backlog_key", "created", "created"]
-    assert client.llen("gpu") == 2
+    assert client.llen(broker_list("gpu", Priority.normal)) == 2

@@ -25,7 +25,7 @@ def test_a_step_longer_than_the_lease_keeps_it_and_a_taken_lease_stops_the_run(t
             if not reap:
                 await store.admit(
                     task_id="t", domain=Domain.images, model="tiny-sd", queue=Queue.gpu, key_id="k", request={}, notes=[],
-                    message="m", per_key_limit=9, total_limit=9, idempotency=None,
+                    message="m", per_key_limit=9, total_limit=9, idempotency=None, key_record="dd:key:k",
                 )  # fmt: skip
                 await client.aclose()
                 return ""
@@ -39,7 +39,7 @@ def test_a_step_longer_than_the_lease_keeps_it_and_a_taken_lease_stops_the_run(t
         store = TaskStore(server.client(), ttl_s=600, log_lines=10, lease_s=LEASE_S)
         task = store.get("t")
         assert task is not None
-        _, _, lease = store.start(task, "w")
+        _, _, lease = store.start(task, "gpu", "w")
         with LeaseKeeper(store, lease) as keeper:
             time.sleep(LEASE_S * 4)  # one long "step": the engine never calls back
             assert asyncio.run(admit_and_reap(True)) == "alive"

@@ -33,6 +33,8 @@ from .model_info import ModelInfo
 from .model_info_defaults import ModelInfoDefaults
 from .model_info_limits import ModelInfoLimits
 from .preview import Preview
+from .priority import Priority
+from .priority_cap import PriorityCap
 from .progress import Progress
 from .queue import Queue
 from .queue_demand import QueueDemand
@@ -107,6 +109,8 @@ __all__ = (
     "ModelInfoDefaults",
     "ModelInfoLimits",
     "Preview",
+    "Priority",
+    "PriorityCap",
     "Progress",
     "Queue",
     "QueueDemand",

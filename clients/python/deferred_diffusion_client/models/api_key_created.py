@@ -4,8 +4,11 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
 
+from ..models.priority import Priority
 from dateutil.parser import isoparse
+from typing import Union
 import datetime
 
 
@@ -20,12 +23,15 @@ class ApiKeyCreated:
         name (str):
         created_at (datetime.datetime):
         key (str): The secret key, shown this once: store it now.
+        max_priority (Union[Unset, Priority]): What starts next: every queued interactive task before any normal one,
+            normal before batch.
     """
 
     id: str
     name: str
     created_at: datetime.datetime
     key: str
+    max_priority: Union[Unset, Priority] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -37,6 +43,10 @@ class ApiKeyCreated:
 
         key = self.key
 
+        max_priority: Union[Unset, str] = UNSET
+        if not isinstance(self.max_priority, Unset):
+            max_priority = self.max_priority.value
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -47,6 +57,8 @@ class ApiKeyCreated:
                 "key": key,
             }
         )
+        if max_priority is not UNSET:
+            field_dict["max_priority"] = max_priority
 
         return field_dict
 
@@ -61,11 +73,19 @@ class ApiKeyCreated:
 
         key = d.pop("key")
 
+        _max_priority = d.pop("max_priority", UNSET)
+        max_priority: Union[Unset, Priority]
+        if isinstance(_max_priority, Unset):
+            max_priority = UNSET
+        else:
+            max_priority = Priority(_max_priority)
+
         api_key_created = cls(
             id=id,
             name=name,
             created_at=created_at,
             key=key,
+            max_priority=max_priority,
         )
 
         api_key_created.additional_properties = d

@@ -4,8 +4,11 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
 
+from ..models.priority import Priority
 from dateutil.parser import isoparse
+from typing import Union
 import datetime
 
 
@@ -19,11 +22,14 @@ class ApiKeyInfo:
         id (str):
         name (str):
         created_at (datetime.datetime):
+        max_priority (Union[Unset, Priority]): What starts next: every queued interactive task before any normal one,
+            normal before batch.
     """
 
     id: str
     name: str
     created_at: datetime.datetime
+    max_priority: Union[Unset, Priority] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,6 +38,10 @@ class ApiKeyInfo:
         name = self.name
 
         created_at = self.created_at.isoformat()
+
+        max_priority: Union[Unset, str] = UNSET
+        if not isinstance(self.max_priority, Unset):
+            max_priority = self.max_priority.value
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -42,6 +52,8 @@ class ApiKeyInfo:
                 "created_at": created_at,
             }
         )
+        if max_priority is not UNSET:
+            field_dict["max_priority"] = max_priority
 
         return field_dict
 
@@ -54,10 +66,18 @@ class ApiKeyInfo:
 
         created_at = isoparse(d.pop("created_at"))
 
+        _max_priority = d.pop("max_priority", UNSET)
+        max_priority: Union[Unset, Priority]
+        if isinstance(_max_priority, Unset):
+            max_priority = UNSET
+        else:
+            max_priority = Priority(_max_priority)
+
         api_key_info = cls(
             id=id,
             name=name,
             created_at=created_at,
+            max_priority=max_priority,
         )
 
         api_key_info.additional_properties = d

@@ -6,6 +6,7 @@ from attrs import define as _attrs_define
 from ..types import UNSET, Unset
 
 from ..models.image_request_scheduler_type_0 import ImageRequestSchedulerType0
+from ..models.priority import Priority
 from typing import cast
 from typing import Union
 
@@ -30,6 +31,8 @@ class ImageRequest:
             model (str): A model from GET /api/images/models; `available` says it runs here.
             prompt (str):
             webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
+            priority (Union[Unset, Priority]): What starts next: every queued interactive task before any normal one, normal
+                before batch.
             negative_prompt (Union[Unset, str]):  Default: ''.
             width (Union[None, Unset, int]): Snapped down to the model's multiple.
             height (Union[None, Unset, int]): Snapped down to the model's multiple.
@@ -50,6 +53,7 @@ class ImageRequest:
     model: str
     prompt: str
     webhook: Union["WebhookSpec", None, Unset] = UNSET
+    priority: Union[Unset, Priority] = UNSET
     negative_prompt: Union[Unset, str] = ""
     width: Union[None, Unset, int] = UNSET
     height: Union[None, Unset, int] = UNSET
@@ -77,6 +81,10 @@ class ImageRequest:
             webhook = self.webhook.to_dict()
         else:
             webhook = self.webhook
+
+        priority: Union[Unset, str] = UNSET
+        if not isinstance(self.priority, Unset):
+            priority = self.priority.value
 
         negative_prompt = self.negative_prompt
 
@@ -151,6 +159,8 @@ class ImageRequest:
         )
         if webhook is not UNSET:
             field_dict["webhook"] = webhook
+        if priority is not UNSET:
+            field_dict["priority"] = priority
         if negative_prompt is not UNSET:
             field_dict["negative_prompt"] = negative_prompt
         if width is not UNSET:
@@ -204,6 +214,13 @@ class ImageRequest:
             return cast(Union["WebhookSpec", None, Unset], data)
 
         webhook = _parse_webhook(d.pop("webhook", UNSET))
+
+        _priority = d.pop("priority", UNSET)
+        priority: Union[Unset, Priority]
+        if isinstance(_priority, Unset):
+            priority = UNSET
+        else:
+            priority = Priority(_priority)
 
         negative_prompt = d.pop("negative_prompt", UNSET)
 
@@ -302,6 +319,7 @@ class ImageRequest:
             model=model,
             prompt=prompt,
             webhook=webhook,
+            priority=priority,
             negative_prompt=negative_prompt,
             width=width,
             height=height,

@@ -7,6 +7,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 from ..models.domain import Domain
+from ..models.priority import Priority
 from ..models.task_status import TaskStatus
 from dateutil.parser import isoparse
 from typing import cast
@@ -50,6 +51,8 @@ class TaskRecord:
         error (Union['ErrorInfo', None, Unset]):
         logs (Union[Unset, list[str]]): The task's last log lines.
         attempts (Union[Unset, int]): Runs started; more than one after a worker was lost. Default: 0.
+        priority (Union[Unset, Priority]): What starts next: every queued interactive task before any normal one, normal
+            before batch.
         webhooks (Union[Unset, list['WebhookDelivery']]): Each webhook event and how its delivery went.
         batch (Union[None, Unset, str]): The batch this task belongs to (GET /api/batches/{batch}).
         label (Union[None, Unset, str]): Its label in that batch.
@@ -72,6 +75,7 @@ class TaskRecord:
     error: Union["ErrorInfo", None, Unset] = UNSET
     logs: Union[Unset, list[str]] = UNSET
     attempts: Union[Unset, int] = 0
+    priority: Union[Unset, Priority] = UNSET
     webhooks: Union[Unset, list["WebhookDelivery"]] = UNSET
     batch: Union[None, Unset, str] = UNSET
     label: Union[None, Unset, str] = UNSET
@@ -160,6 +164,10 @@ class TaskRecord:
 
         attempts = self.attempts
 
+        priority: Union[Unset, str] = UNSET
+        if not isinstance(self.priority, Unset):
+            priority = self.priority.value
+
         webhooks: Union[Unset, list[dict[str, Any]]] = UNSET
         if not isinstance(self.webhooks, Unset):
             webhooks = []
@@ -214,6 +222,8 @@ class TaskRecord:
             field_dict["logs"] = logs
         if attempts is not UNSET:
             field_dict["attempts"] = attempts
+        if priority is not UNSET:
+            field_dict["priority"] = priority
         if webhooks is not UNSET:
             field_dict["webhooks"] = webhooks
         if batch is not UNSET:
@@ -362,6 +372,13 @@ class TaskRecord:
 
         attempts = d.pop("attempts", UNSET)
 
+        _priority = d.pop("priority", UNSET)
+        priority: Union[Unset, Priority]
+        if isinstance(_priority, Unset):
+            priority = UNSET
+        else:
+            priority = Priority(_priority)
+
         webhooks = []
         _webhooks = d.pop("webhooks", UNSET)
         for webhooks_item_data in _webhooks or []:
@@ -405,6 +422,7 @@ class TaskRecord:
             error=error,
             logs=logs,
             attempts=attempts,
+            priority=priority,
             webhooks=webhooks,
             batch=batch,
             label=label,

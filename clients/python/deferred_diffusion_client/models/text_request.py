@@ -5,6 +5,7 @@ from attrs import define as _attrs_define
 
 from ..types import UNSET, Unset
 
+from ..models.priority import Priority
 from typing import cast
 from typing import Union
 
@@ -27,6 +28,8 @@ class TextRequest:
         model (str): A model from GET /api/texts/models; `available` says it runs here.
         messages (list['ChatMessage']):
         webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
+        priority (Union[Unset, Priority]): What starts next: every queued interactive task before any normal one, normal
+            before batch.
         max_tokens (Union[Unset, int]):  Default: 256.
         temperature (Union[Unset, float]):  Default: 0.7.
         seed (Union[None, Unset, int]):
@@ -35,6 +38,7 @@ class TextRequest:
     model: str
     messages: list["ChatMessage"]
     webhook: Union["WebhookSpec", None, Unset] = UNSET
+    priority: Union[Unset, Priority] = UNSET
     max_tokens: Union[Unset, int] = 256
     temperature: Union[Unset, float] = 0.7
     seed: Union[None, Unset, int] = UNSET
@@ -57,6 +61,10 @@ class TextRequest:
         else:
             webhook = self.webhook
 
+        priority: Union[Unset, str] = UNSET
+        if not isinstance(self.priority, Unset):
+            priority = self.priority.value
+
         max_tokens = self.max_tokens
 
         temperature = self.temperature
@@ -77,6 +85,8 @@ class TextRequest:
         )
         if webhook is not UNSET:
             field_dict["webhook"] = webhook
+        if priority is not UNSET:
+            field_dict["priority"] = priority
         if max_tokens is not UNSET:
             field_dict["max_tokens"] = max_tokens
         if temperature is not UNSET:
@@ -118,6 +128,13 @@ class TextRequest:
 
         webhook = _parse_webhook(d.pop("webhook", UNSET))
 
+        _priority = d.pop("priority", UNSET)
+        priority: Union[Unset, Priority]
+        if isinstance(_priority, Unset):
+            priority = UNSET
+        else:
+            priority = Priority(_priority)
+
         max_tokens = d.pop("max_tokens", UNSET)
 
         temperature = d.pop("temperature", UNSET)
@@ -135,6 +152,7 @@ class TextRequest:
             model=model,
             messages=messages,
             webhook=webhook,
+            priority=priority,
             max_tokens=max_tokens,
             temperature=temperature,
             seed=seed,

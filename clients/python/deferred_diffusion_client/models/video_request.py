@@ -5,6 +5,7 @@ from attrs import define as _attrs_define
 
 from ..types import UNSET, Unset
 
+from ..models.priority import Priority
 from typing import cast
 from typing import Union
 
@@ -26,6 +27,8 @@ class VideoRequest:
         model (str): A model from GET /api/videos/models; `available` says it runs here.
         prompt (str):
         webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
+        priority (Union[Unset, Priority]): What starts next: every queued interactive task before any normal one, normal
+            before batch.
         negative_prompt (Union[Unset, str]):  Default: ''.
         image (Union[None, Unset, str]):
         width (Union[None, Unset, int]):
@@ -42,6 +45,7 @@ class VideoRequest:
     model: str
     prompt: str
     webhook: Union["WebhookSpec", None, Unset] = UNSET
+    priority: Union[Unset, Priority] = UNSET
     negative_prompt: Union[Unset, str] = ""
     image: Union[None, Unset, str] = UNSET
     width: Union[None, Unset, int] = UNSET
@@ -67,6 +71,10 @@ class VideoRequest:
             webhook = self.webhook.to_dict()
         else:
             webhook = self.webhook
+
+        priority: Union[Unset, str] = UNSET
+        if not isinstance(self.priority, Unset):
+            priority = self.priority.value
 
         negative_prompt = self.negative_prompt
 
@@ -130,6 +138,8 @@ class VideoRequest:
         )
         if webhook is not UNSET:
             field_dict["webhook"] = webhook
+        if priority is not UNSET:
+            field_dict["priority"] = priority
         if negative_prompt is not UNSET:
             field_dict["negative_prompt"] = negative_prompt
         if image is not UNSET:
@@ -178,6 +188,13 @@ class VideoRequest:
             return cast(Union["WebhookSpec", None, Unset], data)
 
         webhook = _parse_webhook(d.pop("webhook", UNSET))
+
+        _priority = d.pop("priority", UNSET)
+        priority: Union[Unset, Priority]
+        if isinstance(_priority, Unset):
+            priority = UNSET
+        else:
+            priority = Priority(_priority)
 
         negative_prompt = d.pop("negative_prompt", UNSET)
 
@@ -259,6 +276,7 @@ class VideoRequest:
             model=model,
             prompt=prompt,
             webhook=webhook,
+            priority=priority,
             negative_prompt=negative_prompt,
             image=image,
             width=width,

@@ -5,6 +5,7 @@ from attrs import define as _attrs_define
 
 from ..types import UNSET, Unset
 
+from ..models.priority import Priority
 from typing import cast
 from typing import Union
 
@@ -28,6 +29,8 @@ class WorkflowRequest:
 
     Attributes:
         webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
+        priority (Union[Unset, Priority]): What starts next: every queued interactive task before any normal one, normal
+            before batch.
         model (Union[Unset, str]): The ComfyUI backend to run on. Default: 'comfyui'.
         workflow (Union['WorkflowRequestWorkflowType0', None, Unset]): An API-format ComfyUI graph; give this or
             `template`, not both.
@@ -38,6 +41,7 @@ class WorkflowRequest:
     """
 
     webhook: Union["WebhookSpec", None, Unset] = UNSET
+    priority: Union[Unset, Priority] = UNSET
     model: Union[Unset, str] = "comfyui"
     workflow: Union["WorkflowRequestWorkflowType0", None, Unset] = UNSET
     template: Union[None, Unset, str] = UNSET
@@ -55,6 +59,10 @@ class WorkflowRequest:
             webhook = self.webhook.to_dict()
         else:
             webhook = self.webhook
+
+        priority: Union[Unset, str] = UNSET
+        if not isinstance(self.priority, Unset):
+            priority = self.priority.value
 
         model = self.model
 
@@ -85,6 +93,8 @@ class WorkflowRequest:
         field_dict.update({})
         if webhook is not UNSET:
             field_dict["webhook"] = webhook
+        if priority is not UNSET:
+            field_dict["priority"] = priority
         if model is not UNSET:
             field_dict["model"] = model
         if workflow is not UNSET:
@@ -123,6 +133,13 @@ class WorkflowRequest:
             return cast(Union["WebhookSpec", None, Unset], data)
 
         webhook = _parse_webhook(d.pop("webhook", UNSET))
+
+        _priority = d.pop("priority", UNSET)
+        priority: Union[Unset, Priority]
+        if isinstance(_priority, Unset):
+            priority = UNSET
+        else:
+            priority = Priority(_priority)
 
         model = d.pop("model", UNSET)
 
@@ -168,6 +185,7 @@ class WorkflowRequest:
 
         workflow_request = cls(
             webhook=webhook,
+            priority=priority,
             model=model,
             workflow=workflow,
             template=template,
