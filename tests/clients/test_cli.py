@@ -1,5 +1,6 @@
 """The `ddiffusion` command line against the real platform: outputs, files and exit codes."""
 
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import ddiffusion.cli
 import pytest
 from ddiffusion.cli import app
 from PIL import Image
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from tests.utils.loras import make_lora
@@ -216,3 +218,48 @@ def test_batches_create_wedges_seeds_waits_and_saves_by_label(cli_env: dict[str,
     floats = ddiffusion_cli(cli_env, "batches", "create", "images", "--set", "model=tiny-sd", "--set", "prompt=x", "--vary", "guidance=2..3:0.5", "--json")
     assert floats.exit_code == 0, floats.output
     assert len(json_of(floats)["tasks"]) == 3
+
+
+def test_priority_reaches_the_record_of_a_task_and_of_every_task_of_a_batch(cli_env: dict[str, str]) -> None:
+    submitted = ddiffusion_cli(cli_env, "images", "create", "--model", "tiny-sd", "--prompt", "later", "--steps", "1", "--priority", "batch")
+    assert submitted.exit_code == 0, submitted.output
+    task_id = submitted.stdout.strip()
+    assert json_of(ddiffusion_cli(cli_env, "tasks", "get", "images", task_id, "--json"))["priority"] == "batch"
+    ddiffusion_cli(cli_env, "tasks", "cancel", "images", task_id)
+    args = ["batches", "create", "images", "--set", "model=tiny-sd", "--set", "prompt=x", "--set", "width=64", "--set", "height=64",
+            "--set", "steps=1", "--vary", "seed=1..3", "--priority", "interactive", "--wait", "--json", *TIMEOUT]  # fmt: skip
+    batch = ddiffusion_cli(cli_env, *args)
+    assert batch.exit_code == 0, batch.output
+    assert [task["priority"] for task in json_of(batch)["batch"]["tasks"]] == ["interactive"] * 3
+
+
+def test_a_priority_above_the_keys_cap_is_refused_in_one_line_until_the_admin_raises_it(cli_env: dict[str, str]) -> None:
+    admin = cli_env | {"DDIFFUSION_API_KEY": ADMIN_KEY}
+    created = json_of(ddiffusion_cli(admin, "keys", "create", "farm", "--max-priority", "normal", "--json"))
+    assert created["max_priority"] == "normal"
+    farm = cli_env | {"DDIFFUSION_API_KEY": created["key"]}
+    refused = ddiffusion_cli(farm, "images", "create", "--model", "tiny-sd", "--prompt", "x", "--priority", "interactive")
+    assert refused.exit_code == 3
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("error: 403 priority_not_allowed: This key may submit at most `normal` priority, not `interactive`")
+    batch = ddiffusion_cli(farm, "batches", "create", "images", "--set", "model=tiny-sd", "--set", "prompt=x", "--vary", "seed=1,2", "--priority", "interactive")
+    assert batch.exit_code == 3 and "priority_not_allowed" in batch.stderr
+    listed = ddiffusion_cli(admin, "keys", "list")
+    assert f"{created['id']}  farm  " in listed.stdout and listed.stdout.split(created["id"])[1].splitlines()[0].endswith("max normal")
+    raised = ddiffusion_cli(admin, "keys", "priority", created["id"], "interactive")
+    assert raised.exit_code == 0 and raised.stdout.strip() == f"{created['id']}  max interactive"
+    allowed = ddiffusion_cli(farm, "images", "create", "--model", "tiny-sd", "--prompt", "x", "--steps", "1", "--priority", "interactive")
+    assert allowed.exit_code == 0, allowed.output
+    ddiffusion_cli(farm, "tasks", "cancel", "images", allowed.stdout.strip())
+
+
+def test_batch_wait_on_a_terminal_shows_one_bar_over_the_whole_batch(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    screen = io.StringIO()
+    monkeypatch.setattr(ddiffusion.cli, "stderr", Console(file=screen, force_terminal=True, width=120))
+    args = ["batches", "create", "images", "--set", "model=tiny-sd", "--set", "prompt=bar", "--set", "width=64", "--set", "height=64",
+            "--set", "steps=2", "--vary", "seed=1..3", "--wait", *TIMEOUT]  # fmt: skip
+    result = ddiffusion_cli(cli_env, *args)
+    assert result.exit_code == 0, result.output
+    batch_id = result.stdout.split()[0]
+    frames = screen.getvalue()
+    assert f"{batch_id} 3/3 tasks done" in frames and "100%" in frames  # the last frame, drawn before the bar is cleared

@@ -20,11 +20,12 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from ddiffusion.client import DEFAULT_API_ADDRESS, INPUT_REF, ApiError, Client, is_terminal, outcome_summary
-from deferred_diffusion_client.models import BatchRecord, Domain, ImageRequestSchedulerType0, TaskRecord
+from ddiffusion.jobs import ended
+from deferred_diffusion_client.models import BatchRecord, Domain, ImageRequestSchedulerType0, Priority, TaskRecord
 
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
@@ -241,6 +242,16 @@ def webhook_of(url: Optional[str], events: Optional[list[str]]) -> dict[str, Any
     return {"webhook": {"url": url, **({"events": events} if events else {})}}
 
 
+PriorityOption = Annotated[
+    Optional[Priority],
+    typer.Option(help="What starts next: interactive before normal (the default) before batch; the admin may cap a key's."),
+]
+
+
+def priority_of(priority: Optional[Priority]) -> dict[str, Any]:
+    return {"priority": priority.value} if priority else {}
+
+
 NumOutputs = Annotated[Optional[int], typer.Option(min=1, max=8, help="Variations in one task: output i has seed SEED + i.")]
 
 
@@ -276,6 +287,7 @@ def create_image(
         Optional[list[str]],
         typer.Option(metavar="NAME[:SCALE]", help="NAME[:SCALE] from the platform's LoRA dir, a sha256: ref or a local .safetensors; repeatable."),
     ] = None,
+    priority: PriorityOption = None,
     webhook: WebhookUrl = None,
     webhook_event: WebhookEvents = None,
     wait: Wait = False,
@@ -300,7 +312,7 @@ def create_image(
         "strength": strength,
         "loras": [parse_lora(ctx, item, as_json) for item in lora] if lora else None,
     }
-    submit(ctx, "images", request | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
+    submit(ctx, "images", request | priority_of(priority) | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
 
 @texts_app.command("create")
@@ -315,6 +327,7 @@ def create_text(
     max_tokens: Annotated[Optional[int], typer.Option(help="The longest answer, in tokens.")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="0 for the likeliest answer, up to 2.")] = None,
     seed: Seed = None,
+    priority: PriorityOption = None,
     webhook: WebhookUrl = None,
     webhook_event: WebhookEvents = None,
     wait: Wait = False,
@@ -327,7 +340,7 @@ def create_text(
     content: Any = [{"type": "text", "text": prompt}, *images] if images else prompt
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
     request = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
-    submit(ctx, "texts", request | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
+    submit(ctx, "texts", request | priority_of(priority) | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
 
 @videos_app.command("create")
@@ -345,6 +358,7 @@ def create_video(
     guidance: Guidance = None,
     seed: Seed = None,
     num_outputs: NumOutputs = None,
+    priority: PriorityOption = None,
     webhook: WebhookUrl = None,
     webhook_event: WebhookEvents = None,
     wait: Wait = False,
@@ -367,7 +381,7 @@ def create_video(
         "seed": seed,
         "num_outputs": num_outputs,
     }
-    submit(ctx, "videos", request | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
+    submit(ctx, "videos", request | priority_of(priority) | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -404,6 +418,7 @@ def create_workflow(
         Optional[list[str]], typer.Option("--input", help="NODE=FILE|REF: an input file for a LoadImage node; repeatable.")
     ] = None,
     model: Annotated[Optional[str], typer.Option(help="The ComfyUI backend (default: the server's).")] = None,
+    priority: PriorityOption = None,
     webhook: WebhookUrl = None,
     webhook_event: WebhookEvents = None,
     wait: Wait = False,
@@ -422,7 +437,7 @@ def create_workflow(
         "patches": parse_patches(patch or []),
         "inputs": {node: input_ref(ctx, value, as_json) for node, value in inputs.items()},
     }
-    submit(ctx, "workflows", request | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
+    submit(ctx, "workflows", request | priority_of(priority) | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
 
 def print_record(record: TaskRecord) -> None:
@@ -523,18 +538,19 @@ def print_batch(batch: BatchRecord) -> None:
 
 
 def follow_batch(client: Client, batch_id: str, output: Optional[Path], as_json: bool, timeout_s: Optional[float]) -> None:
-    """Waits (a bar of tasks ended), downloads each task's outputs as `<label or task id>-<n>` and
-    exits 1 unless every task succeeded."""
+    """Waits (a bar of the whole batch: tasks ended of all, and the progress over all tasks),
+    downloads each task's outputs as `<label or task id>-<n>` and exits 1 unless every task succeeded."""
     if as_json or not stderr.is_terminal:
         batch = client.wait_batch(batch_id, timeout_s=timeout_s)
     else:
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} tasks"), TimeElapsedColumn())
+        columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
         with Progress(*columns, console=stderr, transient=True) as progress:
             bar = progress.add_task(batch_id, total=None)
 
             def show(record: BatchRecord) -> None:
-                ended = sum(count for status, count in record.counts.to_dict().items() if status in ("succeeded", "failed", "cancelled"))
-                progress.update(bar, completed=ended, total=len(record.tasks))
+                # The bar moves with the steps of running tasks too, not only when a task ends.
+                description = f"{batch_id} {ended(record)}/{len(record.tasks)} tasks done"
+                progress.update(bar, description=description, completed=record.fraction, total=1.0)
 
             batch = client.wait_batch(batch_id, on_progress=show, timeout_s=timeout_s)
     saved: list[Path] = []
@@ -564,6 +580,7 @@ def create_batch(
         typer.Option(metavar="FIELD=A..B[:STEP] | FIELD=V1,V2", help="Values of one field; every combination is a task. Repeatable."),
     ] = None,
     label: Annotated[Optional[list[str]], typer.Option(help="One per task, in order (frame numbers, wedge names); repeatable.")] = None,
+    priority: PriorityOption = None,
     webhook: WebhookUrl = None,
     webhook_event: WebhookEvents = None,
     wait: Wait = False,
@@ -572,7 +589,7 @@ def create_batch(
     timeout: Timeout = None,
 ) -> None:
     """Submit a batch, e.g. `ddiffusion batches create images --set model=tiny-sd --set prompt=teapot --vary seed=1..8`."""
-    base = {name: json_or_text(value) for name, value in map(parse_assignment, field or [])}
+    base = {name: json_or_text(value) for name, value in map(parse_assignment, field or [])} | priority_of(priority)
     varied = dict(map(parse_vary, vary or []))
     with reporting_errors(as_json) as errors:
         client = client_of(ctx)
@@ -626,10 +643,15 @@ def list_models(ctx: typer.Context, domain: Annotated[Optional[Domain], typer.Ar
 
 
 @keys_app.command("create")
-def create_key(ctx: typer.Context, name: str, as_json: AsJson = False) -> None:
+def create_key(
+    ctx: typer.Context,
+    name: str,
+    max_priority: Annotated[Optional[Priority], typer.Option(help="The highest priority it may submit at (default: interactive, any).")] = None,
+    as_json: AsJson = False,
+) -> None:
     """Create a key; it is shown this once."""
     with reporting_errors(as_json):
-        created = client_of(ctx).create_key(name)
+        created = client_of(ctx).create_key(name, max_priority.value if max_priority else None)
     echo_json(created.to_dict()) if as_json else typer.echo(printable(f"{created.id}  {created.key}"))
 
 
@@ -642,7 +664,16 @@ def list_keys(ctx: typer.Context, as_json: AsJson = False) -> None:
         echo_json([key.to_dict() for key in keys])
         return
     for key in keys:
-        typer.echo(printable(f"{key.id}  {key.name}  {key.created_at.isoformat()}"))
+        cap = key.max_priority if isinstance(key.max_priority, Priority) else Priority.INTERACTIVE  # unset: no cap
+        typer.echo(printable(f"{key.id}  {key.name}  {key.created_at.isoformat()}  max {cap}"))
+
+
+@keys_app.command("priority")
+def set_key_priority(ctx: typer.Context, key_id: str, max_priority: Priority, as_json: AsJson = False) -> None:
+    """Cap a key's priority: its submits above the cap are refused (403 priority_not_allowed)."""
+    with reporting_errors(as_json):
+        cap = client_of(ctx).set_max_priority(key_id, max_priority.value)
+    echo_json({"id": key_id} | cap.to_dict()) if as_json else typer.echo(f"{key_id}  max {cap.max_priority}")
 
 
 @keys_app.command("revoke")

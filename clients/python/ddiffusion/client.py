@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Union
 import httpx
 
 from deferred_diffusion_client import AuthenticatedClient
-from deferred_diffusion_client.api.admin import create_key, list_keys, revoke_key
+from deferred_diffusion_client.api.admin import create_key, list_keys, revoke_key, set_max_priority
 from deferred_diffusion_client.api.batches import cancel_batch, create_batch, get_batch
 from deferred_diffusion_client.api.files import upload_file
 from deferred_diffusion_client.api.images import cancel_image, create_image, get_image, list_image_models
@@ -39,6 +39,8 @@ from deferred_diffusion_client.models import (
     FileUploaded,
     ImageRequest,
     ModelInfo,
+    Priority,
+    PriorityCap,
     TaskCreated,
     TaskPage,
     TaskRecord,
@@ -245,13 +247,16 @@ class Client:
         timeout_s: Optional[float] = None,
         poll_interval_s: float = 1.0,
     ) -> BatchRecord:
-        """The batch once every task has ended; `on_progress` sees it on every poll. Raises
-        TimeoutError after `timeout_s`."""
+        """The batch once every task has ended; `on_progress` sees it whenever a poll finds it
+        changed. Raises TimeoutError after `timeout_s`."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        last: Optional[dict[str, Any]] = None
         while True:
             record = self.batch(batch_id)
-            if on_progress:
+            current = record.to_dict()
+            if on_progress and current != last:
                 on_progress(record)
+            last = current
             if record.done:
                 return record
             if deadline is not None and time.monotonic() > deadline:
@@ -261,8 +266,13 @@ class Client:
     def models(self, domain: str) -> list[ModelInfo]:
         return self._call(self._domain(domain).models)
 
-    def create_key(self, name: str) -> ApiKeyCreated:
-        return self._call(create_key, body=ApiKeyCreate(name=name))
+    def create_key(self, name: str, max_priority: Optional[str] = None) -> ApiKeyCreated:
+        """A new key, its secret shown this once; `max_priority` caps what it may submit at."""
+        return self._call(create_key, body=ApiKeyCreate(name=name, max_priority=Priority(max_priority) if max_priority else UNSET))
+
+    def set_max_priority(self, key_id: str, max_priority: str) -> PriorityCap:
+        """Caps a key's priority: its submits above it are refused (403 priority_not_allowed)."""
+        return self._call(set_max_priority, key_id, body=PriorityCap(max_priority=Priority(max_priority)))
 
     def list_keys(self) -> list[ApiKeyInfo]:
         return self._call(list_keys)
