@@ -33,7 +33,10 @@ async def reap_expired(platform: Platform) -> list[tuple[str, str]]:
             continue
         message = task_message(platform.celery, task.domain, task.queue, task.id, task.priority)
         outcome, worker = await platform.tasks.reap(task, message, platform.settings.max_attempts)
-        if outcome in ("requeued", "failed", "cancelled"):
+        if outcome == "returned":
+            log.warning("a worker took the task and was lost before starting it; it is back in its place", task_id=task_id)
+            acted.append((task_id, outcome))
+        elif outcome in ("requeued", "failed", "cancelled"):
             log.warning("worker lost; task " + outcome, task_id=task_id, worker=worker, attempts=task.attempts)
             acted.append((task_id, outcome))
     return acted

@@ -9,8 +9,8 @@ otherwise sit idle. Built on Celery's own routing: per-model queues (lanes, core
   dd:holders:{m}   zset   workers holding model m (or loading it) → when the claim lapses (unix s)
   dd:affinity      set    models that have ever had a holder: what the api's rescue pass looks at
 
-Every task is queued in `gpu`. A worker about to start the first task of `gpu` for a model it does
-not hold either hands it on to `gpu.{model}` or claims the model and runs it (FORWARD, one atomic
+Every task is queued in `gpu`. A worker that took the first task of `gpu` (core.records TAKE) for a
+model it does not hold either hands it on to `gpu.{model}` or claims the model and runs it (FORWARD, one atomic
 step): it hands it on when another worker holds the model, fewer than `DDIFFUSION_AFFINITY_BACKLOG`
 tasks per holder already wait there, and it would gain nothing by running it now: it has other
 work (more tasks wait in `gpu` or in one of its own models' lanes), or the load would evict a model
@@ -41,20 +41,21 @@ def holders_key(model: str) -> str:
 
 FORWARD = """
 -- KEYS: holders, model's order, affinity set, shared order, model's broker list (the task's priority),
---       then the orders of the models this worker holds
--- ARGV: now, backlog per holder, me, message, claim until, model, '1' if loading it here would evict a warm model, task id
--- A cold worker's choice for the task it is about to start: hand it to the model's holders, or claim the model.
+--       task, leases, then the orders of the models this worker holds
+-- ARGV: now, backlog per holder, me, message, claim until, model, '1' if loading it here would evict a warm model,
+--       task id, the token this worker took it with (core.records TAKE)
+-- A cold worker's choice for the task it took: hand it to the model's holders, or claim the model.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local order = redis.call('ZSCORE', KEYS[4], ARGV[8])
-if not order then return 'taken' end
+if redis.call('HGET', KEYS[6], 'taken_by') ~= ARGV[9] then return 'taken' end
 local others = redis.call('ZCARD', KEYS[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then others = others - 1 end
 if others > 0 and redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[2]) * others then
-  local busy = ARGV[7] == '1' or redis.call('ZCARD', KEYS[4]) > 1
-  for i = 6, #KEYS do busy = busy or redis.call('ZCARD', KEYS[i]) > 0 end
+  local busy = ARGV[7] == '1' or redis.call('ZCARD', KEYS[4]) > 0
+  for i = 8, #KEYS do busy = busy or redis.call('ZCARD', KEYS[i]) > 0 end
   if busy then
-    redis.call('ZREM', KEYS[4], ARGV[8])
-    redis.call('ZADD', KEYS[2], order, ARGV[8])
+    redis.call('HDEL', KEYS[6], 'taken_by')
+    redis.call('ZREM', KEYS[7], ARGV[8])
+    redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[6], 'order'), ARGV[8])
     redis.call('LPUSH', KEYS[5], ARGV[4])
     return 'forwarded'
   end

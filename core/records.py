@@ -210,17 +210,19 @@ end
 # One queued task: its record, backlog entries, queue position, notes, inputs' expiry, history and
 # broker message (SUBMIT makes one, BATCH many). Returns its position in the queue.
 _CREATE = _HISTORY + _QUOTA + f"local ORDER_BAND = {ORDER_BAND}\n" + """
--- Its key's fair turn in its queue and priority (start-time fair queueing; see the module's doc).
-local function take_turn(turns, key_id)
+-- Its key's fair turn in its queue and priority (start-time fair queueing; see the module's doc). A key
+-- is never further ahead than it has tasks unfinished: turns its cancelled tasks held are given up.
+local function take_turn(turns, key_id, mine)
   local now = tonumber(redis.call('HGET', turns, '_now') or '0')
-  local turn = math.max(now, tonumber(redis.call('HGET', turns, key_id) or '0'))
+  local next = tonumber(redis.call('HGET', turns, key_id) or '0')
+  local turn = math.max(now, math.min(next, now + redis.call('SCARD', mine)))
   redis.call('HSET', turns, key_id, turn + 1)
   return turn
 end
 local function create_task(names, id, fields, ttl, message, notes, refs, expiry, hist_base)
   local seq = redis.call('INCR', names.seq)
   local hist = tonumber(hist_base) + seq % 1000
-  local order = tonumber(fields.band) * ORDER_BAND + take_turn(names.turns, fields.key_id)
+  local order = tonumber(fields.band) * ORDER_BAND + take_turn(names.turns, fields.key_id, names.mine)
   local order_s = string.format('%d', order)
   local flat = {'seq', tostring(seq), 'hist', string.format('%d', hist), 'ttl_s', ttl, 'order', order_s}
   for k, v in pairs(fields) do
@@ -313,26 +315,39 @@ end
 return {'created', cjson.encode(ranks)}
 """
 
-START = _HISTORY + f"local ORDER_BAND = {ORDER_BAND}\n" + """
--- KEYS: task, lane, channel, partial text, leases, running, turns ; ARGV: id, now, lease token, lease deadline, worker
--- Only a task still queued in this lane starts; any other answer sends the worker back to the lane's
--- order for its next task ('taken': another worker started or moved it, or it ended meanwhile).
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'queued' or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  if status ~= 'queued' then redis.call('ZREM', KEYS[2], ARGV[1]) end
-  return {'taken', '0'}
+TAKE = """
+-- KEYS: lane, leases ; ARGV: token, deadline
+-- Reserve the lane's first task for one worker, with a lease as if it had started, so that the reaper
+-- returns it to its place should the worker die before starting it. Its id, or false when none waits.
+while true do
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  if not first then return false end
+  redis.call('ZREM', KEYS[1], first)
+  if redis.call('HGET', 'dd:task:' .. first, 'status') == 'queued' then
+    redis.call('HSET', 'dd:task:' .. first, 'taken_by', ARGV[1])
+    redis.call('ZADD', KEYS[2], ARGV[2], first)
+    return first
+  end
 end
+"""
+
+START = _HISTORY + f"local ORDER_BAND = {ORDER_BAND}\n" + """
+-- KEYS: task, channel, partial text, leases, running, turns ; ARGV: id, now, lease token, lease deadline, worker
+-- Only the task this worker took (TAKE) starts, and only while still queued ('taken': it was cancelled,
+-- or returned by the reaper meanwhile).
+local status, taken_by = unpack(redis.call('HMGET', KEYS[1], 'status', 'taken_by'))
+if status ~= 'queued' or taken_by ~= ARGV[3] then return {'taken', '0'} end
+redis.call('HDEL', KEYS[1], 'taken_by')
 local turn = tonumber(redis.call('HGET', KEYS[1], 'order') or '0') % ORDER_BAND
-if turn > tonumber(redis.call('HGET', KEYS[7], '_now') or '0') then redis.call('HSET', KEYS[7], '_now', string.format('%d', turn)) end
+if turn > tonumber(redis.call('HGET', KEYS[6], '_now') or '0') then redis.call('HSET', KEYS[6], '_now', string.format('%d', turn)) end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2], 'lease', ARGV[3], 'worker', ARGV[5])
 redis.call('HDEL', KEYS[1], 'preview', 'eta_s')
-redis.call('DEL', KEYS[4])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
-redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('DEL', KEYS[3])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[1])
 history_move(KEYS[1], ARGV[1], 'queued', 'running')
-redis.call('PUBLISH', KEYS[3], 'running')
+redis.call('PUBLISH', KEYS[2], 'running')
 return {'running', tostring(attempts)}
 """
 
@@ -497,6 +512,13 @@ local deadline = redis.call('ZSCORE', KEYS[11], ARGV[1])
 if not deadline or tonumber(deadline) > tonumber(ARGV[3]) then return {'alive', ''} end
 redis.call('ZREM', KEYS[11], ARGV[1])
 redis.call('SREM', KEYS[13], ARGV[1])
+if current == 'queued' and redis.call('HGET', KEYS[1], 'taken_by') then
+  -- Taken by a worker that was lost before it started it: back to its place, no attempt counted.
+  redis.call('HDEL', KEYS[1], 'taken_by')
+  redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'order'), ARGV[1])
+  redis.call('RPUSH', KEYS[15], ARGV[12])
+  return {'returned', ''}
+end
 if current ~= 'running' then return {current or 'missing', ''} end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 local worker = redis.call('HGET', KEYS[1], 'worker') or 'unknown'
@@ -645,6 +667,7 @@ POSITION = """
 -- KEYS: task ; ARGV: id
 local queue, model, status = unpack(redis.call('HMGET', KEYS[1], 'queue', 'model', 'status'))
 if status ~= 'queued' then return false end
+if redis.call('HEXISTS', KEYS[1], 'taken_by') == 1 then return 0 end  -- a worker is starting it
 return redis.call('ZRANK', 'dd:queue:' .. queue, ARGV[1]) or redis.call('ZRANK', 'dd:queue:' .. queue .. '.' .. model, ARGV[1])
 """
 # The reads of one record, in one pipeline.
@@ -873,8 +896,9 @@ class AsyncTaskStore:
         return await self.client.zrangebyscore(LEASES_KEY, "-inf", time.time(), start=0, num=limit)
 
     async def reap(self, task: StoredTask, message: str, max_attempts: int) -> tuple[str, str]:
-        """Requeue a task whose lease expired (or fail it `worker_lost` after max_attempts).
-        Returns (requeued | failed | cancelled | alive | <status>, the lost worker)."""
+        """Requeue a task whose lease expired (or fail it `worker_lost` after max_attempts), or
+        return a task its worker took but never started. Returns (requeued | failed | cancelled |
+        returned | alive | <status>, the lost worker)."""
         keys = [*end_keys(task.id, task.queue, task.key_id, task.model), broker_list(task.queue, task.priority)]
         args = [*end_args(task, TaskStatus.failed, [], None, self.ttl_s), message, max_attempts]
         outcome, worker = await self._reap(keys, args)
@@ -907,6 +931,7 @@ class TaskStore:
         self.lease_s = lease_s
         self.outage_s = outage_s
         self._quiet_until = 0.0
+        self._take = client.register_script(TAKE)
         self._start = client.register_script(START)
         self._finish = client.register_script(FINISH)
         self._renew = client.register_script(RENEW)
@@ -935,27 +960,25 @@ class TaskStore:
 
         return self.durable(read, "read the task")
 
-    def first(self, lane: str) -> str | None:
-        """The id of the task that starts next in this lane (a queue, or a model's queue)."""
-        ids = self.durable(lambda: self.client.zrange(queue_key(lane), 0, 0), "read the queue")
-        return ids[0] if ids else None
+    def take(self, lane: str, hostname: str) -> Lease | None:
+        """Take the first task of this lane (a queue, or a model's queue) for this worker: its
+        lease, which `start` turns into the running task's; None when no task waits."""
+        token = uuid.uuid4().hex
+        keys = [queue_key(lane), LEASES_KEY]
+        task_id = self.durable(lambda: self._take(keys, [token, time.time() + self.lease_s]), "take a task")
+        return Lease(task_id, token, hostname) if task_id else None
 
-    def forget(self, lane: str, task_id: str) -> None:
-        """Drop an id whose record is gone from a lane's order."""
-        self.durable(lambda: self.client.zrem(queue_key(lane), task_id), "drop a lost task")
-
-    def start(self, task: StoredTask, lane: str, hostname: str) -> tuple[str, int, Lease]:
-        """Mark running and take the lease, if the task still waits in this lane. Returns the
-        status (running, or `taken` when it no longer waits there), the attempt number and the lease."""
-        lease = Lease(task.id, uuid.uuid4().hex, hostname)
-        worker = f"{hostname} (pid {os.getpid()})"
+    def start(self, task: StoredTask, lease: Lease) -> tuple[str, int]:
+        """Mark the taken task running under its lease. Returns the status (running, or `taken`
+        when it was cancelled or handed on meanwhile) and the attempt number."""
+        worker = f"{lease.hostname} (pid {os.getpid()})"
         now = time.time()
         keys = [
-            task_key(task.id), queue_key(lane), events_channel(task.id), text_key(task.id), LEASES_KEY, running_key(task.queue),
+            task_key(task.id), events_channel(task.id), text_key(task.id), LEASES_KEY, running_key(task.queue),
             turns_key(task.queue, task.priority.band),
         ]  # fmt: skip
         status, attempts = self.durable(lambda: self._start(keys, [task.id, now, lease.token, now + self.lease_s, worker]), "start the task")
-        return status, int(attempts), lease
+        return status, int(attempts)
 
     def renew(self, lease: Lease) -> bool:
         """Extend the lease; False once another worker holds it or the task has ended."""

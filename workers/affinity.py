@@ -18,7 +18,7 @@ from celery import Celery
 
 from core.affinity import AFFINITY_KEY, CLAIM, CLAIM_S, FORWARD, RELEASE, holders_key, release_args, release_keys
 from core.queue import broker_list, model_queue
-from core.records import StoredTask, queue_key
+from core.records import LEASES_KEY, Lease, StoredTask, queue_key, task_key
 from core.schemas import Queue
 
 log = structlog.get_logger("worker")
@@ -37,11 +37,11 @@ class WorkerAffinity:
         self._synced: list[str] | None = None
 
     def dispatch(
-        self, task: StoredTask, lane: str, hostname: str, warm: list[str], would_evict: bool, message: Callable[[str], str]
+        self, task: StoredTask, lease: Lease, lane: str, warm: list[str], would_evict: bool, message: Callable[[str], str]
     ) -> Literal["run", "forwarded", "taken"]:
-        """`forwarded` when the task, first in the shared gpu lane, went to its model's lane for a
+        """`forwarded` when the task, taken from the shared gpu lane, went to its model's lane for a
         worker that holds the model warm; `run` when this worker runs it (warm here, or claimed
-        now: others forward to it meanwhile); `taken` when it no longer waits in the lane.
+        now: others forward to it meanwhile); `taken` when it is no longer this worker's.
         `would_evict`: loading the task's model here would push a warm one out; `message(lane)`
         builds the message that goes with it to the model's lane."""
         if self.backlog == 0 or lane != Queue.gpu or task.model in warm:
@@ -50,9 +50,10 @@ class WorkerAffinity:
         model_lane = model_queue(task.model)
         keys = [
             holders_key(task.model), queue_key(model_lane), AFFINITY_KEY, queue_key(Queue.gpu), broker_list(model_lane, task.priority),
-            *(queue_key(model_queue(model)) for model in warm),
+            task_key(task.id), LEASES_KEY, *(queue_key(model_queue(model)) for model in warm),
         ]  # fmt: skip
-        args = [now, self.backlog, hostname, message(model_lane), now + CLAIM_S, task.model, "1" if would_evict else "0", task.id]
+        hostname = lease.hostname
+        args = [now, self.backlog, hostname, message(model_lane), now + CLAIM_S, task.model, "1" if would_evict else "0", task.id, lease.token]
         outcome = self._forward(keys, args)
         if outcome == "forwarded":
             log.info("handed to a worker that holds the model warm", task_id=task.id, model=task.model)

@@ -14,7 +14,7 @@ from core.blobs import BlobStore, open_blob_store
 from core.catalogue import CATALOGUE
 from core.logs import configure_logging
 from core.queue import TASK_NAMES, make_celery, task_message
-from core.records import StoredTask, TaskStore
+from core.records import Lease, StoredTask, TaskStore
 from core.redis_client import connect
 from core.settings import Settings
 from workers.affinity import WorkerAffinity
@@ -79,9 +79,9 @@ def execute(task: Task, task_id: str) -> str:
     hostname = task.request.hostname
     lane = task.request.delivery_info["routing_key"]
 
-    def dispatch(stored: StoredTask) -> str:
+    def dispatch(stored: StoredTask, lease: Lease) -> str:
         would_evict = stored.model in CATALOGUE and state.engines.would_evict(CATALOGUE[stored.model])
-        return state.affinity.dispatch(stored, lane, hostname, state.engines.warm_names(), would_evict, lambda to: message_for(stored, to))
+        return state.affinity.dispatch(stored, lease, lane, state.engines.warm_names(), would_evict, lambda to: message_for(stored, to))
 
     try:
         return run_task(lane, state.store, state.context, state.engines.engine, settings.max_attempts, hostname, message_for, dispatch)

@@ -40,7 +40,7 @@ def run_task(
     max_attempts: int,
     hostname: str,
     message_for: Callable[[StoredTask], str],
-    dispatch: Callable[[StoredTask], str] = lambda task: "run",
+    dispatch: Callable[[StoredTask, Lease], str] = lambda task, lease: "run",
 ) -> str:
     """Start the first task waiting in `lane` and run it to a terminal status; returns that status
     (`idle` when nothing waits: a spare turn). `message_for` builds the broker message that hands
@@ -62,25 +62,24 @@ def run_task(
         structlog.contextvars.clear_contextvars()
 
 
-def _pick(lane: str, store: TaskStore, hostname: str, dispatch: Callable[[StoredTask], str]) -> tuple[StoredTask, int, Lease] | str:
-    """Start the lane's first task: the started task, its attempt and lease; or `idle` / `forwarded`.
-    Another worker may start (or move) the same task first: then the next one is tried."""
+def _pick(lane: str, store: TaskStore, hostname: str, dispatch: Callable[[StoredTask, Lease], str]) -> tuple[StoredTask, int, Lease] | str:
+    """Take the lane's first task and start it: the task, its attempt and lease; or `idle` /
+    `forwarded`. A task cancelled between taking and starting is passed over for the next."""
     while True:
-        task_id = store.first(lane)
-        if task_id is None:
+        lease = store.take(lane, hostname)
+        if lease is None:
             log.info("nothing waits in the lane: a spare turn", lane=lane)
             return "idle"
-        task = store.get_to_run(task_id)
+        task = store.get_to_run(lease.task_id)
         if task is None:
-            log.warning("a queued task's record is gone; dropped from the lane", task_id=task_id, lane=lane)
-            store.forget(lane, task_id)
+            log.warning("a queued task's record is gone; passed over", task_id=lease.task_id, lane=lane)
             continue
-        outcome = dispatch(task)
+        outcome = dispatch(task, lease)
         if outcome == "forwarded":
             return outcome
         if outcome == "taken":
             continue
-        status, attempt, lease = store.start(task, lane, hostname)
+        status, attempt = store.start(task, lease)
         if status == TaskStatus.running:
             return task, attempt, lease
 

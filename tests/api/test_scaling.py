@@ -10,7 +10,7 @@ from api.main import create_app
 from core.records import TaskStore
 from core.schemas import Queue, TaskStatus
 from tests.utils.platform import RedisServer, make_settings
-from tests.utils.tasks import new_key
+from tests.utils.tasks import new_key, start_first
 
 
 @pytest.fixture
@@ -40,14 +40,14 @@ def test_demand_counts_queued_and_running_tasks_until_they_end(lone_redis: Redis
         store = TaskStore(lone_redis.client(), ttl_s=600, log_lines=10)
         first = store.get(ids[0])
         assert first is not None
-        _, _, lease = store.start(first, "gpu", "gpu@pod-1")
+        _, _, lease = start_first(store, first, "gpu@pod-1")
         assert demand(client, "gpu") == {"queued": 1, "running": 1, "workers": 0, "demand": 2}
 
         # Drained: handed back, it is queued again, not running.
         assert store.requeue(first, lease, "{}", "drain") == "requeued"
         assert demand(client, "gpu") == {"queued": 2, "running": 0, "workers": 0, "demand": 2}
 
-        _, _, lease = store.start(first, "gpu", "gpu@pod-1")
+        _, _, lease = start_first(store, first, "gpu@pod-1")
         assert store.finish(first, lease, TaskStatus.succeeded, []) == "succeeded"
         assert demand(client, "gpu") == {"queued": 1, "running": 0, "workers": 0, "demand": 1}
         assert client.delete(f"/api/images/{ids[1]}", headers=user).status_code in (200, 202)

@@ -11,7 +11,7 @@ import redis.asyncio
 
 from core.affinity import AFFINITY_KEY, CLAIM_S, FORWARD, RELEASE, holders_key, release_keys
 from core.queue import broker_list, broker_lists, model_queue
-from core.records import queue_key
+from core.records import LEASES_KEY, queue_key, task_key
 from core.schemas import Priority, Queue
 from tests.utils.platform import RedisServer
 
@@ -40,20 +40,23 @@ def messages(client: redis.Redis, lane: str) -> int:
 SHARED = Queue.gpu.value
 
 
+def taken(client: redis.Redis, task: str) -> None:
+    """A queued task a worker has just taken from the shared lane (core.records TAKE)."""
+    client.hset(task_key(task), mapping={"status": "queued", "order": "0", "taken_by": f"token-{task}"})
+    client.zadd(LEASES_KEY, {task: time.time() + 15})
+
+
 def test_a_cold_worker_hands_a_task_to_the_holder_or_claims_the_model_itself(redis_server: RedisServer) -> None:
     client = redis_server.client()
     forward = client.register_script(FORWARD)
 
     def take(worker: str, model: str, task: str, holds: tuple[str, ...] = ()) -> str:
-        client.zadd(queue_key(SHARED), {task: 0})  # first in the shared lane, as the worker found it
+        taken(client, task)
         now = time.time()
         lane = model_queue(model)
-        keys = [holders_key(model), queue_key(lane), AFFINITY_KEY, queue_key(SHARED), broker_list(lane, Priority.normal)]
+        keys = [holders_key(model), queue_key(lane), AFFINITY_KEY, queue_key(SHARED), broker_list(lane, Priority.normal), task_key(task), LEASES_KEY]
         keys += [queue_key(model_queue(held)) for held in holds]
-        outcome = forward(keys, [now, 2, worker, f"message-{task}", now + CLAIM_S, model, "0", task])
-        if outcome == "claimed":
-            client.zrem(queue_key(SHARED), task)  # the worker starts it
-        return outcome
+        return forward(keys, [now, 2, worker, f"message-{task}", now + CLAIM_S, model, "0", task, f"token-{task}"])
 
     client.zadd(queue_key(SHARED), {"more-work": 10})  # the workers below are not about to idle
     assert take("gpu-0@a", "tiny-sd", "t1") == "claimed"  # nobody held it
@@ -64,15 +67,20 @@ def test_a_cold_worker_hands_a_task_to_the_holder_or_claims_the_model_itself(red
     assert take("gpu-1@a", "tiny-sd", "t5") == "claimed"  # the holder's backlog is full: load it here too
     assert order(client, model_queue("tiny-sd")) == ["t3", "t4"] and order(client, SHARED) == ["more-work"]
     assert messages(client, model_queue("tiny-sd")) == 2, "each handed-on task brings its turn to run"
+    assert client.hget(task_key("t3"), "taken_by") is None and client.zscore(LEASES_KEY, "t3") is None
     assert set(client.zrange(holders_key("tiny-sd"), 0, -1)) == {"gpu-0@a", "gpu-1@a"}
 
     hold(client, "tiny-sdxl", "gpu-1@a", until=time.time() - 1)  # a lapsed claim: its worker died
     assert take("gpu-0@a", "tiny-sdxl", "t6") == "claimed"
     assert set(client.zrange(holders_key("tiny-sdxl"), 0, -1)) == {"gpu-0@a"}
 
+    taken(client, "cancelled-meanwhile")
+    client.hdel(task_key("cancelled-meanwhile"), "taken_by")
     now = time.time()
-    gone = [holders_key("tiny-sd"), queue_key(model_queue("tiny-sd")), AFFINITY_KEY, queue_key(SHARED), broker_list(model_queue("tiny-sd"), Priority.normal)]
-    assert forward(gone, [now, 2, "gpu-1@a", "m", now + CLAIM_S, "tiny-sd", "0", "started-elsewhere"]) == "taken"
+    lane = model_queue("tiny-sd")
+    gone = [holders_key("tiny-sd"), queue_key(lane), AFFINITY_KEY, queue_key(SHARED), broker_list(lane, Priority.normal), task_key("cancelled-meanwhile"), LEASES_KEY]
+    args = [now, 2, "gpu-1@a", "m", now + CLAIM_S, "tiny-sd", "0", "cancelled-meanwhile", "token-cancelled-meanwhile"]
+    assert forward(gone, args) == "taken", "only the worker that took a task hands it on"
 
 
 def test_an_idle_worker_with_room_runs_the_task_rather_than_wait_for_the_holder(redis_server: RedisServer) -> None:
@@ -82,12 +90,13 @@ def test_an_idle_worker_with_room_runs_the_task_rather_than_wait_for_the_holder(
     hold(client, "tiny-sdxl", "gpu-1@a")
 
     def take(task: str, would_evict: bool = False) -> str:
-        client.zadd(queue_key(SHARED), {task: 0})
+        taken(client, task)
         now = time.time()
         lane = model_queue("tiny-sd")
-        keys = [holders_key("tiny-sd"), queue_key(lane), AFFINITY_KEY, queue_key(SHARED), broker_list(lane, Priority.normal)]
+        keys = [holders_key("tiny-sd"), queue_key(lane), AFFINITY_KEY, queue_key(SHARED), broker_list(lane, Priority.normal), task_key(task), LEASES_KEY]
         keys.append(queue_key(model_queue("tiny-sdxl")))
-        return forward(keys, [now, 2, "gpu-1@a", f"message-{task}", now + CLAIM_S, "tiny-sd", "1" if would_evict else "0", task])
+        args = [now, 2, "gpu-1@a", f"message-{task}", now + CLAIM_S, "tiny-sd", "1" if would_evict else "0", task, f"token-{task}"]
+        return forward(keys, args)
 
     client.zadd(queue_key(model_queue("tiny-sdxl")), {"its-own-work": 0})
     assert take("t1") == "forwarded"  # gpu-1 has tasks of its own model waiting

@@ -13,6 +13,7 @@ from core.queue import broker_list
 from core.records import LEASES_KEY, AsyncTaskStore, StoredTask, TaskStore, drain_key, logs_key, task_key
 from core.schemas import Domain, Priority, Queue, TaskStatus
 from tests.utils.platform import RedisServer
+from tests.utils.tasks import start_first
 
 LEASE_S = 0.3
 NORMAL_LIST = broker_list("gpu", Priority.normal)  # where kombu keeps normal-priority gpu messages
@@ -60,19 +61,34 @@ def started(server: RedisServer, task_id: str = "t1") -> tuple[TaskStore, Stored
 
 def test_a_running_task_does_not_start_twice(server: RedisServer) -> None:
     store, task = started(server)
-    assert store.start(task, "gpu", "first")[:2] == ("running", 1)
-    assert store.start(task, "gpu", "second")[0] == "taken"
+    assert start_first(store, task, "first")[:2] == ("running", 1)
+    assert store.take("gpu", "second") is None
     again = store.get(task.id)
     assert again is not None and again.attempts == 1
 
 
+def test_a_task_taken_by_a_worker_lost_before_starting_it_goes_back_to_its_place(server: RedisServer) -> None:
+    store, task = started(server)
+    client = server.client()
+    taken = store.take("gpu", "doomed@host")
+    assert taken is not None and taken.task_id == task.id
+    assert store.get(task.id).position == 0, "a task being started is next"  # type: ignore[union-attr]
+    time.sleep(LEASE_S + 0.1)
+    assert reap(server.url, task) == [("returned", "")]
+    record = store.get(task.id)
+    assert record is not None and record.status == TaskStatus.queued and record.attempts == 0 and record.position == 0
+    assert client.lrange(NORMAL_LIST, -1, -1) == ["reaped-message"], "with a turn to run it"
+    assert store.start(task, taken)[0] == "taken", "the lost worker's reservation is void"
+    assert start_first(store, task, "next@host")[:2] == ("running", 1)
+
+
 def test_a_task_whose_lease_expired_runs_again_once_reaped_and_the_old_worker_is_superseded(server: RedisServer) -> None:
     store, task = started(server)
-    _, _, first = store.start(task, "gpu", "first")
+    _, _, first = start_first(store, task, "first")
     time.sleep(LEASE_S + 0.1)
-    assert store.start(task, "gpu", "second")[0] == "taken", "only the reaper hands a lost worker's task on"
+    assert store.take("gpu", "second") is None, "only the reaper hands a lost worker's task on"
     assert reap(server.url, task)[0][0] == "requeued"
-    status, attempt, second = store.start(task, "gpu", "second")
+    status, attempt, second = start_first(store, task, "second")
     assert (status, attempt) == ("running", 2)
     assert store.progress(first, 1, 2) == "lost"  # the old worker may not write any more
     assert store.finish(task, first, TaskStatus.succeeded, outputs=[{"text": "old"}]) == "superseded"
@@ -85,7 +101,7 @@ def test_reaper_requeues_at_the_front_and_names_the_lost_worker(server: RedisSer
     store, task = started(server)
     client = server.client()
     client.lpush(NORMAL_LIST, "a-later-message")
-    _, _, lease = store.start(task, "gpu", "doomed@host")
+    _, _, lease = start_first(store, task, "doomed@host")
     lost = f"doomed@host (pid {os.getpid()})"
     assert reap(server.url, task) == [("alive", "")]
     time.sleep(LEASE_S + 0.1)
@@ -101,7 +117,7 @@ def test_reaper_requeues_at_the_front_and_names_the_lost_worker(server: RedisSer
 def test_reaper_fails_the_task_after_max_attempts(server: RedisServer) -> None:
     store, task = started(server)
     for attempt in (1, 2):
-        assert store.start(task, "gpu", f"w{attempt}")[:2] == ("running", attempt)
+        assert start_first(store, task, f"w{attempt}")[:2] == ("running", attempt)
         time.sleep(LEASE_S + 0.1)
         expected = "requeued" if attempt < 2 else "failed"
         assert reap(server.url, task, max_attempts=2)[0][0] == expected
@@ -113,7 +129,7 @@ def test_reaper_fails_the_task_after_max_attempts(server: RedisServer) -> None:
 
 def test_a_lost_task_its_client_cancelled_ends_cancelled_instead_of_running_again(server: RedisServer) -> None:
     store, task = started(server)
-    store.start(task, "gpu", "w")
+    start_first(store, task, "w")
     server.client().hset(task_key(task.id), "cancel", "1")  # as DELETE /api/images/{id} does while it runs
     time.sleep(LEASE_S + 0.1)
     assert reap(server.url, task) == [("cancelled", f"w (pid {os.getpid()})")]
@@ -126,7 +142,7 @@ def test_a_record_expires_only_once_its_task_ends(server: RedisServer) -> None:
     store, task = started(server)
     client = server.client()
     assert client.ttl(task_key(task.id)) == -1 and client.ttl(logs_key(task.id)) == -1
-    _, _, lease = store.start(task, "gpu", "w")
+    _, _, lease = start_first(store, task, "w")
     store.log(lease, "working")
     assert client.ttl(task_key(task.id)) == -1
     store.finish(task, lease, TaskStatus.succeeded, outputs=[{"text": "done"}])
@@ -135,7 +151,7 @@ def test_a_record_expires_only_once_its_task_ends(server: RedisServer) -> None:
 
 def test_worker_writes_never_recreate_a_vanished_record(server: RedisServer) -> None:
     store, task = started(server)
-    _, _, lease = store.start(task, "gpu", "w")
+    _, _, lease = start_first(store, task, "w")
     client = server.client()
     client.delete(task_key(task.id), logs_key(task.id))
     assert store.progress(lease, 3, 10) == "lost"
@@ -149,7 +165,7 @@ def test_worker_writes_never_recreate_a_vanished_record(server: RedisServer) -> 
 def test_a_draining_worker_hands_its_task_back_at_the_front_without_counting_the_attempt(server: RedisServer) -> None:
     store, task = started(server)
     client = server.client()
-    _, _, lease = store.start(task, "gpu", "leaving@host")
+    _, _, lease = start_first(store, task, "leaving@host")
     client.set(drain_key("leaving@host"), time.time() + 60)
     assert store.progress(lease, 1, 10) == "ok"  # shutting down, but still within its drain time
     client.set(drain_key("leaving@host"), time.time() - 1)
@@ -159,4 +175,4 @@ def test_a_draining_worker_hands_its_task_back_at_the_front_without_counting_the
     assert record is not None and record.status == TaskStatus.queued and record.position == 0 and record.attempts == 0
     assert "requeued: worker shutting down" in record.logs
     assert client.lrange(NORMAL_LIST, -1, -1) == ["handed-back"] and client.zscore(LEASES_KEY, task.id) is None
-    assert store.start(task, "gpu", "staying@host")[:2] == ("running", 1)  # the next worker's attempt is the first
+    assert start_first(store, task, "staying@host")[:2] == ("running", 1)  # the next worker's attempt is the first

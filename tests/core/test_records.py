@@ -9,6 +9,7 @@ from core.queue import broker_list
 from core.records import AsyncTaskStore, TaskStore
 from core.schemas import Domain, Priority, Queue, TaskStatus
 from tests.utils.platform import RedisServer
+from tests.utils.tasks import start_first
 
 
 def admit_many(url: str, key_id: str, count: int, per_key: int, total: int, first: int = 0) -> list[str]:
@@ -60,11 +61,11 @@ def test_finishing_frees_the_backlog_slot_and_is_idempotent(redis_server: RedisS
     store = TaskStore(redis_server.client(), ttl_s=600, log_lines=10)
     task = store.get("finish-key-0")
     assert task is not None and task.position is not None
-    status, attempt, lease = store.start(task, "gpu", "w1")
+    status, attempt, lease = start_first(store, task, "w1")
     assert (status, attempt) == ("running", 1)
     assert store.finish(task, lease, TaskStatus.succeeded, outputs=[{"text": "hi"}]) == "succeeded"
     assert store.finish(task, lease, TaskStatus.failed) == "succeeded"  # a late duplicate changes nothing
-    assert store.start(task, "gpu", "w2")[0] == "taken"
+    assert store.take("gpu", "w2") is None, "nothing is left to take"
     done = store.get(task.id)
     assert done is not None and done.status == TaskStatus.succeeded and done.outputs == [{"text": "hi"}]
     assert admit_many(redis_server.url, "finish-key", count=1, per_key=1, total=10_000, first=2) == ["created"]
@@ -75,7 +76,7 @@ def test_log_is_bounded(redis_server: RedisServer) -> None:
     store = TaskStore(redis_server.client(), ttl_s=600, log_lines=10)
     task = store.get("log-key-0")
     assert task is not None
-    _, _, lease = store.start(task, "gpu", "w1")
+    _, _, lease = start_first(store, task, "w1")
     for line in range(25):
         store.log(lease, f"line {line}")
     task = store.get("log-key-0")

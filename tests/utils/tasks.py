@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from core.records import Lease, StoredTask, TaskStore
 from tests.utils.platform import ADMIN_KEY
 
 ADMIN = {"X-API-Key": ADMIN_KEY}
@@ -67,3 +68,11 @@ def partly_invalid_workflow() -> dict[str, Any]:
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["7", 2]}},
         "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "lost", "images": ["8", 0]}},
     }  # fmt: skip
+
+
+def start_first(store: TaskStore, task: StoredTask, hostname: str) -> tuple[str, int, Lease]:
+    """Take the first task of `task`'s queue and start it, as a worker does; it must be `task`."""
+    lease = store.take(task.queue, hostname)
+    assert lease is not None and lease.task_id == task.id, f"{task.id} is not first in {task.queue}: {lease}"
+    status, attempt = store.start(task, lease)
+    return status, attempt, lease

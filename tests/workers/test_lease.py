@@ -10,6 +10,7 @@ import redis.asyncio
 from core.records import AsyncTaskStore, TaskStore
 from core.schemas import Domain, Queue
 from tests.utils.platform import RedisServer
+from tests.utils.tasks import start_first
 from workers.lease import LeaseKeeper, LeaseLost
 
 LEASE_S = 0.3
@@ -39,7 +40,7 @@ def test_a_step_longer_than_the_lease_keeps_it_and_a_taken_lease_stops_the_run(t
         store = TaskStore(server.client(), ttl_s=600, log_lines=10, lease_s=LEASE_S)
         task = store.get("t")
         assert task is not None
-        _, _, lease = store.start(task, "gpu", "w")
+        _, _, lease = start_first(store, task, "w")
         with LeaseKeeper(store, lease) as keeper:
             time.sleep(LEASE_S * 4)  # one long "step": the engine never calls back
             assert asyncio.run(admit_and_reap(True)) == "alive"

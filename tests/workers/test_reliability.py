@@ -20,9 +20,10 @@ from tests.utils.tasks import new_key, wait_for
 # About 3 s on a 2-core CPU: long enough to kill its worker mid-task.
 SLOW = {"model": "tiny-sd", "prompt": "slow", "steps": 50, "width": 512, "height": 512, "seed": 3}
 QUICK = SLOW | {"steps": 2, "width": 64, "height": 64}
-# About 10 s on 2 cores (tiny-sd3's most steps and pixels): longer than the shortest visibility
-# timeout (5 s) plus kombu's restore sweep (every 2 s with it).
+# About 10 s on 2 cores (tiny-sd3's most steps and pixels).
 LONG = {"model": "tiny-sd3", "prompt": "long", "steps": 50, "width": 512, "height": 512, "seed": 4}
+# Twice that: well past the shortest visibility timeout (5 s) plus kombu's restore sweep (every 2 s with it).
+OUTLIVING = LONG | {"num_outputs": 2}
 LEASE_S = 3
 
 
@@ -74,7 +75,7 @@ def test_a_task_outliving_the_visibility_timeout_never_runs_twice_at_once(stack_
     fleet.wait_ready([Queue.gpu])
     with TestClient(create_app(settings)) as client:
         headers = new_key(client)
-        task_id = client.post("/api/images", json=LONG, headers=headers).json()["id"]
+        task_id = client.post("/api/images", json=OUTLIVING, headers=headers).json()["id"]
         record = wait_for(client, "images", task_id, headers, timeout_s=180)
     assert record["status"] == "succeeded", record
     assert record["attempts"] == 1

@@ -83,6 +83,18 @@ def test_another_keys_new_task_waits_only_for_what_the_busy_worker_runs(stack: t
     assert order[:2] == [wedge_tasks[0], artist_task], "it starts as soon as the running task ends"
 
 
+def test_a_cancelled_wedge_gives_its_turns_up(stack: tuple[Settings, WorkerFleet]) -> None:
+    settings, _ = stack
+    with TestClient(create_app(settings)) as client:
+        wedge, artist = new_key(client, "wedge"), new_key(client, "artist")
+        for task_id in [submit(client, wedge) for _ in range(6)]:
+            assert client.delete(f"/api/images/{task_id}", headers=wedge).status_code == 200
+        artist_tasks = [submit(client, artist) for _ in range(3)]
+        again = submit(client, wedge)
+        assert client.get(f"/api/images/{again}", headers=wedge).json()["position"] <= 1, "its turn comes with the artist's first"
+        assert [client.get(f"/api/images/{task_id}", headers=artist).json()["position"] for task_id in artist_tasks[1:]] == [2, 3]
+
+
 def test_the_admin_caps_a_keys_priority(client: TestClient, admin: dict[str, str]) -> None:
     created = client.post("/api/admin/keys", json={"name": "farm-wedges", "max_priority": "normal"}, headers=admin).json()
     assert created["max_priority"] == "normal"

@@ -12,7 +12,7 @@ from api.main import create_app
 from core.records import TaskStore
 from core.schemas import TaskStatus
 from tests.utils.platform import ADMIN_KEY, RedisServer, make_settings
-from tests.utils.tasks import new_key, wait_for
+from tests.utils.tasks import new_key, start_first, wait_for
 
 IMAGE = {"model": "tiny-sd", "prompt": "history", "width": 64, "height": 64, "steps": 2}
 
@@ -97,11 +97,11 @@ def test_the_status_indexes_follow_every_transition(lone_client: tuple[TestClien
     store = TaskStore(server.client(), ttl_s=600, log_lines=10)
     task = store.get(ids[0])
     assert task is not None
-    _, _, lease = store.start(task, "gpu", "gpu@test")
+    _, _, lease = start_first(store, task, "gpu@test")
     assert listed(client, user, status="running", domain="images") == [ids[0]]
     assert store.requeue(task, lease, "{}", "drain") == "requeued"
     assert listed(client, user, status="running") == []
-    _, _, lease = store.start(task, "gpu", "gpu@test")
+    _, _, lease = start_first(store, task, "gpu@test")
     assert store.finish(task, lease, TaskStatus.failed) == "failed"
     assert client.delete(f"/api/images/{ids[1]}", headers=user).status_code == 200
     assert listed(client, user, status="failed", model="tiny-sd") == [ids[0]]
