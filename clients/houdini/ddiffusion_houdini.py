@@ -1,8 +1,10 @@
 """deferred-diffusion in Houdini: a `ddiffusion` parameter folder (model, prompt, seed, size,
-steps, input image, Submit/Cancel) on a node; the result is saved under `$HIP/ddiffusion/<node>/`
-and its path set on the node's `output` parameter, for a File COP/SOP to read with
-`chs("/path/to/node/output")`. The work happens in `ddiffusion.jobs`; this module only reads
-parameters and sets them.
+steps, input image, priority, a wedge, Submit/Cancel) on a node; the result is saved under
+`$HIP/ddiffusion/<node>/` and its path set on the node's `output` parameter, for a File COP/SOP to
+read with `chs("/path/to/node/output")`. A wedge is one batch: one image per wedge at
+`<node>$WEDGE.<frame>.png`, `output` set to that pattern, so the File node shows the wedge that
+`$WEDGE` names (`_seed_3`, as Houdini's Wedge ROP sets it). The work happens in `ddiffusion.jobs`;
+this module only reads parameters and sets them.
 
 `hou` is imported inside the functions so this module imports (and is tested) without Houdini.
 """
@@ -13,11 +15,30 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ddiffusion.jobs import BackgroundJob, JobResult, image_request, output_folder, status_text
+from ddiffusion.jobs import (
+    DEFAULT_PRIORITY,
+    PRIORITIES,
+    WEDGE_PARMS,
+    WEDGE_VARIABLE,
+    BackgroundJob,
+    BatchJob,
+    BatchResult,
+    Job,
+    JobResult,
+    OutputTarget,
+    batch_status_text,
+    image_request,
+    output_folder,
+    output_path,
+    status_text,
+    wedge,
+    wedge_values,
+)
 
 # Jobs by node path, so Cancel (and a second Submit) find the running one.
-JOBS: dict[str, BackgroundJob] = {}
+JOBS: dict[str, Job] = {}
 CALLBACK = "__import__('ddiffusion_houdini').{}(kwargs['node'])"
+NO_WEDGE = "off"
 
 
 def folder_template() -> Any:
@@ -29,6 +50,14 @@ def folder_template() -> Any:
             name, label, script_callback=CALLBACK.format(name), script_callback_language=hou.scriptLanguage.Python
         )
 
+    def menu(name: str, label: str, items: tuple[str, ...], default: str) -> Any:
+        # A string parm with a menu evaluates to the item itself, which is what the request takes.
+        labels = [item.capitalize() for item in items]
+        return hou.StringParmTemplate(
+            name, label, 1, default_value=(default,), menu_items=items, menu_labels=labels, menu_type=hou.menuType.Normal
+        )
+
+    wedging = "{ wedge == off }"
     return hou.FolderParmTemplate(
         "ddiffusion",
         "ddiffusion",
@@ -41,10 +70,18 @@ def folder_template() -> Any:
             hou.IntParmTemplate("steps", "Steps (0: model's)", 1, default_value=(0,), min=0, max=100),
             hou.StringParmTemplate("image", "Input Image", 1, default_value=("",), string_type=hou.stringParmType.FileReference),
             hou.FloatParmTemplate("strength", "Strength (with an image)", 1, default_value=(0.6,), min=0.0, max=1.0),
+            menu("priority", "Priority", PRIORITIES, DEFAULT_PRIORITY),
+            menu("wedge", "Wedge", (NO_WEDGE, *WEDGE_PARMS), NO_WEDGE),
+            hou.IntParmTemplate("wedge_count", "Wedge Seeds (count)", 1, default_value=(4,), min=1, max=100, disable_when=wedging),
+            hou.StringParmTemplate(
+                "wedge_values", "Wedge Values", 1, default_value=("",), tags={"editor": "1"}, disable_when=wedging,
+                help="Prompts one per line; numbers separated by spaces or commas (seeds: empty for Wedge Seeds from Seed).",
+            ),  # fmt: skip
             button("submit", "Submit"),
             button("cancel", "Cancel"),
             hou.StringParmTemplate("status", "Status", 1, default_value=("idle",)),
             hou.StringParmTemplate("output", "Output", 1, default_value=("",), string_type=hou.stringParmType.FileReference),
+            hou.StringParmTemplate("wedges", "Wedges ($WEDGE)", 1, default_value=("",), disable_when=wedging),
         ],
     )
 
@@ -87,13 +124,15 @@ def hip_relative(path: Path, hip: str) -> str:
         return path.as_posix()
 
 
-def submit(node: Any) -> BackgroundJob:
-    """The Submit button: reads the parameters and starts the job."""
+def submit(node: Any) -> Job | None:
+    """The Submit button: reads the parameters and starts the job, one task or, with a wedge, one
+    batch. Wedge values it cannot read are said on the status line; nothing is sent then."""
     import hou
 
-    path = node.path()
+    path, name = node.path(), node.name()  # read here: the worker thread may not touch the node
     if path in JOBS and JOBS[path].is_alive():
         JOBS[path].cancel()  # a new Submit replaces the running one
+    JOBS.pop(path, None)  # and its news is dropped from now on
     hip = hou.getenv("HIP")
     request = image_request(
         node.evalParm("model"),
@@ -104,17 +143,45 @@ def submit(node: Any) -> BackgroundJob:
         steps=node.evalParm("steps"),
         image=node.evalParm("image") or None,
         strength=node.evalParm("strength"),
+        priority=node.evalParm("priority"),
     )
+    folder = output_folder(hip, name).resolve()
+    frame = hou.intFrame()
+    parm = node.evalParm("wedge")
+    job: Job
+    if parm == NO_WEDGE:
+        job = BackgroundJob(
+            request,
+            folder,
+            name,
+            deliver=lambda result: deliver(path, job, hip, result),
+            call_on_main=main_thread_call(),
+            frame=frame,
+            on_progress=lambda record: set_status(path, job, status_text(record)),
+        )
+    else:
+        try:
+            values = wedge_values(parm, node.evalParm("wedge_values"), node.evalParm("seed"), node.evalParm("wedge_count"))
+        except ValueError as exc:
+            node.parm("status").set(f"error: {exc}")
+            return None
+        requests, labels = wedge(parm, values)
+
+        def target(label: str, index: int, suffix: str) -> Path:
+            return output_path(folder, name, frame, index, suffix, label)
+
+        job = BatchJob(
+            request,
+            requests,
+            labels,
+            folder,
+            target,
+            name,
+            deliver=lambda result: deliver_wedge(path, job, hip, target, result),
+            call_on_main=main_thread_call(),
+            on_progress=lambda batch: set_status(path, job, batch_status_text(batch)),
+        )
     node.parm("status").set("submitting")
-    job = BackgroundJob(
-        request,
-        output_folder(hip, node.name()),
-        node.name(),
-        deliver=lambda result: deliver(path, job, hip, result),
-        call_on_main=main_thread_call(),
-        frame=hou.intFrame(),
-        on_progress=lambda record: set_status(path, job, status_text(record)),
-    )
     JOBS[path] = job  # before it starts: without a UI, its callbacks run at once on its thread
     return job.start()
 
@@ -126,20 +193,20 @@ def cancel(node: Any) -> None:
         job.cancel()
 
 
-def node_of(path: str, job: BackgroundJob) -> Any:
+def node_of(path: str, job: Job) -> Any:
     """The job's node, or None when the node was deleted or a newer Submit replaced the job."""
     import hou
 
     return hou.node(path) if JOBS.get(path) is job else None
 
 
-def set_status(path: str, job: BackgroundJob, text: str) -> None:
+def set_status(path: str, job: Job, text: str) -> None:
     node = node_of(path, job)
     if node is not None:
         node.parm("status").set(text)
 
 
-def deliver(path: str, job: BackgroundJob, hip: str, result: JobResult) -> None:
+def deliver(path: str, job: Job, hip: str, result: JobResult) -> None:
     """On the main thread: shows the outcome and sets `output` to the first file."""
     node = node_of(path, job)
     if node is None:
@@ -147,3 +214,16 @@ def deliver(path: str, job: BackgroundJob, hip: str, result: JobResult) -> None:
     node.parm("status").set(result.summary)
     if result.paths:
         node.parm("output").set(hip_relative(result.paths[0], hip))
+
+
+def deliver_wedge(path: str, job: Job, hip: str, target: OutputTarget, result: BatchResult) -> None:
+    """On the main thread: shows the outcome, lists the wedges made (the values `$WEDGE` may take)
+    and sets `output` to the path with `$WEDGE` in it, for a File COP/SOP to read."""
+    node = node_of(path, job)
+    if node is None:
+        return
+    node.parm("status").set(result.summary)
+    if result.paths:
+        node.parm("wedges").set(" ".join(result.paths))
+        first = next(iter(result.paths.values()))[0]
+        node.parm("output").set(hip_relative(target(WEDGE_VARIABLE, 0, first.suffix), hip))

@@ -1,6 +1,8 @@
 """deferred-diffusion in Nuke: a Group node whose knobs make an images request; its input (when
-connected) is rendered to a PNG and sent as the init image; the result comes back through a Read
-node. The work happens in `ddiffusion.jobs`; this module only reads knobs and makes nodes.
+connected) is rendered to PNGs and sent as the init image; the result comes back through a Read
+node. `frames: range` sends the frames first to last as one batch labelled by frame number; the
+results are the numbered files `<node>.%04d.png`, and the Read reads them as that sequence. The
+work happens in `ddiffusion.jobs`; this module only reads knobs and makes nodes.
 
 `nuke` is imported inside the functions so this module imports (and is tested) without Nuke.
 """
@@ -12,11 +14,27 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ddiffusion.jobs import BackgroundJob, JobResult, image_request, output_folder, status_text
+from ddiffusion.jobs import (
+    DEFAULT_PRIORITY,
+    PRIORITIES,
+    BackgroundJob,
+    BatchJob,
+    BatchResult,
+    Job,
+    JobResult,
+    batch_status_text,
+    image_request,
+    output_folder,
+    output_path,
+    status_text,
+)
 
 # Jobs by the node's full name, so Cancel (and a second Submit) find the running one.
-JOBS: dict[str, BackgroundJob] = {}
+JOBS: dict[str, Job] = {}
 INPUT = "image"  # the group's Input node, and so the label of its input arrow
+CURRENT, RANGE = "current", "range"
+# Nuke's own frame-number pattern for Write and Read file knobs.
+FRAME_PATTERN = "%04d"
 
 
 def create_node() -> Any:
@@ -36,6 +54,10 @@ def create_node() -> Any:
         nuke.Int_Knob("height", "height (0: model's)"),
         nuke.Int_Knob("steps", "steps (0: model's)"),
         nuke.Double_Knob("strength", "strength (with an input)"),
+        nuke.Enumeration_Knob("priority", "priority", list(PRIORITIES)),
+        nuke.Enumeration_Knob("frames", "frames", [CURRENT, RANGE]),
+        nuke.Int_Knob("first", "first"),
+        nuke.Int_Knob("last", "last"),
         nuke.File_Knob("output_dir", "output folder"),
         nuke.PyScript_Knob("submit", "Submit", "import ddiffusion_nuke, nuke; ddiffusion_nuke.submit(nuke.thisNode())"),
         nuke.PyScript_Knob("cancel", "Cancel", "import ddiffusion_nuke, nuke; ddiffusion_nuke.cancel(nuke.thisNode())"),
@@ -46,6 +68,10 @@ def create_node() -> Any:
         group.addKnob(knob)
     group["seed"].setValue(-1)
     group["strength"].setValue(0.6)
+    group["priority"].setValue(DEFAULT_PRIORITY)
+    # The script's range until the artist types another, as a Write node's first and last.
+    group["first"].setExpression("root.first_frame")
+    group["last"].setExpression("root.last_frame")
     group["read_node"].setVisible(False)
     return group
 
@@ -59,34 +85,46 @@ def base_folder(node: Any) -> str:
     return node["output_dir"].value() or (os.path.dirname(script) if saved else tempfile.gettempdir())
 
 
-def render_input(node: Any, folder: Path, frame: int) -> str:
-    """Renders whatever feeds the node at `frame` to a PNG (kept next to the outputs, as a
-    record of what was sent) with a temporary Write node. The Write goes inside the group, on
-    its Input node: that works wherever the group sits, nested groups included."""
+def render_input(node: Any, folder: Path, first: int, last: int) -> list[str]:
+    """Renders whatever feeds the node, frames `first` to `last`, to PNGs (kept next to the
+    outputs, as a record of what was sent) with a temporary Write node; returns them by frame. The
+    Write goes inside the group, on its Input node: that works wherever the group sits, nested
+    groups included."""
     import nuke
 
-    path = folder / f"{node.name()}_input.{frame:04d}.png"
+    def path(frame: str) -> Path:
+        return output_path(folder, f"{node.name()}_input", frame, 0, ".png")
+
     folder.mkdir(parents=True, exist_ok=True)
     with node:
-        write = nuke.nodes.Write(file=path.as_posix(), file_type="png")
+        write = nuke.nodes.Write(file=path(FRAME_PATTERN).as_posix(), file_type="png")
         write.setInput(0, node.node(INPUT))
         try:
-            nuke.execute(write, frame, frame)
+            nuke.execute(write, first, last)
         finally:
             nuke.delete(write)
-    return str(path)
+    return [str(path(f"{frame:04d}")) for frame in range(first, last + 1)]
 
 
-def submit(node: Any) -> BackgroundJob:
-    """The Submit button: reads the knobs, renders the input, and starts the job."""
+def submit(node: Any) -> Job | None:
+    """The Submit button: reads the knobs, renders the input, and starts the job: one task for the
+    current frame, or one batch for the frame range. A range that ends before it starts is said on
+    the status line; nothing is sent then."""
     import nuke
 
-    full_name = node.fullName()
+    full_name, name = node.fullName(), node.name()  # read here: the worker thread may not touch the node
     if full_name in JOBS and JOBS[full_name].is_alive():
         JOBS[full_name].cancel()  # a new Submit replaces the running one
-    frame = nuke.frame()
-    folder = output_folder(base_folder(node), node.name())
-    image = render_input(node, folder, frame) if node.input(0) is not None else None
+    JOBS.pop(full_name, None)  # and its news is dropped from now on
+    ranged = node["frames"].value() == RANGE
+    first, last = (int(node["first"].value()), int(node["last"].value())) if ranged else (nuke.frame(), nuke.frame())
+    if last < first:
+        node["status"].setValue(f"error: the frame range ends ({last}) before it starts ({first})")
+        return None
+    folder = output_folder(base_folder(node), name).resolve()
+    images = render_input(node, folder, first, last) if node.input(0) is not None else []
+    # With an input, the request names the first frame's render, so that it is a whole img2img
+    # request (strength goes with an image); in a batch each task then names its own frame's.
     request = image_request(
         node["model"].value(),
         node["prompt"].value(),
@@ -94,19 +132,35 @@ def submit(node: Any) -> BackgroundJob:
         width=int(node["width"].value()),
         height=int(node["height"].value()),
         steps=int(node["steps"].value()),
-        image=image,
+        image=images[0] if images else None,
         strength=float(node["strength"].value()),
+        priority=node["priority"].value(),
     )
+    job: Job
+    if not ranged:
+        job = BackgroundJob(
+            request,
+            folder,
+            name,
+            deliver=lambda result: deliver(full_name, job, result),
+            call_on_main=nuke.executeInMainThread,
+            frame=first,
+            on_progress=lambda record: set_status(full_name, job, status_text(record)),
+        )
+    else:
+        frames = range(first, last + 1)
+        job = BatchJob(
+            request,
+            [{"image": image} for image in images] or [{} for _ in frames],
+            [str(frame) for frame in frames],
+            folder,
+            lambda label, index, suffix: output_path(folder, name, int(label), index, suffix),
+            name,
+            deliver=lambda result: deliver_frames(full_name, job, folder, first, last, result),
+            call_on_main=nuke.executeInMainThread,
+            on_progress=lambda batch: set_status(full_name, job, batch_status_text(batch)),
+        )
     node["status"].setValue("submitting")
-    job = BackgroundJob(
-        request,
-        folder,
-        node.name(),
-        deliver=lambda result: deliver(full_name, job, result),
-        call_on_main=nuke.executeInMainThread,
-        frame=frame,
-        on_progress=lambda record: set_status(full_name, job, status_text(record)),
-    )
     JOBS[full_name] = job
     return job.start()
 
@@ -118,35 +172,59 @@ def cancel(node: Any) -> None:
         job.cancel()
 
 
-def node_of(full_name: str, job: BackgroundJob) -> Any:
+def node_of(full_name: str, job: Job) -> Any:
     """The job's node, or None when the node was deleted or a newer Submit replaced the job."""
     import nuke
 
     return nuke.toNode(full_name) if JOBS.get(full_name) is job else None
 
 
-def set_status(full_name: str, job: BackgroundJob, text: str) -> None:
+def set_status(full_name: str, job: Job, text: str) -> None:
     node = node_of(full_name, job)
     if node is not None:
         node["status"].setValue(text)
 
 
-def deliver(full_name: str, job: BackgroundJob, result: JobResult) -> None:
-    """On the main thread: shows the outcome and points the node's Read at the first output
-    (reloaded, since a new result for the same frame overwrites the file)."""
+def read_node(node: Any) -> Any:
+    """The node's Read: the one it made before, else a new one below it, at the script's top level."""
     import nuke
 
-    node = node_of(full_name, job)
-    if node is None:
-        return
-    node["status"].setValue(result.summary)
-    if not result.paths:
-        return
     read = nuke.toNode(node["read_node"].value())
     if read is None:
         with nuke.root():  # explicit: whatever group the artist has open in a DAG tab
             read = nuke.nodes.Read()
         read.setXYpos(node.xpos(), node.ypos() + 2 * node.screenHeight())
         node["read_node"].setValue(read.fullName())
+    return read
+
+
+def deliver(full_name: str, job: Job, result: JobResult) -> None:
+    """On the main thread: shows the outcome and points the node's Read at the first output
+    (reloaded, since a new result for the same frame overwrites the file)."""
+    node = node_of(full_name, job)
+    if node is None:
+        return
+    node["status"].setValue(result.summary)
+    if not result.paths:
+        return
+    read = read_node(node)
     read["file"].fromUserText(result.paths[0].as_posix())
+    read["reload"].execute()
+
+
+def deliver_frames(full_name: str, job: Job, folder: Path, first: int, last: int, result: BatchResult) -> None:
+    """On the main thread: shows the outcome and points the node's Read at the numbered files,
+    `<node>.%04d.png`, frames first to last (a frame that failed is missing: the status says which
+    went wrong)."""
+    node = node_of(full_name, job)
+    if node is None:
+        return
+    node["status"].setValue(result.summary)
+    if not result.paths:
+        return
+    suffix = next(iter(result.paths.values()))[0].suffix
+    read = read_node(node)
+    read["file"].setValue(output_path(folder, node.name(), FRAME_PATTERN, 0, suffix).as_posix())
+    for knob, frame in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
+        read[knob].setValue(frame)
     read["reload"].execute()

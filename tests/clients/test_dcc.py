@@ -4,21 +4,37 @@ and `nuke` whose main-thread calls run on the test's thread, as a DCC's UI loop 
 
 import ast
 import queue
+import re
 import sys
 import threading
 import time
 import types
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
+import httpx
 import pytest
-from ddiffusion.jobs import BackgroundJob, JobResult, image_request, output_folder, output_path, safe_name
-from deferred_diffusion_client.models import TaskRecord
+from ddiffusion import Client
+from ddiffusion.jobs import (
+    BackgroundJob,
+    BatchJob,
+    BatchResult,
+    JobResult,
+    image_request,
+    output_folder,
+    output_path,
+    safe_name,
+    wedge,
+    wedge_label,
+    wedge_values,
+)
+from deferred_diffusion_client.models import BatchRecord, TaskRecord
 from PIL import Image
 
 from tests.utils.platform import free_port
-from tests.utils.tasks import png_bytes
+from tests.utils.tasks import ADMIN, png_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUDINI_DIR = ROOT / "clients" / "houdini"
@@ -174,6 +190,117 @@ def test_requests_and_names_from_node_parameters(tmp_path: Path) -> None:
     assert output_folder(tmp_path, "Group1.ddiffusion") == tmp_path / "ddiffusion" / "Group1_ddiffusion"
     assert output_path(tmp_path, "n", 7, 0, ".png").name == "n.0007.png"
     assert output_path(tmp_path, "n", 1001, 2, ".mp4").name == "n_2.1001.mp4"
+    assert image_request("m", "p", priority="batch")["priority"] == "batch"
+
+
+class BatchRecorder:
+    """The outcome and progress of one batch job, with the thread each callback ran on."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[int, BatchResult]] = []
+        self.progress: list[tuple[int, BatchRecord]] = []
+
+    def deliver(self, result: BatchResult) -> None:
+        self.results.append((threading.get_ident(), result))
+
+    def on_progress(self, batch: BatchRecord) -> None:
+        self.progress.append((threading.get_ident(), batch))
+
+    def only_result(self, main: MainThread) -> BatchResult:
+        [(ident, result)] = self.results
+        assert ident == main.ident and all(ident == main.ident for ident, _ in self.progress)
+        return result
+
+
+def test_batch_job_submits_one_batch_and_saves_each_task_where_its_label_says(
+    api_address: str, user_key: str, main: MainThread, tmp_path: Path
+) -> None:
+    plate = tmp_path / "plate.png"
+    plate.write_bytes(png_bytes(64, 64))
+    base = image_request("tiny-sd", "a wedge", width=96, height=64, steps=2, image=str(plate), strength=0.9, priority="batch")
+    requests, labels = wedge("seed", wedge_values("seed", "", seed=5, count=3))
+    folder = tmp_path / "renders"
+    recorder = BatchRecorder()
+
+    def target(label: str, index: int, suffix: str) -> Path:
+        return output_path(folder, "node", 7, index, suffix, label)
+
+    job = BatchJob(
+        base, requests, labels, folder, target, "node", recorder.deliver, main.post,
+        on_progress=recorder.on_progress, address=api_address, api_key=user_key, timeout_s=WAIT_S,
+    )  # fmt: skip
+    main.pump(job.start())
+    result = recorder.only_result(main)
+    assert result.status == "succeeded", result.summary
+    assert result.summary == "3/3 succeeded" and result.batch_id == job.batch_id
+    assert list(result.paths) == labels == ["_seed_5", "_seed_6", "_seed_7"]
+    assert [path.name for paths in result.paths.values() for path in paths] == ["node_seed_5.0007.png", "node_seed_6.0007.png", "node_seed_7.0007.png"]
+    assert sorted(path.name for path in folder.iterdir()) == sorted(path.name for paths in result.paths.values() for path in paths)
+    for [path] in result.paths.values():
+        with Image.open(path) as image:
+            assert image.size == (96, 64)
+    with Client(api_address, user_key) as client:
+        batch = client.batch(job.batch_id)
+    assert [(task.label, task.request["seed"], task.priority.value) for task in batch.tasks] == [
+        ("_seed_5", 5, "batch"), ("_seed_6", 6, "batch"), ("_seed_7", 7, "batch")
+    ]  # fmt: skip
+    assert len({task.request["image"] for task in batch.tasks}) == 1  # the shared input went up once
+    progress = [batch for _, batch in recorder.progress]
+    assert progress[-1].done and any(not batch.done for batch in progress)
+
+
+def test_batch_job_cancelled_while_running_and_refused_batches_are_delivered(
+    api_address: str, user_key: str, main: MainThread, tmp_path: Path
+) -> None:
+    recorder = BatchRecorder()
+    job: BatchJob
+
+    def cancel_when_running(batch: BatchRecord) -> None:
+        recorder.on_progress(batch)
+        if any(task.status.value == "running" for task in batch.tasks):
+            job.cancel()  # from the main thread, as a Cancel button would
+
+    base = image_request("tiny-sd", "long", width=256, height=256, steps=50)
+    requests, labels = wedge("seed", [1, 2])
+    target = partial(output_path, tmp_path, "n", 1)
+    job = BatchJob(
+        base, requests, labels, tmp_path, lambda label, index, suffix: target(index, suffix, label), "n", recorder.deliver,
+        main.post, on_progress=cancel_when_running, address=api_address, api_key=user_key, timeout_s=WAIT_S,
+    )  # fmt: skip
+    main.pump(job.start())
+    cancelled = recorder.only_result(main)
+    assert cancelled.status == "cancelled" and cancelled.paths == {} and cancelled.record is not None
+    assert cancelled.summary.startswith("0/2 succeeded; cancelled") and list(tmp_path.iterdir()) == []
+
+    refused = BatchRecorder()
+    bad = BatchJob(
+        {"model": "no-such-model", "prompt": "x"}, [{}], ["a"], tmp_path, target, "n", refused.deliver, main.post,
+        address=api_address, api_key=user_key,
+    )  # fmt: skip
+    main.pump(bad.start())
+    result = refused.only_result(main)
+    assert (result.status, result.batch_id, result.record) == ("error", None, None) and result.error_code == "unknown_model"
+    assert result.summary.startswith("error: unknown_model: ")
+
+
+def test_wedge_values_and_labels_from_node_parameters(tmp_path: Path) -> None:
+    assert wedge_values("seed", "", seed=-1, count=3) == [0, 1, 2]  # a drawn seed wedges from 0
+    assert wedge_values("seed", "4, 9 12") == [4, 9, 12]
+    assert wedge_values("guidance", "5 7.5") == [5.0, 7.5]
+    assert wedge_values("prompt", "a teapot\n\n a kettle \n") == ["a teapot", "a kettle"]
+    for parm, text, said in [
+        ("seed", "1.5", "must be int numbers"), ("strength", "0.3 x", "must be float numbers"), ("strength", "nan", "finite"),
+        ("prompt", " \n", "no wedge values"), ("seed", "3 3", "repeat (3)"), ("model", "a", "cannot wedge 'model'"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape(said)):
+            wedge_values(parm, text)
+    assert [wedge_label("seed", 3, 0), wedge_label("guidance", 7.5, 1), wedge_label("strength", 0.35, 2)] == ["_seed_3", "_guidance_7.5", "_strength_0.35"]
+    assert wedge_label("prompt", "a/b $c", 4) == "_prompt_4"  # a prompt is no file name: its index is
+    assert wedge("guidance", [5.0, 7.5]) == ([{"guidance": 5.0}, {"guidance": 7.5}], ["_guidance_5", "_guidance_7.5"])
+    assert output_path(tmp_path, "n", 12, 0, ".png", "_seed_3").name == "n_seed_3.0012.png"
+    assert output_path(tmp_path, "n", 12, 1, ".png", "../$x").name == "n..__x_1.0012.png"  # no separator or variable from a label
+    assert output_path(tmp_path, "n", 12, 0, ".png", "$WEDGE").name == "n$WEDGE.0012.png"  # the pattern a File node reads
+    assert output_path(tmp_path, "n", "%04d", 0, ".png").name == "n.%04d.png"  # the pattern a Read node reads
 
 
 # Nuke, with a recording stand-in for the `nuke` module.
@@ -183,16 +310,24 @@ class NukeKnob:
     def __init__(self, nuke: "FakeNuke", name: str, label: str = "", value: Any = None) -> None:
         self.nuke, self.knob_name, self.label, self._value = nuke, name, label, value
         self.visible = True
+        self.expression: str | None = None
         self.reloads = 0
         self.history: list[Any] = []
 
     def value(self) -> Any:
+        if self.expression is not None:  # only `root.<knob>` expressions are used
+            return self.nuke.root_node[self.expression.removeprefix("root.")].value()
         return self._value
 
     def setValue(self, value: Any) -> None:
         self.nuke.touched.append(threading.get_ident())
         self._value = value
+        self.expression = None  # a value typed in replaces the expression, as in Nuke
         self.history.append(value)
+
+    def setExpression(self, expression: str) -> None:
+        self.nuke.touched.append(threading.get_ident())
+        self.expression = expression
 
     fromUserText = setValue
 
@@ -267,7 +402,7 @@ class FakeNuke(types.ModuleType):
     def __init__(self, main: MainThread, script: Path) -> None:
         super().__init__("nuke")
         self.main = main
-        self.root_node = NukeNode(self, "Root", None, script.as_posix(), {})
+        self.root_node = NukeNode(self, "Root", None, script.as_posix(), {"first_frame": 1001, "last_frame": 1003})
         self.context = [self.root_node]
         self.all: list[NukeNode] = []
         self.touched: list[int] = []  # the thread of every change to the node graph
@@ -278,7 +413,7 @@ class FakeNuke(types.ModuleType):
             Input=lambda name=None: self.create("Input", name),
             Output=lambda: self.create("Output"),
             Write=lambda **knobs: self.create("Write", **knobs),
-            Read=lambda: self.create("Read", file="", reload=None),
+            Read=lambda: self.create("Read", file="", reload=None, first=1, last=1, origfirst=1, origlast=1),
             Constant=lambda: self.create("Constant"),
         )
         defaults = {"Int_Knob": 0, "Double_Knob": 0.0, "File_Knob": "", "Tab_Knob": None}
@@ -294,6 +429,7 @@ class FakeNuke(types.ModuleType):
         ):
             default = defaults.get(knob_class, "")
             setattr(self, knob_class, lambda name, label="", value=default: NukeKnob(self, name, label, value))
+        self.Enumeration_Knob = lambda name, label, values: NukeKnob(self, name, label, values[0])
         self.this_node: NukeNode | None = None
 
     def create(self, node_class: str, name: str | None = None, **knobs: Any) -> NukeNode:
@@ -307,8 +443,11 @@ class FakeNuke(types.ModuleType):
         self.main.post(lambda: call(*args, **(kwargs or {})))
 
     def execute(self, write: NukeNode, first: int, last: int) -> None:
+        """Renders each frame as an 80x48 PNG of its own colour (so each frame's file differs)."""
         self.renders.append((write, write.input(0), first, last))
-        Path(write["file"].value()).write_bytes(png_bytes(80, 48))
+        pattern = Path(write["file"].value())
+        for frame in range(first, last + 1):
+            pattern.with_name(pattern.name % frame).write_bytes(png_bytes(80, 48, (frame % 256, 40, 40)))
 
     def delete(self, node: NukeNode) -> None:
         self.all.remove(node)
@@ -369,7 +508,7 @@ def test_nuke_group_renders_its_input_submits_and_points_a_read_node_at_the_resu
     [(write, source, first, last)] = nuke.renders
     assert write.parent is group and source is group.node("image") and source.node_class == "Input"  # what feeds the group
     assert (first, last) == (12, 12) and write not in nuke.all  # the temporary Write is gone
-    assert Path(write["file"].value()) == folder / "ddiffusion_input.0012.png"
+    assert Path(write["file"].value()) == folder / "ddiffusion_input.%04d.png" and (folder / "ddiffusion_input.0012.png").is_file()
     assert group["status"].value() == "succeeded"
     read = nuke.toNode(group["read_node"].value())
     assert read is not None and read.node_class == "Read" and read.parent is nuke.root() and read.position == (100, 240)
@@ -420,6 +559,45 @@ def test_nuke_cancel_resubmit_and_a_deleted_node(platform_env: None, nuke: FakeN
     nuke.delete(group)  # deleted while its job runs: the delivery finds no node and does nothing
     main.pump(ddiffusion_nuke.JOBS["ddiffusion"])
     assert [node for node in nuke.all if node.node_class == "Read"] == [read] and read["reload"].reloads == 1
+
+
+def test_nuke_frame_range_is_one_batch_by_frame_read_back_as_the_numbered_sequence(
+    platform_env: None, api_address: str, user_key: str, nuke: FakeNuke, main: MainThread, tmp_path: Path
+) -> None:
+    import ddiffusion_nuke
+
+    group = ddiffusion_nuke.create_node()
+    assert (group["frames"].value(), group["first"].value(), group["last"].value()) == ("current", 1001, 1003)  # the script's range
+    assert group["priority"].value() == "normal"
+    group.setInput(0, nuke.nodes.Constant())
+    knobs = {"model": "tiny-sd", "prompt": "a teapot", "seed": 3, "width": 96, "height": 64, "steps": 2, "frames": "range", "priority": "batch"}
+    for knob, value in knobs.items():
+        group[knob].setValue(value)
+
+    press(nuke, group, "submit")
+    job = ddiffusion_nuke.JOBS["ddiffusion"]
+    main.pump(job)
+    folder = tmp_path / "comp" / "ddiffusion" / "ddiffusion"
+    [(write, _, first, last)] = nuke.renders  # the whole range in one render
+    assert (first, last) == (1001, 1003) and Path(write["file"].value()) == folder / "ddiffusion_input.%04d.png"
+    assert group["status"].value() == "3/3 succeeded"
+    assert any(status.startswith(("queued 0/3", "running")) for status in group["status"].history)  # progress came in between
+    with Client(api_address, user_key) as client:
+        batch = client.batch(job.batch_id)
+    assert [(task.label, task.priority.value) for task in batch.tasks] == [("1001", "batch"), ("1002", "batch"), ("1003", "batch")]
+    assert len({task.request["image"] for task in batch.tasks}) == 3  # each task got its own frame's render
+    read = nuke.toNode(group["read_node"].value())
+    assert read is not None and Path(read["file"].value()) == folder.resolve() / "ddiffusion.%04d.png"
+    assert [read[knob].value() for knob in ("first", "last", "origfirst", "origlast")] == [1001, 1003, 1001, 1003]
+    assert read["reload"].reloads == 1
+    for frame in (1001, 1002, 1003):
+        with Image.open(folder / f"ddiffusion.{frame}.png") as image:
+            assert image.size == (96, 64)
+    assert set(nuke.touched) == {main.ident}
+
+    group["first"].setValue(1010)  # typed in: no longer the script's range, and ending before it starts
+    press(nuke, group, "submit")
+    assert "ddiffusion" not in ddiffusion_nuke.JOBS and group["status"].value() == "error: the frame range ends (1003) before it starts (1010)"
 
 
 def test_nuke_menu_adds_the_node_command(nuke: FakeNuke) -> None:
@@ -523,7 +701,7 @@ class FakeHou(types.ModuleType):
         self.touched: list[int] = []
         for kind in ("String", "Int", "Float", "Button", "Folder"):
             setattr(self, f"{kind}ParmTemplate", ParmTemplate)
-        self.scriptLanguage = self.stringParmType = self.paneTabType = Names()
+        self.scriptLanguage = self.stringParmType = self.paneTabType = self.menuType = Names()
         network = HouNode(self, "/img/comp1")
         HouNode(self, "/obj")
         self.ui = types.SimpleNamespace(paneTabOfType=lambda kind: types.SimpleNamespace(pwd=lambda: network))
@@ -604,13 +782,73 @@ def test_houdini_cancel_button(platform_env: None, hou: FakeHou, main: MainThrea
     assert node.parms["status"].history[-1].startswith("cancelled") and node.evalParm("output") == ""
 
 
+def test_houdini_wedge_is_one_batch_written_where_a_file_node_reads_it_with_wedge(
+    platform_env: None, api_address: str, user_key: str, hou: FakeHou, main: MainThread
+) -> None:
+    import ddiffusion_houdini
+
+    node = ddiffusion_houdini.create_node(hou.node("/obj"))
+    assert (node.evalParm("wedge"), node.evalParm("priority"), node.evalParm("wedge_count")) == ("off", "normal", 4)
+    values = {"model": "tiny-sd", "prompt": "a teapot", "seed": 5, "width": 64, "height": 96, "steps": 2}
+    for name, value in (values | {"wedge": "seed", "wedge_count": 3, "priority": "batch"}).items():
+        node.parms[name].value = value
+
+    click(node, "submit")
+    job = ddiffusion_houdini.JOBS[node.path()]
+    main.pump(job)
+    status = node.parms["status"].history
+    assert status[0] == "submitting" and status[-1] == "3/3 succeeded" and len(status) >= 3  # progress came in between
+    assert node.evalParm("wedges") == "_seed_5 _seed_6 _seed_7"
+    output = node.evalParm("output")
+    assert output == "$HIP/ddiffusion/ddiffusion/ddiffusion$WEDGE.0012.png"
+    for wedge_name in ("_seed_5", "_seed_6", "_seed_7"):  # the File node's path, $HIP and $WEDGE expanded
+        with Image.open(output.replace("$HIP", str(hou.hip)).replace("$WEDGE", wedge_name)) as image:
+            assert image.size == (64, 96)
+    with Client(api_address, user_key) as client:
+        batch = client.batch(job.batch_id)
+    assert [(task.label, task.request["seed"], task.priority.value) for task in batch.tasks] == [
+        ("_seed_5", 5, "batch"), ("_seed_6", 6, "batch"), ("_seed_7", 7, "batch")
+    ]  # fmt: skip
+    assert set(hou.touched) == {main.ident}
+
+    for name, value in {"wedge": "guidance", "wedge_values": "5, 7.5", "priority": "interactive"}.items():
+        node.parms[name].value = value
+    click(node, "submit")
+    main.pump(ddiffusion_houdini.JOBS[node.path()])
+    assert node.evalParm("status") == "2/2 succeeded" and node.evalParm("wedges") == "_guidance_5 _guidance_7.5"
+    assert (hou.hip / "ddiffusion" / "ddiffusion" / "ddiffusion_guidance_7.5.0012.png").is_file()
+
+
+def test_houdini_wedge_refused_values_and_priority_say_so_on_the_status_line(
+    platform_env: None, api_address: str, hou: FakeHou, main: MainThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ddiffusion_houdini
+
+    node = ddiffusion_houdini.create_node(hou.node("/obj"))
+    for name, value in {"model": "tiny-sd", "prompt": "x", "wedge": "strength", "wedge_values": "0.3 lots"}.items():
+        node.parms[name].value = value
+    click(node, "submit")
+    assert node.evalParm("status") == "error: wedge values of strength must be float numbers, not '0.3 lots'"
+    assert node.path() not in ddiffusion_houdini.JOBS
+
+    response = httpx.post(f"{api_address}/api/admin/keys", json={"name": "farm", "max_priority": "batch"}, headers=ADMIN)
+    monkeypatch.setenv("DDIFFUSION_API_KEY", response.json()["key"])
+    for name, value in {"wedge": "seed", "wedge_values": "", "priority": "normal"}.items():
+        node.parms[name].value = value
+    click(node, "submit")
+    main.pump(ddiffusion_houdini.JOBS[node.path()])
+    assert node.evalParm("status").startswith("error: priority_not_allowed: This key may submit at most `batch` priority, not `normal`")
+    assert node.evalParm("output") == "" and node.evalParm("wedges") == ""
+
+
 def test_houdini_build_hda_puts_the_parms_on_an_asset(hou: FakeHou, tmp_path: Path) -> None:
     import build_hda
 
     definition = build_hda.build(tmp_path / "otls" / "ddiffusion_image.hda")
     assert definition.asset is not None and definition.asset["name"] == "ddiffusion::image::1.0"
     assert definition.asset["hda_file_path"] == str(tmp_path / "otls" / "ddiffusion_image.hda")
-    assert {"model", "prompt", "seed", "width", "height", "steps", "image", "submit", "output"} <= {t.name for t in definition.group.flat()}
+    names = {template.name for template in definition.group.flat()}
+    assert {"model", "prompt", "seed", "width", "height", "steps", "image", "priority", "wedge", "wedge_values", "submit", "output"} <= names
     assert "/obj/ddiffusion_image" not in hou.nodes  # the scaffolding node is removed
 
 

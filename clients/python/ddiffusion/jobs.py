@@ -33,6 +33,8 @@ DEFAULT_PRIORITY = "normal"
 WEDGE_PARMS = ("seed", "prompt", "strength", "guidance")
 # A wedge label goes into file names after the node's name: a number's `.` and `-` may stay.
 LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# Where a File COP/SOP's path names the wedge to read: Houdini's Wedge ROP sets this variable.
+WEDGE_VARIABLE = "$WEDGE"
 
 
 def output_folder(base: Union[str, os.PathLike], node_name: str) -> Path:
@@ -40,12 +42,15 @@ def output_folder(base: Union[str, os.PathLike], node_name: str) -> Path:
     return Path(base) / "ddiffusion" / safe_name(node_name)
 
 
-def output_path(folder: Path, name: str, frame: int, index: int, suffix: str, label: str = "") -> Path:
+def output_path(folder: Path, name: str, frame: Union[int, str], index: int, suffix: str, label: str = "") -> Path:
     """`<name><label>.<frame:04d><ext>` (`<name><label>_<n>.…` for a task's further outputs): the
-    padded frame-number form that Read nodes (`name.####.png`) and File nodes (`name.$F4.png`)
-    expect; a wedge's label (`_seed_3`) goes where a File node's `$WEDGE` stands."""
-    stem = safe_name(name) + LABEL_UNSAFE.sub("_", label)
-    return folder / f"{stem if index == 0 else f'{stem}_{index}'}.{frame:04d}{suffix}"
+    padded frame-number form that Read nodes (`name.%04d.png`) and File nodes (`name.$F4.png`)
+    expect; a wedge's label (`_seed_3`) goes where a File node's `$WEDGE` stands. A pattern token
+    in place of the frame (`%04d`) or of the label (`$WEDGE`) is kept as it is: that is the path a
+    node reads them all by."""
+    stem = safe_name(name) + (label if label == WEDGE_VARIABLE else LABEL_UNSAFE.sub("_", label))
+    shown = f"{frame:04d}" if isinstance(frame, int) else frame
+    return folder / f"{stem if index == 0 else f'{stem}_{index}'}.{shown}{suffix}"
 
 
 def image_request(
