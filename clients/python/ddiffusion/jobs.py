@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
-from ddiffusion.client import ApiError, Client, outcome_summary, safe_name
+from ddiffusion.client import ApiError, Client, is_terminal, outcome_summary, safe_name
 from deferred_diffusion_client.models import BatchRecord, TaskRecord
 
 MainThreadCall = Callable[[Callable[[], None]], None]
@@ -130,7 +130,7 @@ def status_text(record: TaskRecord) -> str:
 
 def ended(batch: BatchRecord) -> int:
     """How many of the batch's tasks have ended, whichever way."""
-    return sum(1 for record in batch.tasks if record.status.value in ("succeeded", "failed", "cancelled"))
+    return sum(1 for record in batch.tasks if is_terminal(record))
 
 
 def batch_status_text(batch: BatchRecord) -> str:
