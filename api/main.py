@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,6 +96,9 @@ async def sweep_forever(platform: Platform, stop: asyncio.Event) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
+    # The MCP SDK logs each stateless session's start and end at INFO: noise, and it would bury an
+    # api's last words (what `ddiffusion serve` shows when the api cannot start).
+    logging.getLogger("mcp").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level.upper())))
     max_body_bytes = settings.max_upload_bytes * 4 // 3 + 1024 * 1024
     mcp = McpEndpoint(max_body_bytes)
 
