@@ -52,7 +52,14 @@ def run_task(
             return picked
         task, attempt, lease = picked
         structlog.contextvars.bind_contextvars(task_id=task.id, model=task.model, queue=task.queue.value)
-        return _run(task, attempt, lease, store, make_context, engine_for, max_attempts, hostname, message_for)
+        with LeaseKeeper(store, lease) as keeper:
+            ctx = make_context(keeper)
+            if attempt > 1:
+                ctx.log(f"attempt {attempt} of {max_attempts}, on {hostname}: the previous attempt's worker was lost")
+            if attempt > max_attempts:
+                error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
+                return store.finish(task, lease, TaskStatus.failed, error=error, usage=ctx.usage)
+            return _execute(task, store, ctx, engine_for, message_for)
     except UNAVAILABLE_ERRORS:
         # Redis stayed away longer than the outage budget: the lease lapses and the reaper
         # requeues the task once Redis is back, so nothing is lost but this run.
@@ -82,27 +89,6 @@ def _pick(lane: str, store: TaskStore, hostname: str, dispatch: Callable[[Stored
         status, attempt = store.start(task, lease)
         if status == TaskStatus.running:
             return task, attempt, lease
-
-
-def _run(
-    task: StoredTask,
-    attempt: int,
-    lease: Lease,
-    store: TaskStore,
-    make_context: Callable[[LeaseKeeper], TaskContext],
-    engine_for: Callable[[ModelEntry], Engine],
-    max_attempts: int,
-    hostname: str,
-    message_for: Callable[[StoredTask], str],
-) -> str:
-    with LeaseKeeper(store, lease) as keeper:
-        ctx = make_context(keeper)
-        if attempt > 1:
-            ctx.log(f"attempt {attempt} of {max_attempts}, on {hostname}: the previous attempt's worker was lost")
-        if attempt > max_attempts:
-            error = ErrorInfo(code="worker_lost", message=f"The worker running this task was lost {attempt - 1} times; giving up.")
-            return store.finish(task, lease, TaskStatus.failed, error=error, usage=ctx.usage)
-        return _execute(task, store, ctx, engine_for, message_for)
 
 
 def _execute(
