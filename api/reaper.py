@@ -48,7 +48,7 @@ async def rescue_model_queues(client: redis.asyncio.Redis) -> int:
     release = client.register_script(RELEASE)
     moved = 0
     for model in await client.smembers(AFFINITY_KEY):
-        count = int(await release(release_keys(model), release_args("")))  # '': no holder of its own
+        count = int(await release(release_keys(model), release_args(model, "")))  # '': no holder of its own
         if count:
             log.warning("no worker holds the model any more; its waiting tasks went back to the shared queue", model=model, tasks=count)
         moved += count

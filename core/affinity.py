@@ -74,9 +74,10 @@ return 1
 
 RELEASE = """
 -- KEYS: holders, model's order, shared order, the model's broker lists, the shared broker lists (as many)
--- ARGV: me ('' = only drop lapsed claims), now
+-- ARGV: me ('' = only drop lapsed claims), now, the model's lane, the shared lane
 -- With no holder left, the model's waiting tasks go back to the shared order with their places, and
--- their messages to the front of the shared lists of their priority (kombu pops on the right).
+-- their messages to the front of the shared lists of their priority (kombu pops on the right),
+-- routed to the shared lane: a message's routing key is the lane whose first task it runs.
 -- Returns how many tasks moved.
 if ARGV[1] ~= '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
@@ -84,9 +85,17 @@ if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
 local waiting = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 for i = 1, #waiting, 2 do redis.call('ZADD', KEYS[3], waiting[i + 1], waiting[i]) end
 redis.call('DEL', KEYS[2])
+local routed_here = '"routing_key": "' .. ARGV[3] .. '"'
+local routed_shared = '"routing_key": "' .. ARGV[4] .. '"'
 local lists = (#KEYS - 3) / 2
 for i = 1, lists do
-  while redis.call('LMOVE', KEYS[3 + i], KEYS[3 + lists + i], 'LEFT', 'RIGHT') do end
+  local message = redis.call('LPOP', KEYS[3 + i])
+  while message do
+    local from, to = string.find(message, routed_here, 1, true)
+    if from then message = string.sub(message, 1, from - 1) .. routed_shared .. string.sub(message, to + 1) end
+    redis.call('RPUSH', KEYS[3 + lists + i], message)
+    message = redis.call('LPOP', KEYS[3 + i])
+  end
 end
 return #waiting / 2
 """
@@ -97,5 +106,5 @@ def release_keys(model: str) -> list[str]:
     return [holders_key(model), queue_key(lane), queue_key(Queue.gpu), *broker_lists(lane), *broker_lists(Queue.gpu)]
 
 
-def release_args(hostname: str) -> list[Any]:
-    return [hostname, time.time()]
+def release_args(model: str, hostname: str) -> list[Any]:
+    return [hostname, time.time(), model_queue(model), Queue.gpu.value]

@@ -79,7 +79,7 @@ class WorkerAffinity:
             if model not in held:
                 self._consume(hostname, model)
         for model in held - set(warm):
-            moved = self._release(release_keys(model), release_args(hostname))
+            moved = self._release(release_keys(model), release_args(model, hostname))
             self.app.control.cancel_consumer(model_queue(model), destination=[hostname])
             log.info("released model", model=model, tasks_returned=moved)
         self._synced = list(warm)
@@ -106,4 +106,4 @@ def release_all(client: redis.Redis, hostname: str) -> int:
     """Release every claim of this worker name (at start: a previous run's; at shutdown: its own);
     returns how many waiting tasks went back to the shared queue."""
     release = client.register_script(RELEASE)
-    return sum(int(release(release_keys(model), release_args(hostname))) for model in client.smembers(AFFINITY_KEY))
+    return sum(int(release(release_keys(model), release_args(model, hostname))) for model in client.smembers(AFFINITY_KEY))

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio
+from kombu.utils import json as kombu_json
 
-from core.affinity import AFFINITY_KEY, CLAIM_S, FORWARD, RELEASE, holders_key, release_keys
-from core.queue import broker_list, broker_lists, model_queue
+from core.affinity import AFFINITY_KEY, CLAIM_S, FORWARD, RELEASE, holders_key, release_args, release_keys
+from core.queue import broker_list, broker_lists, make_celery, model_queue, task_message
 from core.records import LEASES_KEY, queue_key, task_key
-from core.schemas import Priority, Queue
-from tests.utils.platform import RedisServer
+from core.schemas import Domain, Priority, Queue
+from tests.utils.platform import RedisServer, make_settings
 
 
 @pytest.fixture
@@ -106,24 +107,35 @@ def test_an_idle_worker_with_room_runs_the_task_rather_than_wait_for_the_holder(
     assert order(client, model_queue("tiny-sd")) == ["t1", "t2"]
 
 
+def routed_to(message: str) -> str:
+    return kombu_json.loads(message)["properties"]["delivery_info"]["routing_key"]
+
+
 def test_when_the_last_holder_goes_its_waiting_tasks_return_to_the_shared_queue_in_their_places(redis_server: RedisServer) -> None:
     client = redis_server.client()
     release = client.register_script(RELEASE)
     hold(client, "tiny-sd", "gpu-0@a")
     hold(client, "tiny-sd", "gpu-1@a")
     lane = model_queue("tiny-sd")
+    app = make_celery(make_settings(redis_server.url, Path("unused"), Path("unused")))
+    sent = {task: task_message(app, Domain.images, lane, task, priority) for task, priority in [("w1", Priority.normal), ("w2", Priority.normal), ("w3", Priority.interactive)]}
     client.zadd(queue_key(lane), {"w1": 1, "w2": 2, "w3": 4})
-    client.lpush(broker_list(lane, Priority.normal), "m1", "m2")
-    client.lpush(broker_list(lane, Priority.interactive), "m3")
+    client.lpush(broker_list(lane, Priority.normal), sent["w1"], sent["w2"])
+    client.lpush(broker_list(lane, Priority.interactive), sent["w3"])
     client.zadd(queue_key(SHARED), {"s1": 3, "s2": 5})
 
-    assert release(release_keys("tiny-sd"), ["gpu-0@a", time.time()]) == 0  # another holder is left
+    assert release(release_keys("tiny-sd"), release_args("tiny-sd", "gpu-0@a")) == 0  # another holder is left
     assert order(client, lane) == ["w1", "w2", "w3"]
-    assert release(release_keys("tiny-sd"), ["gpu-1@a", time.time()]) == 3
+    assert release(release_keys("tiny-sd"), release_args("tiny-sd", "gpu-1@a")) == 3
     assert order(client, lane) == [] and messages(client, lane) == 0
     assert order(client, SHARED) == ["w1", "w2", "s1", "w3", "s2"], "each keeps its place in the order"
-    assert client.lrange(broker_list(SHARED, Priority.interactive), 0, -1) == ["m3"], "messages keep their priority"
-    assert client.llen(broker_list(SHARED, Priority.normal)) == 2
+    interactive = client.lrange(broker_list(SHARED, Priority.interactive), 0, -1)
+    normal = client.lrange(broker_list(SHARED, Priority.normal), 0, -1)
+    assert [kombu_json.loads(m)["headers"]["id"] for m in interactive] == ["w3"], "messages keep their priority"
+    assert [kombu_json.loads(m)["headers"]["id"] for m in normal] == ["w2", "w1"], "and their order (kombu pops on the right)"
+    # A message is a turn to run the first task of its routing key's lane: one still routed to the
+    # model's lane would find it empty, and the task it came for would wait for a turn forever.
+    assert {routed_to(m) for m in interactive + normal} == {SHARED}
 
 
 def test_the_api_rescues_tasks_whose_only_holder_was_killed(redis_server: RedisServer) -> None:
