@@ -32,6 +32,7 @@ from core.settings import Settings
 # chat messages carry them as image parts (see _map_message_images).
 INPUT_FIELDS = ("image", "mask")
 INPUT_MAPS = ("inputs",)
+INPUT_LISTS = ("references",)  # several images, named `references[i]` in errors
 FILES_PATH = re.compile(r"(.*)/api/files/(sha256:[0-9a-f]{64})")
 
 
@@ -40,17 +41,21 @@ class UrlSigner:
         self._secret = secret.encode()
         self.ttl_s = ttl_s
 
-    def _sign(self, ref: str, expires: int) -> str:
-        return hmac.new(self._secret, f"{ref}:{expires}".encode(), hashlib.sha256).hexdigest()
+    def _sign(self, ref: str, expires: int, filename: str | None = None) -> str:
+        message = f"{ref}:{expires}" + (f":{filename}" if filename is not None else "")
+        return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
 
-    def url(self, base_url: str, ref: str) -> str:
+    def url(self, base_url: str, ref: str, filename: str | None = None) -> str:
+        """A signed download URL; with `filename` (signed too) the download is saved under that
+        name: blobs are stored by content, so the name travels with the URL."""
         # Expiry rounded to the minute, so repeated reads of a record give the same URL.
         expires = (int(time.time()) + self.ttl_s) // 60 * 60 + 60
-        query = urlencode({"expires": expires, "sig": self._sign(ref, expires)})
+        named = {"filename": filename} if filename is not None else {}
+        query = urlencode({"expires": expires} | named | {"sig": self._sign(ref, expires, filename)})
         return f"{base_url.rstrip('/')}/api/files/{ref}?{query}"
 
-    def check(self, ref: str, expires: int, sig: str) -> None:
-        if not hmac.compare_digest(self._sign(ref, expires).encode(), sig.encode()):
+    def check(self, ref: str, expires: int, sig: str, filename: str | None = None) -> None:
+        if not hmac.compare_digest(self._sign(ref, expires, filename).encode(), sig.encode()):
             raise PermissionDeniedError("Invalid file signature; ask the API for a fresh URL.", code="bad_signature")
         if expires < time.time():
             raise PermissionDeniedError("This file URL has expired; read the task again for a fresh one.", code="url_expired")
@@ -193,6 +198,9 @@ async def _map_inputs(params: dict[str, Any], resolve: Callable[[str, str], Awai
     for field in INPUT_MAPS:
         for name, value in (params.get(field) or {}).items():
             params[field][name] = await resolve(f"{field}.{name}", value)
+    for field in INPUT_LISTS:
+        for index, value in enumerate(params.get(field) or []):
+            params[field][index] = await resolve(f"{field}[{index}]", value)
     await _map_message_images(params, resolve)
 
 

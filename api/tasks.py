@@ -234,7 +234,8 @@ async def cancel(platform: Platform, domain: Domain, task_id: str, principal: Pr
 def render(platform: Platform, task: StoredTask, base_url: str) -> TaskRecord:
     base = platform.settings.public_url or base_url
     outputs = [
-        TaskOutput(**output, url=platform.signer.url(base, output["ref"]) if output.get("ref") else None, label=task.label) for output in task.outputs
+        TaskOutput(**output, url=platform.signer.url(base, output["ref"], output.get("filename")) if output.get("ref") else None, label=task.label)
+        for output in task.outputs
     ]
     end = task.finished_at
     return TaskRecord(
@@ -406,6 +407,7 @@ async def list_models(platform: Platform, domain: Domain) -> list[ModelInfo]:
             available=entry.name in available,
             weights_present=entry.name in present,
             schedulers=list(entry.schedulers),
+            output_formats=list(entry.output_formats),
             warm=entry.name in warm,
             weights=entry.weights,
             templates=templates if entry.engine == "comfyui" else None,

@@ -14,6 +14,7 @@ class MemoryContext:
     `check_cancelled` after `cancel_checks_after` calls."""
 
     def __init__(self, cancel_after: int | None = None, cancel_checks_after: int | None = None) -> None:
+        self.task_id = "memory-task"  # names sequence frames: <task id>.<frame>.<ext>
         self.blobs: dict[str, bytes] = {}
         self.saved: list[dict[str, Any]] = []
         self.steps: list[tuple[int, int]] = []

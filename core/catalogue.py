@@ -19,11 +19,15 @@ class Capability(StrEnum):
     txt2img = "txt2img"
     img2img = "img2img"
     inpaint = "inpaint"
+    references = "references"  # extra images beside `image` (request field `references`)
     lora = "lora"
     video = "video"
     vision = "vision"
     chat = "chat"
     workflow = "workflow"
+    depth = "depth"  # image → depth map
+    matte = "matte"  # image (+ points, boxes or a text prompt) → matte
+    upscale = "upscale"  # image → the image at scale × its size
 
 
 class EngineKind(StrEnum):
@@ -36,6 +40,7 @@ class EngineKind(StrEnum):
     openai_images = "openai_images"
     replicate = "replicate"
     comfyui = "comfyui"
+    vision_utility = "vision_utility"  # transformers depth, segmentation and upscaling models
     route = "route"  # a family: resolved to one of its members at submit, never run itself
 
 
@@ -50,6 +55,7 @@ class ModelLimits(BaseModel):
     max_frames: int = 257
     frame_multiple: int = Field(1, description="Local video models make frame_multiple·k + 1 frames (8k+1 for LTX-Video).")
     max_outputs: int = Field(1, description="The most `num_outputs` one task may ask for.")
+    max_aspect: float | None = Field(None, description="The widest long side : short side the model takes (FLUX.2: 8).")
 
 
 class ModelEntry(BaseModel):
@@ -83,10 +89,16 @@ class ModelEntry(BaseModel):
     schedulers: tuple[str, ...] = Field((), description="Schedulers a request may pick, the default first; none: the model's own.")
     hosted: bool = Field(False, description="Runs at a provider: refused at submit unless a worker has it configured.")
     ignores: frozenset[str] = Field(frozenset(), description="Request fields that do not apply: dropped, with a note when the caller set them.")
+    output_formats: tuple[str, ...] = Field((), description="The `output_format` values the entry can write, the default first.")
 
 
 # Local pipelines batch variations (num_images_per_prompt / num_videos_per_prompt).
 LOCAL_MAX_OUTPUTS = 8
+# What the local engines write (workers/local/outputs.py), the default first; hosted models return what they make.
+LOCAL_IMAGE_FORMATS = ("png", "png16", "exr", "jpeg", "webp")
+LOCAL_VIDEO_FORMATS = ("mp4", "png_sequence", "exr_sequence")
+LOSSY_FORMATS = ("jpeg", "webp")
+SEQUENCE_FORMATS = ("png_sequence", "exr_sequence")
 
 
 def _batched(fields: dict[str, Any]) -> dict[str, Any]:
@@ -94,8 +106,11 @@ def _batched(fields: dict[str, Any]) -> dict[str, Any]:
     return fields | {"limits": limits.model_copy(update={"max_outputs": LOCAL_MAX_OUTPUTS})}
 
 
-def _image_entry(name: str, pipeline: str, weights: str, description: str, modes: dict[str, str], **fields: Any) -> ModelEntry:
+def _image_entry(
+    name: str, pipeline: str, weights: str, description: str, modes: dict[str, str], references: bool = False, **fields: Any
+) -> ModelEntry:
     fields = _batched(fields)
+    fields.setdefault("output_formats", LOCAL_IMAGE_FORMATS)
     return ModelEntry(
         name=name,
         domain=Domain.images,
@@ -104,7 +119,7 @@ def _image_entry(name: str, pipeline: str, weights: str, description: str, modes
         pipeline=pipeline,
         weights=weights,
         description=description,
-        capabilities=frozenset({Capability(mode) for mode in modes} | {Capability.lora}),
+        capabilities=frozenset({Capability(mode) for mode in modes} | {Capability.lora} | ({Capability.references} if references else set())),
         modes=modes,
         **fields,
     )
@@ -114,18 +129,88 @@ def _video_entry(name: str, weights: str, description: str, modes: dict[str, str
     """A local video model; its modes are keyed txt2img/img2img like the video capabilities that
     `_check_video_mode` reads (text-to-video, image-to-video)."""
     fields = _batched(fields)
+    fields.setdefault("output_formats", LOCAL_VIDEO_FORMATS)
     return ModelEntry(
         name=name,
         domain=Domain.videos,
         queue=Queue.gpu,
         engine="diffusers_video",
-        pipeline=modes["txt2img"],
+        pipeline=modes.get("txt2img") or modes["img2img"],
         weights=weights,
         description=description,
         capabilities=frozenset({Capability(mode) for mode in modes} | {Capability.video}),
         modes=modes,
         **fields,
     )
+
+
+# Generator fields a compositing utility has no use for: dropped with a note when set.
+UTILITY_IGNORES = frozenset({"width", "height", "steps", "guidance", "seed", "negative_prompt", "strength", "scheduler", "mask"})
+MATTE_FORMATS = ("png", "exr")
+DEPTH_FORMATS = ("png16", "exr")
+# A utility's max_pixels bounds its input: any image the api takes, and for upscalers a 4K plate (written scale × it, tile by tile).
+UTILITY_LIMITS = ModelLimits(max_pixels=4096 * 4096)
+UPSCALE_LIMITS = ModelLimits(max_pixels=4096 * 2304)
+# The request fields that only utilities read: each entry ignores those it does not.
+UTILITY_FIELDS = frozenset({"prompt", "points", "boxes", "matte", "scale"})
+
+
+def _utility_entry(
+    name: str, pipeline: str, weights: str, capability: Capability, *, description: str, uses: set[str], **fields: Any
+) -> ModelEntry:
+    """A compositing utility (depth, matte, upscale): `image` in, an image of its size (or scale × it) out.
+    `uses`: which of UTILITY_FIELDS it reads; the others, and the generators' fields, are ignored."""
+    return ModelEntry(
+        name=name, domain=Domain.images, queue=Queue.gpu, engine=EngineKind.vision_utility, pipeline=pipeline, weights=weights,
+        description=description, capabilities=frozenset({capability}), ignores=UTILITY_IGNORES | (UTILITY_FIELDS - uses), **fields,
+    )  # fmt: skip
+
+
+# HunyuanVideo 1.5's image-to-video pipeline makes the size of its resolution bucket nearest the
+# image's aspect (buckets of about target_size² pixels, in 16s); these are buckets that the pipeline
+# maps to themselves (tests/workers/local/test_new_video_models.py checks it against diffusers), so
+# the size chosen at submit is the size made. 480p checkpoint: target_size 640.
+HUNYUAN_I2V_SIZES = ("848x480", "480x832", "720x560", "560x720", "640x640")
+TINY_HUNYUAN_I2V_SIZES = ("64x64", "96x64", "64x96", "80x64", "64x80")  # the tiny twin's target_size: 78
+
+
+def _hunyuan_video_15_entries(tiny_video_defaults: dict[str, Any]) -> list[ModelEntry]:
+    """HunyuanVideo 1.5 (480p): text-to-video and image-to-video are two checkpoints (other
+    transformer weights, and a SigLIP image encoder for i2v), so two entries and a family that
+    picks one by whether the request has an `image`; tiny twins of each. 4k+1 frames, guidance on
+    the pipelines' guider."""
+    t2v, i2v = {"txt2img": "HunyuanVideo15Pipeline"}, {"img2img": "HunyuanVideo15ImageToVideoPipeline"}
+    tiny = {"defaults": tiny_video_defaults | {"guidance": 6.0}, "tiny": True}
+    tiny_limits = ModelLimits(size_multiple=16, max_pixels=256 * 256, max_steps=50, max_frames=33, frame_multiple=4)
+    real = {"defaults": {"width": 848, "height": 480, "num_frames": 121, "fps": 24, "steps": 50, "guidance": 6.0}}
+    real_limits = ModelLimits(size_multiple=16, max_pixels=640 * 640, max_frames=121, frame_multiple=4)
+    repo = "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p"
+    members = [
+        _video_entry("tiny-hunyuan-video-1.5-t2v", "tiny-hunyuan-video-1.5-t2v", "HunyuanVideo 1.5 text-to-video classes "
+                     "with small random weights, for tests.", t2v, limits=tiny_limits, **tiny),
+        _video_entry("tiny-hunyuan-video-1.5-i2v", "tiny-hunyuan-video-1.5-i2v", "HunyuanVideo 1.5 image-to-video classes "
+                     "with small random weights, for tests.", i2v, limits=tiny_limits.model_copy(update={"sizes": TINY_HUNYUAN_I2V_SIZES}),
+                     **tiny),
+        _video_entry("hunyuan-video-1.5-t2v", f"{repo}_t2v", "HunyuanVideo 1.5 480p text to video (8.3B); sizes in multiples "
+                     "of 16 up to 640x640 pixels, 4k+1 frames.", t2v, twin="tiny-hunyuan-video-1.5-t2v", limits=real_limits, **real),
+        _video_entry("hunyuan-video-1.5-i2v", f"{repo}_i2v", "HunyuanVideo 1.5 480p image to video (8.3B): animates `image` "
+                     f"as its first frame, at the one of {', '.join(HUNYUAN_I2V_SIZES)} nearest its aspect; 4k+1 frames.", i2v,
+                     twin="tiny-hunyuan-video-1.5-i2v", limits=real_limits.model_copy(update={"sizes": HUNYUAN_I2V_SIZES}), **real),
+    ]
+    # One video per task: diffusers 0.42.1's HunyuanVideo 1.5 pipelines fail on num_videos_per_prompt > 1.
+    members = [entry.model_copy(update={"limits": entry.limits.model_copy(update={"max_outputs": 1})}) for entry in members]
+    families = [
+        ModelEntry(
+            name=f"{prefix}hunyuan-video-1.5", domain=Domain.videos, queue=Queue.gpu, engine="route", pipeline="", weights="",
+            description=f"HunyuanVideo 1.5: {prefix}hunyuan-video-1.5-t2v for a prompt alone, {prefix}hunyuan-video-1.5-i2v "
+            "to animate an `image`.",
+            capabilities=frozenset({Capability.txt2img, Capability.img2img, Capability.video}),
+            routes={"txt2img": f"{prefix}hunyuan-video-1.5-t2v", "img2img": f"{prefix}hunyuan-video-1.5-i2v"},
+            tiny=bool(prefix), twin=None if prefix else "tiny-hunyuan-video-1.5", output_formats=LOCAL_VIDEO_FORMATS,
+        )
+        for prefix in ("tiny-", "")
+    ]  # fmt: skip
+    return members + families
 
 
 def _entries() -> dict[str, ModelEntry]:
@@ -190,6 +275,46 @@ def _entries() -> dict[str, ModelEntry]:
                      defaults={"width": 1328, "height": 1328, "steps": 50, "guidance": 4.0},
                      limits=ModelLimits(size_multiple=16, max_pixels=1664 * 1664), guidance_argument="true_cfg_scale"),
     ]  # fmt: skip
+    # The newer generators. FLUX.2 and Qwen-Image-Edit Plus take a list of images: `image` first,
+    # then the `references`; one pipeline class makes both text to image and edits (as Kontext does).
+    flux2_modes = {"txt2img": "Flux2Pipeline", "img2img": "Flux2Pipeline"}
+    klein_modes = {"txt2img": "Flux2KleinPipeline", "img2img": "Flux2KleinPipeline", "inpaint": "Flux2KleinInpaintPipeline"}
+    z_image_modes = {"txt2img": "ZImagePipeline", "img2img": "ZImageImg2ImgPipeline", "inpaint": "ZImageInpaintPipeline"}
+    qwen_edit_modes = {"img2img": "QwenImageEditPlusPipeline"}
+    # FLUX.2 refuses input images beyond 8:1, and gets the output's size for each of them.
+    flux2_limits = ModelLimits(size_multiple=16, max_pixels=2048 * 2048, max_aspect=8)
+    tiny_flux2_limits = tiny_limits.model_copy(update={"size_multiple": 16, "max_aspect": 8})
+    tiny16 = tiny_limits.model_copy(update={"size_multiple": 16})
+    generators = [
+        _image_entry("tiny-flux-2", "Flux2Pipeline", "tiny-flux-2", "FLUX.2 [dev] classes with small random weights, for tests.",
+                     flux2_modes, references=True, defaults=tiny_defaults | {"guidance": 4.0}, limits=tiny_flux2_limits, tiny=True),
+        _image_entry("flux-2", "Flux2Pipeline", "black-forest-labs/FLUX.2-dev", "FLUX.2 [dev] (32B; gated: HF_TOKEN to download): "
+                     "text to image, or edits `image` as the prompt says, drawing on up to 4 `references`; long side at most 8× the short.",
+                     flux2_modes, references=True, twin="tiny-flux-2", defaults={"width": 1024, "height": 1024, "steps": 50, "guidance": 4.0},
+                     limits=flux2_limits),
+        _image_entry("tiny-flux-2-klein", "Flux2KleinPipeline", "tiny-flux-2-klein", "FLUX.2 [klein] classes (step-distilled) with "
+                     "small random weights, for tests.", klein_modes, references=True, defaults=tiny_defaults | {"guidance": 1.0},
+                     limits=tiny_flux2_limits, tiny=True),
+        _image_entry("flux-2-klein", "Flux2KleinPipeline", "black-forest-labs/FLUX.2-klein-4B", "FLUX.2 [klein] 4B: 4-step distilled "
+                     "text to image, edits of `image` with `references`, and inpainting (`image` + `mask`); guidance has no effect.",
+                     klein_modes, references=True, twin="tiny-flux-2-klein",
+                     defaults={"width": 1024, "height": 1024, "steps": 4, "guidance": 1.0}, limits=flux2_limits),
+        _image_entry("tiny-z-image", "ZImagePipeline", "tiny-z-image", "Z-Image classes with small random weights, for tests.",
+                     z_image_modes, defaults=tiny_defaults | {"guidance": 0.0}, limits=tiny16, tiny=True),
+        _image_entry("z-image", "ZImagePipeline", "Tongyi-MAI/Z-Image-Turbo", "Z-Image Turbo (6B): 8-step distilled text to image, "
+                     "image to image and inpainting; guidance 0 (distilled: no classifier-free guidance).", z_image_modes,
+                     twin="tiny-z-image", defaults={"width": 1024, "height": 1024, "steps": 9, "guidance": 0.0},
+                     limits=ModelLimits(size_multiple=16, max_pixels=2048 * 2048)),
+        # Qwen-Image-Edit's transformer, VAE and text encoder have Qwen-Image's shapes: the twin is tiny-qwen-image's weights.
+        _image_entry("tiny-qwen-image-edit", "QwenImageEditPlusPipeline", "tiny-qwen-image", "Qwen-Image-Edit Plus classes on "
+                     "tiny-qwen-image's random weights, for tests.", qwen_edit_modes, references=True,
+                     defaults=tiny_defaults | {"guidance": 4.0}, limits=tiny16, tiny=True, guidance_argument="true_cfg_scale"),
+        _image_entry("qwen-image-edit", "QwenImageEditPlusPipeline", "Qwen/Qwen-Image-Edit-2511", "Qwen-Image-Edit 2511 (20B): edits "
+                     "`image` as the instruction in `prompt` says, with up to 4 more `references` (\"the person in picture 1 holds the "
+                     "bottle in picture 2\"); `guidance` (true CFG) applies with a `negative_prompt`.", qwen_edit_modes, references=True,
+                     twin="tiny-qwen-image-edit", defaults={"width": 1024, "height": 1024, "steps": 40, "guidance": 4.0},
+                     limits=ModelLimits(size_multiple=16, max_pixels=1664 * 1664), guidance_argument="true_cfg_scale"),
+    ]  # fmt: skip
     families = [
         ModelEntry(
             name=name, domain=Domain.images, queue=Queue.gpu, engine="route", pipeline="", weights="",
@@ -197,7 +322,7 @@ def _entries() -> dict[str, ModelEntry]:
             "inpaint an `image` with a `mask`.",
             capabilities=frozenset({Capability.txt2img, Capability.img2img, Capability.inpaint, Capability.lora}),
             routes={"txt2img": txt2img, "img2img": edit, "inpaint": fill}, tiny=name.startswith("tiny"), twin=twin,
-            limits=ModelLimits(max_outputs=LOCAL_MAX_OUTPUTS),
+            limits=ModelLimits(max_outputs=LOCAL_MAX_OUTPUTS), output_formats=LOCAL_IMAGE_FORMATS,
         )
         for name, txt2img, edit, fill, twin in (
             ("tiny-flux-1", "tiny-flux", "tiny-flux-kontext", "tiny-flux-fill", None),
@@ -219,6 +344,8 @@ def _entries() -> dict[str, ModelEntry]:
     ]  # fmt: skip
     ltx_modes = {"txt2img": "LTXPipeline", "img2img": "LTXImageToVideoPipeline"}
     tiny_video_defaults = {"width": 64, "height": 64, "num_frames": 9, "fps": 8, "steps": 2}
+    wan_22_modes = {"txt2img": "WanPipeline", "img2img": "WanImageToVideoPipeline"}
+    hunyuan_video_15 = _hunyuan_video_15_entries(tiny_video_defaults)
     videos = [
         _video_entry("tiny-ltx", "tiny-ltx", "LTX-Video classes with small random weights, for tests.", ltx_modes,
                      defaults=tiny_video_defaults | {"guidance": 3.0}, tiny=True,
@@ -235,8 +362,49 @@ def _entries() -> dict[str, ModelEntry]:
                      "sizes in multiples of 16, 4k+1 frames.", {"txt2img": "WanPipeline"}, twin="tiny-wan",
                      defaults={"width": 832, "height": 480, "num_frames": 81, "fps": 16, "steps": 50, "guidance": 5.0},
                      limits=ModelLimits(size_multiple=16, max_pixels=1280 * 720, max_frames=129, frame_multiple=4)),
+        # Wan 2.2 TI2V-5B: one set of weights for both modes (`expand_timesteps`: image-to-video keeps the first
+        # frame's latents clean, no image encoder). Its VAE compresses 16x and the transformer patches 2x2: sizes in 32s.
+        _video_entry("tiny-wan-2.2", "tiny-wan-2.2", "Wan 2.2 TI2V classes with small random weights, for tests.", wan_22_modes,
+                     defaults=tiny_video_defaults | {"guidance": 5.0}, tiny=True,
+                     limits=ModelLimits(size_multiple=32, max_pixels=256 * 256, max_steps=50, max_frames=33, frame_multiple=4)),
+        _video_entry("wan-2.2", "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "Wan 2.2 TI2V 5B: text to video, or animates `image` as its "
+                     "first frame; sizes in multiples of 32 (720p: 1280x704), 4k+1 frames.", wan_22_modes, twin="tiny-wan-2.2",
+                     defaults={"width": 1280, "height": 704, "num_frames": 121, "fps": 24, "steps": 50, "guidance": 5.0},
+                     limits=ModelLimits(size_multiple=32, max_pixels=1280 * 704, max_frames=121, frame_multiple=4)),
+        *hunyuan_video_15,
     ]  # fmt: skip
-    return {entry.name: entry for entry in [*images, *families, *texts, *videos]}
+    depth = {"description": "Depth Anything V2: relative inverse depth of `image` at its size; NEAR IS LARGE (bright in the "
+             "png16 default, high Z in exr), normalised per image in png16.", "uses": set(), "output_formats": DEPTH_FORMATS,
+             "limits": UTILITY_LIMITS}
+    sam2 = {"description": "SAM 2.1: a binary matte of the object(s) that `points` (label 1 on, 0 off) and/or `boxes` pick on "
+            "`image`, at its size; `matte: alpha` writes `image` as RGBA with it.", "uses": {"points", "boxes", "matte"},
+            "output_formats": MATTE_FORMATS, "limits": UTILITY_LIMITS}
+    sam3 = {"description": "SAM 3: a binary matte of every instance of what `prompt` names (\"the red car\") in `image`, at "
+            "its size; `matte: alpha` writes `image` as RGBA with it.", "uses": {"prompt", "matte"},
+            "output_formats": MATTE_FORMATS, "limits": UTILITY_LIMITS}
+    upscale = {"uses": {"scale"}, "output_formats": LOCAL_IMAGE_FORMATS, "limits": UPSCALE_LIMITS}
+    utilities = [
+        _utility_entry("tiny-depth-anything-2", "DepthAnythingForDepthEstimation", "tiny-depth-anything-2", Capability.depth,
+                       tiny=True, **depth | {"description": "Depth Anything classes with small random weights, for tests. " + depth["description"]}),
+        _utility_entry("depth-anything-2", "DepthAnythingForDepthEstimation", "depth-anything/Depth-Anything-V2-Large-hf",
+                       Capability.depth, twin="tiny-depth-anything-2", **depth),
+        _utility_entry("tiny-sam-2", "Sam2Model", "tiny-sam-2", Capability.matte, tiny=True,
+                       **sam2 | {"description": "SAM 2 classes with small random weights, for tests. " + sam2["description"]}),
+        _utility_entry("sam-2", "Sam2Model", "facebook/sam2.1-hiera-large", Capability.matte, twin="tiny-sam-2", **sam2),
+        _utility_entry("tiny-sam-3", "Sam3Model", "tiny-sam-3", Capability.matte, tiny=True,
+                       **sam3 | {"description": "SAM 3 classes with small random weights, for tests. " + sam3["description"]}),
+        _utility_entry("sam-3", "Sam3Model", "facebook/sam3", Capability.matte, twin="tiny-sam-3",
+                       **sam3 | {"description": sam3["description"] + " (gated: HF_TOKEN to download)"}),
+        *(
+            _utility_entry(f"{tiny}swin2sr-x{scale}", "Swin2SRForImageSuperResolution", weights, Capability.upscale,
+                           defaults={"scale": scale}, tiny=bool(tiny), twin=None if tiny else f"tiny-swin2sr-x{scale}",
+                           description=f"{'Swin2SR classes with small random weights, for tests: ' if tiny else 'Swin2SR: '}"
+                           f"upscales `image` ×{scale}, to exactly {scale} × its size, in tiles (a 4K plate fits).", **upscale)
+            for scale in (2, 4)
+            for tiny, weights in (("tiny-", f"tiny-swin2sr-x{scale}"), ("", f"caidas/swin2SR-classical-sr-x{scale}-64"))
+        ),
+    ]  # fmt: skip
+    return {entry.name: entry for entry in [*images, *generators, *families, *texts, *videos, *utilities]}
 
 
 def _service_entries() -> dict[str, ModelEntry]:
@@ -270,6 +438,7 @@ def _service_entries() -> dict[str, ModelEntry]:
         limits=ModelLimits(sizes=("1024x1024", "1536x1024", "1024x1536"), max_pixels=1536 * 1024),
         ignores=frozenset({"steps", "guidance", "strength", "negative_prompt"}),
         hosted=True,
+        output_formats=("png",),
     )
     comfyui = ModelEntry(
         name="comfyui",
@@ -297,6 +466,7 @@ def _service_entries() -> dict[str, ModelEntry]:
         limits=ModelLimits(size_multiple=32, max_pixels=1440 * 1440),
         ignores=frozenset({"steps", "guidance", "strength", "negative_prompt"}),
         hosted=True,
+        output_formats=("png",),
     )
     # Kling makes 5 s or 10 s clips at a fixed 24 fps: `num_frames` picks the duration, and with no
     # seed input the drawn seed is recorded but not sent. kling-v2.1 requires a start image;
@@ -314,6 +484,7 @@ def _service_entries() -> dict[str, ModelEntry]:
             capabilities=capabilities,
             ignores=ignores,
             hosted=True,
+            output_formats=("mp4",),
         )
         for slug, title, does, capabilities, ignores in (
             ("kwaivgi/kling-v2.1", "Kling v2.1", "animates `image` as its first frame",
@@ -349,7 +520,10 @@ def resolve(domain: Domain, request: TaskRequest) -> tuple[ModelEntry, list[str]
     entry = get_model(domain, request.model)
     if not entry.routes:
         return entry, []
-    mode = image_mode(request) if isinstance(request, ImageRequest) else "txt2img"
+    if isinstance(request, ImageRequest):
+        mode = image_mode(request)
+    else:  # a video family: image-to-video with an `image`
+        mode = "img2img" if isinstance(request, VideoRequest) and request.image is not None else "txt2img"
     target = CATALOGUE[entry.routes[mode]]
     return target, [f"{entry.name} → {target.name} ({mode})"]
 
@@ -370,7 +544,14 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
     params.pop("webhook", None)
     params.pop("priority", None)
     notes: list[str] = []
-    if isinstance(request, ImageRequest):
+    if isinstance(request, ImageRequest) and entry.engine == EngineKind.vision_utility:
+        _check_utility(entry, request, params)
+    elif isinstance(request, ImageRequest):
+        if request.prompt is None:
+            raise InvalidRequestError(
+                f"{entry.name} generates from a `prompt`; add one (for depth, mattes or upscales of an `image`, pick a model "
+                "with the depth, matte or upscale capability)."
+            )
         for name in ("width", "height", "steps", "guidance"):
             params.setdefault(name, entry.defaults.get(name))
         _require_listed_size(entry, params)
@@ -387,11 +568,13 @@ def normalize(entry: ModelEntry, request: TaskRequest) -> tuple[dict[str, Any], 
             f"max_tokens={request.max_tokens} is above {entry.name}'s limit of {entry.limits.max_tokens}; lower it."
         )
     _check_outputs(entry, params)
+    _pick_output_format(entry, request, params, notes)
     _check_vision(entry, request)
     _check_loras(entry, request)
+    _check_references(entry, request)
     _check_video_mode(entry, request)
     _drop_ignored(entry, request, params, notes)
-    if "seed" in type(request).model_fields and params.get("seed") is None:
+    if "seed" in type(request).model_fields and "seed" not in entry.ignores and params.get("seed") is None:
         params["seed"] = secrets.randbelow(2**32)
     return params, notes
 
@@ -405,7 +588,11 @@ def fit_to_input(entry: ModelEntry, request: TaskRequest, params: dict[str, Any]
     size (width, height): without width and height the output keeps the input's size, scaled
     down (aspect kept) to the model's max pixels and snapped to its multiple; with one of them
     the other follows the input's aspect; with both nothing changes. A model with a fixed set
-    of sizes takes the one nearest the input's aspect. Updates params; returns notes for the log."""
+    of sizes takes the one nearest the input's aspect. Updates params; returns notes for the log.
+    A compositing utility keeps the input's size: its input is checked against its limits instead."""
+    if entry.engine == EngineKind.vision_utility and isinstance(request, ImageRequest):
+        _check_utility_input(entry, request, size)
+        return []
     if not isinstance(request, ImageRequest | VideoRequest) or request.image is None or "width" in entry.ignores:
         return []
     if (request.width is not None and request.height is not None) or not (entry.modes or entry.limits.sizes):
@@ -439,6 +626,56 @@ def _aspect(size: str) -> float:
     return int(width) / int(height)
 
 
+def _check_utility(entry: ModelEntry, request: ImageRequest, params: dict[str, Any]) -> None:
+    """A utility needs `image` and what picks its result: points or boxes (sam-2), a prompt (sam-3), its own scale."""
+    if request.image is None:
+        raise InvalidRequestError(f"{entry.name} works on an `image`; add one (upload it with POST /api/files and send its ref).")
+    uses = UTILITY_FIELDS - entry.ignores
+    if "points" in uses and not (request.points or request.boxes):
+        raise InvalidRequestError(
+            f"{entry.name} mattes what `points` or `boxes` pick on the image; add a point {{x, y, label}} on the object or a "
+            "box {x0, y0, x1, y1} around it."
+        )
+    if "points" in uses and request.points and len(request.boxes) > 1:
+        raise InvalidRequestError(
+            f"{entry.name} takes points for one object, but there are {len(request.boxes)} boxes; drop `points`, or send one box with them."
+        )
+    if "prompt" in uses and request.prompt is None:
+        raise InvalidRequestError(f"{entry.name} mattes what `prompt` names; add one, e.g. \"the red car\".")
+    if "scale" in uses:
+        own = entry.defaults["scale"]
+        if request.scale not in (None, own):
+            others = [e.name for e in models_for(Domain.images) if e.defaults.get("scale") == request.scale and e.tiny == entry.tiny]
+            raise InvalidRequestError(
+                f"{entry.name} upscales ×{own}; set scale to {own}, or pick a ×{request.scale} model ({', '.join(others) or 'none here'}).",
+                details={"scale": own},
+            )
+        params["scale"] = own
+
+
+def _check_utility_input(entry: ModelEntry, request: ImageRequest, size: tuple[int, int]) -> None:
+    """The image within the utility's limit, and its points and boxes on it."""
+    width, height = size
+    if width * height > entry.limits.max_pixels:
+        raise InvalidRequestError(
+            f"The {width}x{height} image is {width * height} pixels, above {entry.name}'s limit of {entry.limits.max_pixels}; "
+            "downscale or crop it.",
+            details={"max_pixels": entry.limits.max_pixels},
+        )
+    if "points" in entry.ignores:
+        return
+    for index, point in enumerate(request.points):
+        if point.x >= width or point.y >= height:
+            raise InvalidRequestError(
+                f"points[{index}] ({point.x:g}, {point.y:g}) is outside the {width}x{height} image; keep x below {width} and y below {height}."
+            )
+    for index, box in enumerate(request.boxes):
+        if box.x1 > width or box.y1 > height:
+            raise InvalidRequestError(
+                f"boxes[{index}] reaches ({box.x1:g}, {box.y1:g}), outside the {width}x{height} image; keep x1 at most {width} and y1 at most {height}."
+            )
+
+
 def _check_steps(entry: ModelEntry, params: dict[str, Any]) -> None:
     if params["steps"] is not None and params["steps"] > entry.limits.max_steps:
         raise InvalidRequestError(f"steps={params['steps']} is above {entry.name}'s limit of {entry.limits.max_steps}; lower it.")
@@ -448,6 +685,7 @@ def _normalize_local_video(entry: ModelEntry, params: dict[str, Any], notes: lis
     """Defaults, size and frame-count rules of a local video model (hosted ones have their own)."""
     for name in ("width", "height", "num_frames", "fps", "steps", "guidance"):
         params.setdefault(name, entry.defaults.get(name))
+    _require_listed_size(entry, params)
     _snap_size(entry, params, notes)
     _check_steps(entry, params)
     multiple, asked = entry.limits.frame_multiple, params["num_frames"]
@@ -480,6 +718,24 @@ def _check_loras(entry: ModelEntry, request: TaskRequest) -> None:
         raise InvalidRequestError(f"{entry.name} does not take LoRAs; drop `loras` or pick a model with the lora capability.")
 
 
+def _check_references(entry: ModelEntry, request: TaskRequest) -> None:
+    """`references` go to models that take several images, as extras beside the `image` they edit."""
+    if not isinstance(request, ImageRequest) or not request.references:
+        return
+    if Capability.references not in entry.capabilities:
+        takers = [e.name for e in models_for(Domain.images) if Capability.references in e.capabilities]
+        raise InvalidRequestError(
+            f"{entry.name} does not take `references`; drop them, or pick a model with the references capability "
+            f"({', '.join(takers) or 'none here'}).",
+            details={"references_models": takers},
+        )
+    if request.image is None:
+        raise InvalidRequestError(
+            "`references` are extra images for an edit of `image`; add `image` (the picture to edit, or your first reference) "
+            "or drop `references`."
+        )
+
+
 def _check_video_mode(entry: ModelEntry, request: TaskRequest) -> None:
     """A video entry with txt2img/img2img capabilities says whether it starts from a prompt alone or from `image`."""
     modes = entry.capabilities & {Capability.txt2img, Capability.img2img}
@@ -506,6 +762,26 @@ def _check_outputs(entry: ModelEntry, params: dict[str, Any]) -> None:
         params["num_outputs"] = wanted
 
 
+def _pick_output_format(entry: ModelEntry, request: TaskRequest, params: dict[str, Any], notes: list[str]) -> None:
+    """The file format the entry writes for this request (its default when unset), and the
+    settings that go with it: `quality` for jpeg/webp, `start_frame` for sequences."""
+    if not isinstance(request, ImageRequest | VideoRequest):
+        return
+    asked = params.get("output_format")
+    if asked is not None and asked not in entry.output_formats:
+        raise InvalidRequestError(
+            f"{entry.name} does not write output_format {asked!r}; pick one of {', '.join(entry.output_formats)}.",
+            details={"output_formats": list(entry.output_formats)},
+        )
+    params["output_format"] = chosen = asked or entry.output_formats[0]
+    if isinstance(request, ImageRequest) and request.quality is not None and chosen not in LOSSY_FORMATS:
+        raise InvalidRequestError(f"quality applies to jpeg and webp, not {chosen}; drop `quality` or set output_format to jpeg or webp.")
+    if isinstance(request, VideoRequest) and chosen not in SEQUENCE_FORMATS:
+        params.pop("start_frame")
+        if "start_frame" in request.model_fields_set:
+            notes.append(f"start_frame ignored: it numbers the frames of png_sequence and exr_sequence, not of {chosen}")
+
+
 def _drop_ignored(entry: ModelEntry, request: TaskRequest, params: dict[str, Any], notes: list[str]) -> None:
     for name in sorted(entry.ignores):
         params.pop(name, None)
@@ -519,7 +795,7 @@ def _require_listed_size(entry: ModelEntry, params: dict[str, Any]) -> None:
     size = f"{params['width']}x{params['height']}"
     if sizes and size not in sizes:
         raise InvalidRequestError(
-            f"{entry.name} does not make {size} images; set width and height to one of {', '.join(sizes)}.",
+            f"{entry.name} does not make {size} {entry.domain.value}; set width and height to one of {', '.join(sizes)}.",
             details={"sizes": list(sizes)},
         )
 
@@ -556,6 +832,13 @@ def _snap_size(entry: ModelEntry, params: dict[str, Any], notes: list[str]) -> N
         if snapped != asked:
             notes.append(f"{name} snapped from {asked} to {snapped} (a multiple of {multiple} for {entry.name})")
             params[name] = snapped
+    aspect = max(params["width"], params["height"]) / min(params["width"], params["height"])
+    if entry.limits.max_aspect and aspect > entry.limits.max_aspect:
+        raise InvalidRequestError(
+            f"{params['width']}x{params['height']} is {aspect:.1f}:1, beyond {entry.name}'s {entry.limits.max_aspect:g}:1; "
+            "set width and height closer to square.",
+            details={"max_aspect": entry.limits.max_aspect},
+        )
     pixels = params["width"] * params["height"]
     if pixels > entry.limits.max_pixels:
         raise InvalidRequestError(

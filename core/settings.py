@@ -100,6 +100,14 @@ class Settings(BaseSettings):
         default_factory=list, description="Models whose components stay in RAM and move to the GPU only while they run."
     )
     compile_models: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Models whose denoiser runs under torch.compile.")
+    ocio_config: str | None = Field(
+        None,
+        description="The studio's OpenColorIO config (a path to config.ocio, or an ocio:// URI) that EXR outputs are converted "
+        "with; unset = OCIO's built-in CG config (ocio://cg-config-latest).",
+    )
+    ocio_target: str = Field(
+        "ACEScg", min_length=1, description="The scene-linear colour space of that config EXR outputs are written in (from the models' sRGB)."
+    )
     # Both the api (checks at submit, lists templates) and the comfy workers (run them) read these two.
     comfy_workflows_dir: Path | None = Field(
         None,

@@ -13,13 +13,14 @@ ENGINES: dict[EngineKind, str] = {
     EngineKind.diffusers: "workers.local.images:DiffusersImageEngine",
     EngineKind.diffusers_video: "workers.local.videos:DiffusersVideoEngine",
     EngineKind.transformers: "workers.local.texts:TransformersTextEngine",
+    EngineKind.vision_utility: "workers.local.utilities:VisionUtilityEngine",
     EngineKind.openai: "workers.providers.openai_chat:OpenAIChatEngine",
     EngineKind.openai_images: "workers.providers.openai_images:OpenAIImageEngine",
     EngineKind.replicate: "workers.providers.replicate:ReplicateEngine",
     EngineKind.comfyui: "workers.comfy.engine:ComfyEngine",
 }
 # Engines that run weights on this machine: they share one model cache per process.
-LOCAL_ENGINES = frozenset({EngineKind.diffusers, EngineKind.diffusers_video, EngineKind.transformers})
+LOCAL_ENGINES = frozenset({EngineKind.diffusers, EngineKind.diffusers_video, EngineKind.transformers, EngineKind.vision_utility})
 
 
 class Engines:

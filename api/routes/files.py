@@ -48,11 +48,17 @@ async def download_file(
     platform: PlatformDep,
     expires: Annotated[int, Query(ge=0, le=2**42)],
     sig: Annotated[str, Query(max_length=128)],
+    filename: Annotated[
+        str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="The name to save as (signed with the URL).")
+    ] = None,
 ) -> StreamingResponse:
     """Needs no API key: the signature and expiry in the URL are the permission."""
-    platform.signer.check(ref, expires, sig)
+    platform.signer.check(ref, expires, sig, filename)
     # Streamed through the api in chunks (no redirect to the store): clients need not reach it.
     info, chunks = await asyncio.to_thread(platform.blobs.open, ref)
     headers = {"Cache-Control": "private, max-age=3600", "Content-Length": str(info.size)}
+    if filename is not None:
+        # Sequence frames download as <task id>.<frame>.<ext>, the names a Nuke Read node expects.
+        headers["Content-Disposition"] = f'inline; filename="{filename}"'
     # A sync iterator: Starlette reads each chunk in its thread pool, off the event loop.
     return StreamingResponse(chunks, media_type=info.content_type, headers=headers)

@@ -133,8 +133,16 @@ class EngineOutput(BaseModel):
     reproducibility: dict[str, Any] | None = Field(
         None,
         description="What made this output: model, weights revision, pipeline, scheduler, seed, steps, guidance, size, "
-        "LoRAs, library versions, device. Local images also carry it in the PNG's `deferred-diffusion` text chunk.",
+        "LoRAs, library versions, device. Local images also carry it in the file: the PNG's `deferred-diffusion` text "
+        "chunk, the EXR header attribute of that name, the JPEG/WebP EXIF ImageDescription.",
     )
+    colorspace: str | None = Field(
+        None,
+        description="Colour space of an image file's pixels: sRGB (png, png16, jpeg, webp), the OpenColorIO working "
+        "space of an EXR (e.g. ACEScg, scene-linear), or raw for data (depth maps, mattes).",
+    )
+    filename: str | None = Field(None, description="The name to save the file as, e.g. <task id>.1001.exr for a frame of a sequence.")
+    frame: int | None = Field(None, description="A sequence's frame number, counted from the request's `start_frame`.")
 
     @model_validator(mode="after")
     def _file_or_text(self) -> "EngineOutput":
@@ -286,6 +294,9 @@ class ModelInfo(BaseModel):
         "them (DDIFFUSION_ALLOW_DOWNLOADS; the first task fetches them), or its provider is configured."
     )
     schedulers: list[str] = Field(default_factory=list, description="Schedulers a request may pick, the default first; empty: the model's own.")
+    output_formats: list[str] = Field(
+        default_factory=list, description="The `output_format` values a request may ask for, the default first; empty: no files."
+    )
     weights_present: bool = Field(
         False,
         description="A live worker has the weights on disk, in its models dir or its Hugging Face cache (always false for "

@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.schemas.common import PRIORITY_FIELD_DESCRIPTION, UPLOAD_FIRST, UPLOADED_IMAGE, InputRef, Priority, RequestExample, WebhookSpec
@@ -12,6 +14,10 @@ VIDEO_EXAMPLES: dict[str, RequestExample] = {
         "value": _T2V | {"prompt": "the boat sails away", "image": UPLOADED_IMAGE},
     },
 }
+
+
+# mp4: H.264. A sequence is one output per frame, <task id>.<frame:04d>.<ext>, numbered from `start_frame`.
+VideoOutputFormat = Literal["mp4", "png_sequence", "exr_sequence"]
 
 
 class VideoRequest(BaseModel):
@@ -36,3 +42,10 @@ class VideoRequest(BaseModel):
     num_outputs: int = Field(
         1, ge=1, le=8, description="Variations in one task, in one batched call where the model allows it: output i has seed `seed + i`."
     )
+    output_format: VideoOutputFormat | None = Field(
+        None,
+        description="mp4 (H.264, sRGB), or one file per frame named <task id>.<frame:04d>.<ext> for a Nuke Read node or a "
+        "Houdini COP: png_sequence (8-bit sRGB) or exr_sequence (32-bit float, scene-linear via OpenColorIO, ACEScg by "
+        "default). Unset: the model's default.",
+    )
+    start_frame: int = Field(1001, ge=0, le=999_999, description="Sequences: the first frame's number (1001 by VFX convention).")

@@ -19,6 +19,9 @@ COMMANDS = {"ImageRequest": "images", "VideoRequest": "videos", "TextRequest": "
 # Fields whose option is not the field's name with `_` → `-`, and why.
 RENAMED = {
     "loras": ["--lora"],  # one LoRA per option, repeated: NAME[:SCALE]
+    "references": ["--reference"],  # one image per option, repeated
+    "points": ["--point"],  # one X,Y[,LABEL] per option, repeated
+    "boxes": ["--box"],  # one X0,Y0,X1,Y1 per option, repeated
     "patches": ["--patch"],  # one NODE.INPUT=VALUE per option, repeated
     "inputs": ["--input"],  # one NODE=FILE per option, repeated
     "messages": ["--prompt", "--system", "--image"],  # a shell user writes a prompt, not a message list

@@ -21,7 +21,7 @@ def test_every_real_local_model_has_a_tiny_twin_of_the_same_classes(entry: Model
 
 @pytest.mark.parametrize("entry", [entry for entry in LOCAL if entry.modes], ids=lambda entry: entry.name)
 def test_image_modes_and_capabilities_agree(entry: ModelEntry) -> None:
-    assert {mode for mode in entry.modes} == {c.value for c in entry.capabilities} - {Capability.lora.value, Capability.video.value}
+    assert {mode for mode in entry.modes} == {c.value for c in entry.capabilities} - {Capability.lora.value, Capability.video.value, Capability.references.value}
 
 
 def test_a_family_routes_by_inputs() -> None:

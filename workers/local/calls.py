@@ -3,6 +3,7 @@ input images, per-step progress and previews, and seeded noise."""
 
 import inspect
 import io
+import itertools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,6 +58,25 @@ def step_callback(ctx: TaskContext, steps: int, preview_every: int, preview: Cal
         return kwargs
 
     return on_step_end
+
+
+def step_reporting(pipe: DiffusionPipeline, on_step_end: StepCallback) -> dict[str, Any]:
+    """The call argument that reports each step: `callback_on_step_end` where the pipeline takes
+    it. HunyuanVideo 1.5's pipelines take none; they get a fresh scheduler for the call (cheap)
+    whose `step` reports the latents it returns, so progress, cancels and previews work the same."""
+    if "callback_on_step_end" in inspect.signature(pipe.__call__).parameters:
+        return {"callback_on_step_end": on_step_end}
+    scheduler = pipe.scheduler.from_config(pipe.scheduler.config)
+    step, done = scheduler.step, itertools.count()
+
+    def reporting_step(*args: Any, **kwargs: Any) -> Any:
+        output = step(*args, **kwargs)
+        on_step_end(pipe, next(done), None, {"latents": output[0] if isinstance(output, tuple) else output.prev_sample})
+        return output
+
+    scheduler.step = reporting_step
+    pipe.scheduler = scheduler
+    return {}
 
 
 def seeded_generator(seed: int) -> torch.Generator:

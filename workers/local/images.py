@@ -6,8 +6,7 @@ no memory. Per request there are only cheap objects: the generator and the call 
 """
 
 import hashlib
-import io
-import json
+import inspect
 import threading
 import time
 from importlib.metadata import version
@@ -15,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import diffusers
+import numpy as np
 import safetensors.torch
 import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
+from transformers import AutoImageProcessor, AutoTokenizer, BatchFeature
+from transformers.utils import is_torchvision_available
 
 from core.catalogue import ModelEntry
 from core.errors import InvalidRequestError, PlatformError
@@ -36,6 +37,7 @@ from workers.local.calls import (
     step_callback,
     steps_for_strength,
 )
+from workers.local.outputs import ImageEncoder
 from workers.local.previews import latents_preview
 from workers.local.weights import Log, pick_device, require_weights, worker_log
 
@@ -52,6 +54,7 @@ class DiffusersImageEngine:
         self.cache = cache or ModelCache.for_settings(settings, self.device)
         self.cpu_offload_models = set(settings.cpu_offload_models)
         self.compile_models = set(settings.compile_models)
+        self.encoder = ImageEncoder(settings)
         # One run at a time per process: LoRAs are loaded onto the shared, warm modules.
         self._lock = threading.Lock()
 
@@ -64,13 +67,16 @@ class DiffusersImageEngine:
         if type(warm.model).__name__ == class_name:
             return warm.model, warm
         if class_name not in warm.derived:
-            pipe = getattr(diffusers, class_name).from_pipe(warm.model)
+            pipe_class = getattr(diffusers, class_name)
+            missing = {name: part for name, part in hand_built(pipe_class, path).items() if name not in warm.model.components}
+            pipe = pipe_class.from_pipe(warm.model, **missing)
             pipe.set_progress_bar_config(disable=True)
             warm.derived[class_name] = pipe
         return warm.derived[class_name], warm
 
     def _load(self, entry: ModelEntry, path: Path) -> tuple[DiffusionPipeline, dict[str, Any]]:
-        pipe = getattr(diffusers, entry.pipeline).from_pretrained(path, dtype=self.dtype)
+        pipe_class = getattr(diffusers, entry.pipeline)
+        pipe = pipe_class.from_pretrained(path, dtype=self.dtype, **hand_built(pipe_class, path))
         pipe.set_progress_bar_config(disable=True)
         if entry.name in self.cpu_offload_models and self.device.startswith("cuda"):
             # Each component moves to the GPU only while it runs: slower, but fits far less memory.
@@ -102,13 +108,12 @@ class DiffusersImageEngine:
         outputs = []
         for index, image in enumerate(images):
             seed = params["seed"] + index
-            record = self._record(entry, pipe, warm, mode, params | {"seed": seed}, image.width, image.height)
+            height, width = image.shape[:2]
+            record = self._record(entry, pipe, warm, mode, params | {"seed": seed}, width, height)
             record |= {"strength": params.get("strength"), "loras": loras} | batch_of(len(images), index)
-            png = PngInfo()
-            png.add_text("deferred-diffusion", json.dumps(record))
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG", pnginfo=png)
-            outputs.append(ctx.save_output(buffer.getvalue(), "image/png", width=image.width, height=image.height, seed=seed, reproducibility=record))
+            encoded = self.encoder.image(image, params.get("output_format", "png"), params.get("quality"), record)
+            outputs.append(ctx.save_output(encoded.data, encoded.content_type, colorspace=encoded.colorspace, width=width, height=height,
+                                           seed=seed, reproducibility=record))  # fmt: skip
         return outputs
 
     def _record(self, entry: ModelEntry, pipe: DiffusionPipeline, warm: WarmModel, mode: str, params: dict[str, Any], width: int, height: int) -> dict[str, Any]:
@@ -147,7 +152,8 @@ class DiffusersImageEngine:
         )
         return params | {"steps": scheduled}
 
-    def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> list[Image.Image]:
+    def _generate(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> list[np.ndarray]:
+        """The decoder's float RGB pixels in 0..1, (height, width, 3) per image: png16 and exr keep their precision."""
         width, height, steps = params["width"], params["height"], params["steps"]
         # Per model: Qwen-Image's classifier-free guidance is true_cfg_scale (on with a negative
         # prompt), while FLUX, whose pipelines take true_cfg_scale too, is guided by guidance_scale.
@@ -168,15 +174,23 @@ class DiffusersImageEngine:
         if mode == "inpaint":
             mask = open_image(ctx, params["mask"], "mask", "L")
             wanted["mask_image"] = mask.resize((width, height), Image.NEAREST)
+        # At the output's size, like `image`: what the pipelines take (FLUX.2: 64 px to 8:1) is then what the request asked.
+        references = [
+            open_image(ctx, ref, f"references[{index}]", "RGB").resize((width, height), Image.LANCZOS)
+            for index, ref in enumerate(params.get("references") or [])
+        ]
+        if references:
+            # An edit takes them after `image` in its list of images; FLUX.2 Klein's inpainting as image_reference.
+            wanted |= {"image_reference": references} if mode == "inpaint" else {"image": [wanted["image"], *references]}
         call = call_arguments(pipe, wanted, ctx, optional=("negative_prompt", "strength"))
         started = time.perf_counter()
         on_step_end = step_callback(ctx, steps, self.preview_every, lambda pipeline, latents: latents_preview(pipeline, latents, height, width))
 
 
-        def generate(first: int, count: int) -> list[Image.Image]:
+        def generate(first: int, count: int) -> list[np.ndarray]:
             with torch.inference_mode():
-                return pipe(**call, **batch_arguments("num_images_per_prompt", params["seed"], first, count),
-                            callback_on_step_end=on_step_end, output_type="pil").images  # fmt: skip
+                return list(pipe(**call, **batch_arguments("num_images_per_prompt", params["seed"], first, count),
+                                 callback_on_step_end=on_step_end, output_type="np").images)  # fmt: skip
 
         images = in_batches(generate, params.get("num_outputs", 1), ctx)
         ctx.log(f"{type(pipe).__name__}: {steps} steps in {time.perf_counter() - started:.2f}s on {self.device}")
@@ -214,6 +228,43 @@ class DiffusersImageEngine:
         if path.parent != self.loras_dir or not path.is_file():
             raise InvalidRequestError(f"No LoRA named {spec['name']!r} in {self.loras_dir}; upload it with POST /api/files and use its ref.")
         return path.read_bytes()
+
+
+class QwenVLPromptProcessor:
+    """What Qwen2VLProcessor does for the Qwen-Image-Edit pipelines' prompts, by hand (as the text
+    engine does for chat): each <|image_pad|> widened to its image's number of merged patches,
+    beside the image processor's pixels and patch grids. transformers builds that processor only
+    with torchvision, which the CPU install leaves out; its files (tokenizer, image processor) load alone."""
+
+    def __init__(self, directory: Path) -> None:
+        self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        self.image_processor = AutoImageProcessor.from_pretrained(directory)
+
+    def __call__(self, text: list[str], images: list[Image.Image] | None = None, padding: bool = True, return_tensors: str = "pt") -> BatchFeature:
+        vision: dict[str, Any] = {}
+        if images:
+            vision = dict(self.image_processor(images=images, return_tensors=return_tensors))
+            counts = iter((vision["image_grid_thw"].prod(dim=-1) // self.image_processor.merge_size**2).tolist())
+            pad = "<|image_pad|>"
+
+            def widened(line: str) -> str:
+                first, *rest = line.split(pad)
+                return first + "".join(pad * next(counts) + piece for piece in rest)
+
+            text = [widened(line) for line in text]
+        return BatchFeature(dict(self.tokenizer(text, padding=padding, return_tensors=return_tensors)) | vision)
+
+
+def hand_built(pipe_class: type[DiffusionPipeline], path: Path) -> dict[str, Any]:
+    """Components that transformers builds only with torchvision, loaded from the same files
+    without it: Qwen-Image-Edit's `processor` (always, so every install runs the same code), and
+    FLUX.2 [dev]'s PixtralProcessor `tokenizer`, whose prompt encoder needs only the tokenizer
+    and its chat template (on installs without torchvision)."""
+    if "processor" in inspect.signature(pipe_class.__init__).parameters:
+        return {"processor": QwenVLPromptProcessor(path / "processor")}
+    if pipe_class is diffusers.Flux2Pipeline and not is_torchvision_available():
+        return {"tokenizer": AutoTokenizer.from_pretrained(path / "tokenizer")}
+    return {}
 
 
 def weights_revision(path: Path) -> str:

@@ -19,6 +19,10 @@ def latents_preview(pipeline: Any, latents: torch.Tensor, height: int, width: in
     if latents.ndim == 3 and hasattr(pipeline, "_unpack_latents"):
         # Flux packs 2x2 latent patches into a sequence; unpack to (batch, channels, h, w).
         latents = pipeline._unpack_latents(latents, height, width, pipeline.vae_scale_factor)
+    elif latents.ndim == 3:
+        # FLUX.2 packs its latents (2x2 patches already folded into channels) as a row-major sequence.
+        rows, cols = height // (pipeline.vae_scale_factor * 2), width // (pipeline.vae_scale_factor * 2)
+        latents = latents.transpose(1, 2).reshape(latents.shape[0], -1, rows, cols)
     if latents.ndim == 5:
         latents = latents[:, :, latents.shape[2] // 2]  # video: the middle frame
     sample = latents[0].float().cpu()

@@ -2,22 +2,33 @@
 (no download) and loaded back with the real `from_pretrained`, like any other weights."""
 
 import argparse
+import functools
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderKLFlux2,
+    AutoencoderKLHunyuanVideo15,
     AutoencoderKLLTXVideo,
     AutoencoderKLQwenImage,
     AutoencoderKLWan,
+    ClassifierFreeGuidance,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    Flux2KleinPipeline,
+    Flux2Pipeline,
+    Flux2Transformer2DModel,
     FluxPipeline,
     FluxTransformer2DModel,
+    HunyuanVideo15ImageToVideoPipeline,
+    HunyuanVideo15Pipeline,
+    HunyuanVideo15Transformer3DModel,
     LTXPipeline,
     LTXVideoTransformer3DModel,
     QwenImagePipeline,
@@ -27,27 +38,64 @@ from diffusers import (
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
+    UniPCMultistepScheduler,
     WanPipeline,
     WanTransformer3DModel,
+    ZImagePipeline,
+    ZImageTransformer2DModel,
 )
 from tokenizers import Tokenizer, pre_tokenizers, trainers
 from transformers import (
+    ByT5Tokenizer,
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTextModelWithProjection,
     CLIPTokenizer,
+    DepthAnythingConfig,
+    DepthAnythingForDepthEstimation,
+    Dinov2Config,
+    DPTImageProcessorPil,
+    Mistral3Config,
+    Mistral3ForConditionalGeneration,
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLTextConfig,
+    Qwen2_5_VLTextModel,
     Qwen2Config,
     Qwen2ForCausalLM,
     Qwen2Tokenizer,
     Qwen2VLImageProcessorPil,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    Qwen3Model,
+    Sam2Config,
+    Sam2HieraDetConfig,
+    Sam2MaskDecoderConfig,
+    Sam2Model,
+    Sam2PromptEncoderConfig,
+    Sam2VisionConfig,
+    Sam3Config,
+    Sam3DETRDecoderConfig,
+    Sam3DETREncoderConfig,
+    Sam3GeometryEncoderConfig,
+    Sam3MaskDecoderConfig,
+    Sam3Model,
+    Sam3VisionConfig,
+    Sam3ViTConfig,
+    SiglipImageProcessorPil,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+    Swin2SRConfig,
+    Swin2SRForImageSuperResolution,
+    Swin2SRImageProcessorPil,
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
     UMT5Config,
     UMT5EncoderModel,
+    ViTImageProcessorPil,
 )
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
 # Enough English for a byte-level BPE to learn some merges; the weights are random anyway.
 CORPUS = (
@@ -263,17 +311,22 @@ def build_tiny_ltx(out_dir: Path) -> None:
     pipe.save_pretrained(out_dir)
 
 
+def _umt5_encoder(tokenizer: T5Tokenizer) -> UMT5EncoderModel:
+    """Wan's text encoder class (UMT5) at 32 dims."""
+    return UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        )
+    )  # fmt: skip
+
+
 def build_tiny_wan(out_dir: Path) -> None:
     """Wan 2.1 text-to-video classes (after diffusers' own Wan tests): a two-layer Wan transformer,
     the Wan video VAE (8x spatial, 4x temporal compression) and a UMT5 encoder with a T5 tokenizer."""
     t5 = _t5_tokenizer()
     torch.manual_seed(0)
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=len(t5), d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
-            pad_token_id=t5.pad_token_id, eos_token_id=t5.eos_token_id,
-        )
-    )  # fmt: skip
+    text_encoder = _umt5_encoder(t5)
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16, text_dim=32,
@@ -282,6 +335,99 @@ def build_tiny_wan(out_dir: Path) -> None:
     pipe = WanPipeline(
         transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder=text_encoder,
         tokenizer=t5,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
+
+
+def build_tiny_wan_22(out_dir: Path) -> None:
+    """Wan 2.2 TI2V-5B classes (after diffusers' own Wan 2.2 5B tests): the 2.2 VAE (residual blocks,
+    2x2 patchify, 48 latent channels: 16x spatial and 4x temporal compression), a two-layer Wan
+    transformer on 48 channels without an image encoder, UMT5, and `expand_timesteps`, with which
+    the same components serve WanPipeline (text to video) and WanImageToVideoPipeline (the first
+    frame's latents kept clean while the rest denoise)."""
+    t5 = _t5_tokenizer()
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2, dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1, temperal_downsample=[False, True, True], scale_factor_spatial=16, scale_factor_temporal=4,
+        latents_mean=[0.0] * 48, latents_std=[1.0] * 48,
+    )  # fmt: skip
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=48, out_channels=48, text_dim=32,
+        freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )  # fmt: skip
+    # The checkpoint's scheduler: UniPC on flow-matching sigmas.
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0, num_train_timesteps=1000)
+    pipe = WanPipeline(
+        transformer=transformer, vae=vae, scheduler=scheduler, text_encoder=_umt5_encoder(t5), tokenizer=t5, expand_timesteps=True
+    )
+    pipe.save_pretrained(out_dir)
+
+
+# The tiny HunyuanVideo 1.5's resolution (the real 480p one's is 640): image-to-video makes the
+# size of its bucket of about target_size² pixels nearest the image's aspect, here 96x64 or 64x64 among them.
+TINY_HUNYUAN_TARGET_SIZE = 78
+
+
+def _hunyuan_video_15_components() -> dict[str, Any]:
+    """What HunyuanVideo 1.5's text-to-video and image-to-video checkpoints share in class and shape
+    (after diffusers' own HunyuanVideo 1.5 tests): the tiny Qwen2.5-VL text model with Qwen's
+    tokenizer, a ByT5 encoder for quoted text, the video VAE with the real 16x spatial and 4x
+    temporal compression, a flow-matching scheduler and the classifier-free guider (which holds
+    the guidance scale: the pipelines take none)."""
+    tokenizer, byt5 = _qwen_tokenizer(QWEN_VL_TOKENS, VISION_CHAT_TEMPLATE), ByT5Tokenizer()
+    torch.manual_seed(0)
+    text_encoder = Qwen2_5_VLTextModel(
+        Qwen2_5_VLTextConfig(
+            vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+            num_key_value_heads=2, max_position_embeddings=1200,  # prompts are padded to 1108 tokens
+            bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [1, 1, 2]},
+        )
+    )  # fmt: skip
+    byt5_encoder = T5EncoderModel(
+        T5Config(
+            vocab_size=len(byt5), d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2, relative_attention_num_buckets=8,
+            pad_token_id=byt5.pad_token_id, eos_token_id=byt5.eos_token_id,
+        )
+    )  # fmt: skip
+    vae = AutoencoderKLHunyuanVideo15(
+        latent_channels=4, block_out_channels=(8, 8, 8, 8, 8), layers_per_block=1, spatial_compression_ratio=16,
+        temporal_compression_ratio=4,
+    )  # fmt: skip
+    return {
+        "text_encoder": text_encoder, "tokenizer": tokenizer, "text_encoder_2": byt5_encoder, "tokenizer_2": byt5, "vae": vae,
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0), "guider": ClassifierFreeGuidance(guidance_scale=6.0),
+    }  # fmt: skip
+
+
+def _hunyuan_video_15_transformer(task_type: str) -> HunyuanVideo15Transformer3DModel:
+    """One dual-stream layer on the VAE's 4 latent channels (+ 4 of the first frame's and a mask).
+    Saved in bfloat16: its ByT5 projection has a fixed 2048-wide layer, 16 MB in float32."""
+    transformer = HunyuanVideo15Transformer3DModel(
+        in_channels=9, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=1, num_refiner_layers=1,
+        mlp_ratio=2.0, text_embed_dim=16, text_embed_2_dim=16, image_embed_dim=16, rope_axes_dim=(2, 2, 4),
+        target_size=TINY_HUNYUAN_TARGET_SIZE, task_type=task_type,
+    )  # fmt: skip
+    return transformer.to(torch.bfloat16)
+
+
+def build_tiny_hunyuan_video_15_t2v(out_dir: Path) -> None:
+    """HunyuanVideo 1.5 text-to-video classes (HunyuanVideo15Pipeline)."""
+    components = _hunyuan_video_15_components()
+    HunyuanVideo15Pipeline(transformer=_hunyuan_video_15_transformer("t2v"), **components).save_pretrained(out_dir)
+
+
+def build_tiny_hunyuan_video_15_i2v(out_dir: Path) -> None:
+    """HunyuanVideo 1.5 image-to-video classes (HunyuanVideo15ImageToVideoPipeline): the shared
+    components, and a SigLIP vision tower (with its PIL image processor) for the first frame."""
+    components = _hunyuan_video_15_components()
+    image_encoder = SiglipVisionModel(
+        SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14)
+    )
+    pipe = HunyuanVideo15ImageToVideoPipeline(
+        transformer=_hunyuan_video_15_transformer("i2v"), image_encoder=image_encoder,
+        feature_extractor=SiglipImageProcessorPil(size={"height": 28, "width": 28}), **components,
     )  # fmt: skip
     pipe.save_pretrained(out_dir)
 
@@ -355,10 +501,13 @@ def build_tiny_vlm(out_dir: Path) -> None:
     tokenizer = _qwen_tokenizer(QWEN_VL_TOKENS, VISION_CHAT_TEMPLATE)
     torch.manual_seed(0)
     model = _qwen_vl_model(tokenizer, hidden_size=32)
-    # Small images stay small: 2x2 to 4x4 merged patches (4 to 16 image tokens).
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 16, patch_size=14, temporal_patch_size=2, merge_size=2)
     _save_chat_model(model, tokenizer, out_dir)
-    image_processor.save_pretrained(out_dir)
+    _qwen_vl_image_processor().save_pretrained(out_dir)
+
+
+def _qwen_vl_image_processor() -> Qwen2VLImageProcessorPil:
+    # Small images stay small: 2x2 to 4x4 merged patches (4 to 16 image tokens).
+    return Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 16, patch_size=14, temporal_patch_size=2, merge_size=2)
 
 
 def build_tiny_qwen_image(out_dir: Path) -> None:
@@ -381,6 +530,197 @@ def build_tiny_qwen_image(out_dir: Path) -> None:
         tokenizer=tokenizer,
     )  # fmt: skip
     pipe.save_pretrained(out_dir)
+    # The processor files of the real Qwen-Image-Edit checkpoints (tokenizer and image processor):
+    # tiny-qwen-image-edit runs QwenImageEditPlusPipeline on these weights.
+    tokenizer.save_pretrained(out_dir / "processor")
+    _qwen_vl_image_processor().save_pretrained(out_dir / "processor")
+
+
+# Mistral's chat layout, which FLUX.2's prompt encoder renders from content parts (system and user turns).
+MISTRAL_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'system' %}[SYSTEM_PROMPT]{% else %}[INST]{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}[IMG]{% else %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "{% if message['role'] == 'system' %}[/SYSTEM_PROMPT]{% else %}[/INST]{% endif %}{% endfor %}"
+)
+MISTRAL_TOKENS = ["[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[INST]", "[/INST]", "[IMG]", "[IMG_BREAK]", "[IMG_END]"]
+
+
+def _flux2_parts(text_dim: int, guidance_embeds: bool) -> tuple[Flux2Transformer2DModel, AutoencoderKLFlux2]:
+    """FLUX.2's transformer and VAE, small: the VAE keeps the real 8x compression (packed in 2x2
+    patches, so sizes are multiples of 16), and the transformer reads three of the text
+    encoder's hidden layers side by side."""
+    torch.manual_seed(0)
+    transformer = Flux2Transformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=3 * text_dim, timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4], guidance_embeds=guidance_embeds,
+    )  # fmt: skip
+    vae = AutoencoderKLFlux2(block_out_channels=(8, 8, 16, 16), layers_per_block=1, latent_channels=4, norm_num_groups=8, sample_size=64)
+    return transformer, vae
+
+
+def _qwen3_config(tokenizer: Qwen2Tokenizer, num_hidden_layers: int) -> Qwen3Config:
+    return Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=num_hidden_layers, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=8, max_position_embeddings=512, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+
+
+def build_tiny_flux_2(out_dir: Path) -> None:
+    """FLUX.2 [dev] classes: Flux2Transformer2DModel, AutoencoderKLFlux2 and a Mistral3 text encoder
+    with 30 narrow layers, since the pipeline reads its hidden layers 10, 20 and 30. The real
+    `tokenizer` is a PixtralProcessor, which transformers builds only with torchvision; the prompt
+    encoder needs only its tokenizer and chat template, so the twin saves a tokenizer."""
+    pad, bos, eos = "<pad>", "<s>", "</s>"
+    vocab, merges = _train_bpe(Qwen2Tokenizer().backend_tokenizer, [pad, bos, eos, *MISTRAL_TOKENS])
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab, merges=merges, bos_token=bos, eos_token=eos, pad_token=pad, unk_token=None, extra_special_tokens=MISTRAL_TOKENS,
+        model_max_length=512, chat_template=MISTRAL_CHAT_TEMPLATE,
+    )  # fmt: skip
+    transformer, vae = _flux2_parts(text_dim=16, guidance_embeds=True)
+    text_encoder = Mistral3ForConditionalGeneration(
+        Mistral3Config(
+            text_config={
+                "model_type": "mistral", "vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32,
+                "num_hidden_layers": 30, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8,
+                "max_position_embeddings": 512, "sliding_window": None, "bos_token_id": tokenizer.bos_token_id,
+                "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
+            },
+            vision_config={
+                "model_type": "pixtral", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
+                "image_size": 64, "patch_size": 16, "head_dim": 8,
+            },
+            image_token_index=tokenizer.convert_tokens_to_ids("[IMG]"),
+        )
+    ).eval()  # fmt: skip
+    pipe = Flux2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer)
+    pipe.save_pretrained(out_dir)
+
+
+def build_tiny_flux_2_klein(out_dir: Path) -> None:
+    """FLUX.2 [klein] classes, step-distilled like the 4B release: the FLUX.2 transformer without
+    guidance embeddings, AutoencoderKLFlux2 and a Qwen3 causal LM with 27 narrow layers (the
+    pipeline reads hidden layers 9, 18 and 27). The same components serve Flux2KleinInpaintPipeline."""
+    tokenizer = _qwen_tokenizer([], CHAT_TEMPLATE)
+    transformer, vae = _flux2_parts(text_dim=16, guidance_embeds=False)
+    text_encoder = Qwen3ForCausalLM(_qwen3_config(tokenizer, num_hidden_layers=27)).eval()
+    pipe = Flux2KleinPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer,
+        is_distilled=True,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
+
+
+def build_tiny_z_image(out_dir: Path) -> None:
+    """Z-Image classes (after diffusers' own Z-Image tests): a two-layer ZImageTransformer2DModel,
+    the Flux-style 16-channel VAE and a Qwen3 text encoder (its second-to-last hidden layer is the
+    caption). The same components serve the img2img and inpaint pipelines."""
+    tokenizer = _qwen_tokenizer([], CHAT_TEMPLATE)
+    torch.manual_seed(0)
+    # RoPE tables as long as the real model's: every caption and size the api accepts fits.
+    transformer = ZImageTransformer2DModel(
+        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=32, n_layers=2, n_refiner_layers=1, n_heads=2, n_kv_heads=2,
+        norm_eps=1e-5, qk_norm=True, cap_feat_dim=16, rope_theta=256.0, t_scale=1000.0, axes_dims=[8, 4, 4], axes_lens=[1536, 512, 512],
+    )  # fmt: skip
+    with torch.no_grad():  # made with torch.empty: fixed, so that builds are deterministic
+        transformer.x_pad_token.copy_(torch.ones_like(transformer.x_pad_token))
+        transformer.cap_pad_token.copy_(torch.ones_like(transformer.cap_pad_token))
+    pipe = ZImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=_vae(16, shift_factor=0.1159, scaling_factor=0.3611),
+        text_encoder=Qwen3Model(_qwen3_config(tokenizer, num_hidden_layers=2)).eval(), tokenizer=tokenizer, transformer=transformer,
+    )  # fmt: skip
+    pipe.save_pretrained(out_dir)
+
+
+def build_tiny_depth_anything(out_dir: Path) -> None:
+    """Depth Anything V2 classes: a four-layer DINOv2 backbone (14-pixel patches), the DPT neck and
+    relative depth head, and the DPT image processor (keeps the aspect, sides in multiples of 14)."""
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        image_size=56, patch_size=14, hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
+        out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
+    )  # fmt: skip
+    config = DepthAnythingConfig(
+        backbone_config=backbone, patch_size=14, reassemble_hidden_size=16, reassemble_factors=[4, 2, 1, 0.5],
+        neck_hidden_sizes=[8, 16, 16, 16], fusion_hidden_size=16, head_hidden_size=8, depth_estimation_type="relative",
+    )  # fmt: skip
+    DepthAnythingForDepthEstimation(config).save_pretrained(out_dir)
+    DPTImageProcessorPil(
+        size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14, resample=PILImageResampling.BICUBIC,
+        image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD,
+    ).save_pretrained(out_dir)  # fmt: skip
+
+
+def build_tiny_sam2(out_dir: Path) -> None:
+    """SAM 2 classes (after transformers' own Sam2Model tests): a Hiera backbone at 12 to 96 channels
+    on 128-pixel inputs, the prompt encoder and mask decoder, and the memory modules the class
+    always has. Its image processor config is Sam2's resize and ImageNet normalisation, saved by
+    ViTImageProcessorPil (Sam2ImageProcessor needs torchvision); the engine reads the real weights'
+    config with that class too."""
+    torch.manual_seed(0)
+    backbone = Sam2HieraDetConfig(
+        hidden_size=12, image_size=128, blocks_per_stage=[1, 2, 7, 2], embed_dim_per_stage=[12, 24, 48, 96],
+        num_attention_heads_per_stage=[1, 2, 4, 8],
+    )  # fmt: skip
+    vision = Sam2VisionConfig(
+        backbone_config=backbone, backbone_channel_list=[96, 48, 24, 12], backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]],
+        fpn_hidden_size=32,
+    )  # fmt: skip
+    config = Sam2Config(
+        vision_config=vision,
+        prompt_encoder_config=Sam2PromptEncoderConfig(image_size=128, patch_size=16, mask_input_channels=8, hidden_size=32),
+        mask_decoder_config=Sam2MaskDecoderConfig(hidden_size=32, mlp_dim=64, num_attention_heads=4, iou_head_hidden_dim=32),
+        memory_attention_hidden_size=12, memory_encoder_hidden_size=32, image_size=128, mask_downsampler_embed_dim=32,
+        memory_fuser_embed_dim=32, memory_attention_num_layers=1, memory_attention_feed_forward_hidden_size=32,
+    )  # fmt: skip
+    Sam2Model(config).save_pretrained(out_dir)
+    ViTImageProcessorPil(
+        size={"height": 128, "width": 128}, resample=PILImageResampling.BILINEAR, image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD
+    ).save_pretrained(out_dir)
+
+
+def build_tiny_sam3(out_dir: Path) -> None:
+    """SAM 3 classes (after transformers' own Sam3Model tests): a two-layer ViT on 112-pixel inputs,
+    a CLIP text encoder with the project's CLIP tokenizer, one-layer DETR encoder and decoder with 5
+    queries, and the mask decoder. Image processor config as for tiny-sam-2 (mean and std 0.5, as Sam3's)."""
+    tokenizer = _clip_tokenizer()
+    torch.manual_seed(0)
+    backbone = Sam3ViTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, image_size=112, patch_size=14,
+        window_size=4, global_attn_indexes=[1],
+    )  # fmt: skip
+    text = {
+        "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "projection_dim": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "max_position_embeddings": 32, "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
+    }  # fmt: skip
+    config = Sam3Config(
+        vision_config=Sam3VisionConfig(backbone_config=backbone, fpn_hidden_size=32, scale_factors=[2.0, 1.0]), text_config=text,
+        geometry_encoder_config=Sam3GeometryEncoderConfig(
+            hidden_size=32, num_layers=1, num_attention_heads=4, intermediate_size=64, mask_fuser_hidden_size=32, mask_fuser_num_layers=1
+        ),
+        detr_encoder_config=Sam3DETREncoderConfig(hidden_size=32, num_layers=1, num_attention_heads=4, intermediate_size=64),
+        detr_decoder_config=Sam3DETRDecoderConfig(hidden_size=32, num_layers=1, num_queries=5, num_attention_heads=4, intermediate_size=64),
+        mask_decoder_config=Sam3MaskDecoderConfig(hidden_size=32, num_upsampling_stages=2),
+    )  # fmt: skip
+    Sam3Model(config).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    ViTImageProcessorPil(
+        size={"height": 112, "width": 112}, resample=PILImageResampling.BILINEAR, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    ).save_pretrained(out_dir)
+
+
+def build_tiny_swin2sr(out_dir: Path, scale: int) -> None:
+    """Swin2SR classes: a two-stage Swin V2 body with the real 8-pixel windows and the
+    pixel-shuffle upsampler at ×scale, and Swin2SR's image processor."""
+    torch.manual_seed(0)
+    config = Swin2SRConfig(
+        image_size=32, patch_size=1, embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=8, upscale=scale,
+        upsampler="pixelshuffle", img_range=1.0,
+    )  # fmt: skip
+    Swin2SRForImageSuperResolution(config).save_pretrained(out_dir)
+    Swin2SRImageProcessorPil(do_pad=True, size_divisor=8).save_pretrained(out_dir)
 
 
 TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
@@ -391,9 +731,20 @@ TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
     "tiny-flux-fill": build_tiny_flux_fill,
     "tiny-ltx": build_tiny_ltx,
     "tiny-wan": build_tiny_wan,
+    "tiny-wan-2.2": build_tiny_wan_22,
+    "tiny-hunyuan-video-1.5-t2v": build_tiny_hunyuan_video_15_t2v,
+    "tiny-hunyuan-video-1.5-i2v": build_tiny_hunyuan_video_15_i2v,
     "tiny-llm": build_tiny_llm,
     "tiny-vlm": build_tiny_vlm,
     "tiny-qwen-image": build_tiny_qwen_image,
+    "tiny-flux-2": build_tiny_flux_2,
+    "tiny-flux-2-klein": build_tiny_flux_2_klein,
+    "tiny-z-image": build_tiny_z_image,
+    "tiny-depth-anything-2": build_tiny_depth_anything,
+    "tiny-sam-2": build_tiny_sam2,
+    "tiny-sam-3": build_tiny_sam3,
+    "tiny-swin2sr-x2": functools.partial(build_tiny_swin2sr, scale=2),
+    "tiny-swin2sr-x4": functools.partial(build_tiny_swin2sr, scale=4),
 }
 
 

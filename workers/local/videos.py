@@ -1,4 +1,6 @@
-"""Diffusers video engine: text-to-video and image-to-video, encoded to H.264 MP4.
+"""Diffusers video engine: text-to-video and image-to-video, encoded to H.264 MP4 or written as
+an image sequence, one output per frame named `<task id>.<frame:04d>.<ext>` (what a Nuke Read
+node or a Houdini COP picks up as `<task id>.####.<ext>`).
 
 Loading and warm modes are the image engine's: a model loads once (into the memory-budgeted
 cache) with its text-to-video pipeline class, and its image-to-video pipeline is built on the
@@ -19,7 +21,7 @@ from PIL import Image
 from core.catalogue import ModelEntry
 from workers.context import TaskContext
 from workers.local.cache import run_guard
-from workers.local.calls import batch_arguments, batch_of, call_arguments, in_batches, open_image, step_callback
+from workers.local.calls import batch_arguments, batch_of, call_arguments, in_batches, open_image, step_callback, step_reporting
 from workers.local.images import DiffusersImageEngine
 from workers.local.previews import latents_preview
 
@@ -34,17 +36,36 @@ class DiffusersVideoEngine(DiffusersImageEngine):
             with run_guard(self.device, at, "size, frames or steps"):
                 videos = self._generate_frames(entry, pipe, mode, params, ctx)
         outputs = []
+        output_format = params.get("output_format", "mp4")
         for index, frames in enumerate(videos):
             count, height, width = frames.shape[:3]
             seed = params["seed"] + index
             record = self._record(entry, pipe, warm, mode, params | {"seed": seed}, width, height)
             record |= {"num_frames": count, "fps": params["fps"]} | batch_of(len(videos), index)
-            mp4 = encode_mp4(frames, params["fps"])
-            outputs.append(ctx.save_output(mp4, "video/mp4", width=width, height=height, seed=seed, reproducibility=record))
+            meta = {"width": width, "height": height, "seed": seed}
+            if output_format == "mp4":
+                outputs.append(ctx.save_output(encode_mp4(frames, params["fps"]), "video/mp4", reproducibility=record, **meta))
+                continue
+            # Variations of one task get a sequence each: <task id>-<index>.<frame>.<ext>.
+            name = ctx.task_id if len(videos) == 1 else f"{ctx.task_id}-{index}"
+            outputs += self._save_sequence(frames, output_format, params["start_frame"], name, record, ctx, meta)
+        return outputs
+
+    def _save_sequence(self, frames: np.ndarray, output_format: str, first: int, name: str, record: dict[str, Any], ctx: TaskContext,
+                       meta: dict[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
+        """One output per frame, numbered from `first`: png_sequence 8-bit sRGB, exr_sequence scene-linear float."""
+        file_format = output_format.removesuffix("_sequence")
+        outputs = []
+        for number, frame in enumerate(frames, start=first):
+            frame_record = record | {"frame": number}
+            encoded = self.encoder.image(frame, file_format, metadata=frame_record)
+            outputs.append(ctx.save_output(encoded.data, encoded.content_type, colorspace=encoded.colorspace, frame=number,
+                                           filename=f"{name}.{number:04d}.{encoded.extension}", reproducibility=frame_record, **meta))  # fmt: skip
         return outputs
 
     def _generate_frames(self, entry: ModelEntry, pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> list[np.ndarray]:
-        """Each video (num_outputs of them) as uint8 RGB frames, shaped (frames, height, width, 3)."""
+        """Each video (num_outputs of them) as RGB frames shaped (frames, height, width, 3): float in 0..1
+        for exr_sequence (its precision kept), else uint8 (a quarter of the memory)."""
         width, height, steps, num_frames = params["width"], params["height"], params["steps"], params["num_frames"]
         wanted: dict[str, Any] = {
             "prompt": params["prompt"],
@@ -61,18 +82,22 @@ class DiffusersVideoEngine(DiffusersImageEngine):
             first = open_image(ctx, params["image"], "image", "RGB")
             wanted["image"] = first.resize((width, height), Image.LANCZOS)
         call = call_arguments(pipe, wanted, ctx, optional=("negative_prompt",))
+        if getattr(pipe, "guider", None) is not None:
+            # HunyuanVideo 1.5 takes its guidance scale from its guider component, not a call argument.
+            pipe.guider = pipe.guider.new(guidance_scale=params["guidance"])
         started = time.perf_counter()
 
         def preview(pipeline: DiffusionPipeline, latents: torch.Tensor) -> bytes:
             return latents_preview(pipeline, video_latents(pipeline, latents, num_frames, height, width), height, width)
 
         on_step_end = step_callback(ctx, steps, self.preview_every, preview)
+        keep_float = params.get("output_format") == "exr_sequence"
 
         def generate(first: int, count: int) -> list[np.ndarray]:
             with torch.inference_mode():
                 output = pipe(**call, **batch_arguments("num_videos_per_prompt", params["seed"], first, count),
-                              callback_on_step_end=on_step_end, output_type="np")  # fmt: skip
-            return [(video * 255).round().astype(np.uint8) for video in output.frames]
+                              **step_reporting(pipe, on_step_end), output_type="np")  # fmt: skip
+            return [video if keep_float else (video * 255).round().astype(np.uint8) for video in output.frames]
 
         videos = in_batches(generate, params.get("num_outputs", 1), ctx)
         ctx.log(f"{type(pipe).__name__}: {num_frames} frames, {steps} steps in {time.perf_counter() - started:.2f}s on {self.device}")

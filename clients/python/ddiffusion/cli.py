@@ -267,11 +267,31 @@ def parse_lora(ctx: typer.Context, text: str, as_json: bool) -> dict[str, Any]:
     return spec | ({"scale": float(scale)} if scale else {})
 
 
+def parse_point(text: str) -> dict[str, Any]:
+    """`X,Y[,LABEL]`: a click in the image's pixels; LABEL 1 on the object (the default), 0 off it."""
+    try:
+        x, y, *label = (float(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not X,Y[,LABEL] (numbers, e.g. 120,80 or 120,80,0).") from None
+    if label not in ([], [0], [1]):
+        raise typer.BadParameter(f"{text!r} is not X,Y[,LABEL]: LABEL is 1 (on the object) or 0 (off it).")
+    return {"x": x, "y": y, "label": int(label[0]) if label else 1}
+
+
+def parse_box(text: str) -> dict[str, float]:
+    """`X0,Y0,X1,Y1`: a box's top-left and bottom-right corners in the image's pixels."""
+    try:
+        x0, y0, x1, y1 = (float(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not X0,Y0,X1,Y1 (four numbers: top-left, then bottom-right).") from None
+    return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+
+
 @images_app.command("create")
 def create_image(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help="e.g. tiny-sd, sd-1.5, sdxl (see `ddiffusion models list images`).")],
-    prompt: Annotated[str, typer.Option(help="What to make.")],
+    prompt: Annotated[Optional[str], typer.Option(help="What to make (generators need it); sam-3: what to matte.")] = None,
     negative_prompt: NegativePrompt = None,
     width: Width = None,
     height: Height = None,
@@ -281,12 +301,27 @@ def create_image(
     num_outputs: NumOutputs = None,
     scheduler: Annotated[Optional[ImageRequestSchedulerType0], typer.Option(help="Where the model offers a choice.")] = None,
     image: Annotated[Optional[str], typer.Option(help="Init image: a local file (uploaded), a sha256: ref or a URL.")] = None,
+    reference: Annotated[
+        Optional[list[str]],
+        typer.Option(help="An extra image for an edit of --image (flux-2, flux-2-klein, qwen-image-edit), like --image; repeatable."),
+    ] = None,
     mask: Annotated[Optional[str], typer.Option(help="Inpainting mask, like --image: white is repainted, black kept.")] = None,
     strength: Annotated[Optional[float], typer.Option(help="How much of --image is repainted (0-1].")] = None,
     lora: Annotated[
         Optional[list[str]],
         typer.Option(metavar="NAME[:SCALE]", help="NAME[:SCALE] from the platform's LoRA dir, a sha256: ref or a local .safetensors; repeatable."),
     ] = None,
+    point: Annotated[
+        Optional[list[str]], typer.Option(metavar="X,Y[,LABEL]", help="sam-2: a click on --image (LABEL 1 on the object, 0 off it); repeatable.")
+    ] = None,
+    box: Annotated[Optional[list[str]], typer.Option(metavar="X0,Y0,X1,Y1", help="sam-2: a box around an object in --image; repeatable.")] = None,
+    matte: Annotated[Optional[str], typer.Option(help="sam-2 / sam-3: mask (8-bit matte, the default) or alpha (--image as RGBA).")] = None,
+    scale: Annotated[Optional[int], typer.Option(help="Upscalers: 2 or 4, the model's own factor.")] = None,
+    output_format: Annotated[
+        Optional[str],
+        typer.Option(help="png (8-bit), png16, exr (float, scene-linear via the platform's OCIO config), jpeg or webp; the model's default when unset."),
+    ] = None,
+    quality: Annotated[Optional[int], typer.Option(min=1, max=100, help="jpeg and webp: 1 (smallest) to 100 (best).")] = None,
     priority: PriorityOption = None,
     webhook: WebhookUrl = None,
     webhook_event: WebhookEvents = None,
@@ -308,9 +343,16 @@ def create_image(
         "num_outputs": num_outputs,
         "scheduler": scheduler.value if scheduler else None,
         "image": input_ref(ctx, image, as_json),
+        "references": [input_ref(ctx, item, as_json) for item in reference] if reference else None,
         "mask": input_ref(ctx, mask, as_json),
         "strength": strength,
         "loras": [parse_lora(ctx, item, as_json) for item in lora] if lora else None,
+        "points": [parse_point(item) for item in point] if point else None,
+        "boxes": [parse_box(item) for item in box] if box else None,
+        "matte": matte,
+        "scale": scale,
+        "output_format": output_format,
+        "quality": quality,
     }
     submit(ctx, "images", request | priority_of(priority) | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 
@@ -358,6 +400,11 @@ def create_video(
     guidance: Guidance = None,
     seed: Seed = None,
     num_outputs: NumOutputs = None,
+    output_format: Annotated[
+        Optional[str],
+        typer.Option(help="mp4, or png_sequence / exr_sequence: one file per frame, saved by -o as <task id>.<frame>.png|exr."),
+    ] = None,
+    start_frame: Annotated[Optional[int], typer.Option(min=0, help="A sequence's first frame number (the platform's default: 1001).")] = None,
     priority: PriorityOption = None,
     webhook: WebhookUrl = None,
     webhook_event: WebhookEvents = None,
@@ -380,6 +427,8 @@ def create_video(
         "guidance": guidance,
         "seed": seed,
         "num_outputs": num_outputs,
+        "output_format": output_format,
+        "start_frame": start_frame,
     }
     submit(ctx, "videos", request | priority_of(priority) | webhook_of(webhook, webhook_event), wait, output, as_json, timeout)
 

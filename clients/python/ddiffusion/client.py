@@ -101,6 +101,11 @@ class ClientSettings:
         return cls(address=environ.get("DDIFFUSION_API_ADDRESS") or DEFAULT_API_ADDRESS, api_key=environ.get("DDIFFUSION_API_KEY") or None)
 
 
+# Content types the stdlib's mimetypes does not map (it knows EXR only as image/aces).
+EXTENSIONS = {"image/x-exr": ".exr"}
+SEQUENCE_FILENAME = re.compile(r"[0-9a-f]+(-[0-9]+)?\.([0-9]{4,})\.([a-z0-9]+)")
+
+
 def safe_name(name: str) -> str:
     """A task id or node name as a file or folder name: no separators, no `..`, nothing a shell
     or a frame-pattern parser (`#`, `$`, `%`) would read."""
@@ -345,8 +350,9 @@ class Client:
 
     def download(self, record: TaskRecord, folder: Union[str, os.PathLike], name: Optional[str] = None) -> list[Path]:
         """Saves the record's file outputs into `folder` as `<name>-<n><ext>` (name: the task id
-        by default); returns the paths. Signed URLs need no key, so none is sent (they may point
-        at another host)."""
+        by default), and the frames of an image sequence as `<name>.<frame:04d><ext>` (what a Nuke
+        Read node or a Houdini COP reads as `<name>.####<ext>`); returns the paths. Signed URLs
+        need no key, so none is sent (they may point at another host)."""
         folder = Path(folder).resolve()
         folder.mkdir(parents=True, exist_ok=True)
         safe_id = safe_name(name or record.id)
@@ -355,8 +361,15 @@ class Client:
             if not isinstance(output.url, str):
                 continue
             content_type = output.content_type if isinstance(output.content_type, str) else ""
-            extension = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
-            target = folder / f"{safe_id}-{index}{extension}"
+            media_type = content_type.split(";")[0].strip()
+            extension = EXTENSIONS.get(media_type) or mimetypes.guess_extension(media_type) or ".bin"
+            # The server names a sequence's frames <task id>[-<variation>].<frame:04d>.<ext>.
+            sequence = SEQUENCE_FILENAME.fullmatch(str(output.to_dict().get("filename", "")))
+            if sequence:
+                variation, frame, extension = sequence.groups()
+                target = folder / f"{safe_id}{variation or ''}.{frame}.{extension}"
+            else:
+                target = folder / f"{safe_id}-{index}{extension}"
             # A link planted at the target could point anywhere; write only into the folder itself.
             if target.resolve().parent != folder:
                 raise ValueError(f"Refusing to write outside {folder}: {target}")

@@ -13,6 +13,7 @@ from .batch_request_base import BatchRequestBase
 from .batch_request_requests_type_0_item import BatchRequestRequestsType0Item
 from .batch_request_vary import BatchRequestVary
 from .batch_task import BatchTask
+from .box_prompt import BoxPrompt
 from .chat_image_part import ChatImagePart
 from .chat_message import ChatMessage
 from .chat_message_role import ChatMessageRole
@@ -26,12 +27,17 @@ from .file_upload import FileUpload
 from .file_uploaded import FileUploaded
 from .health import Health
 from .image_request import ImageRequest
+from .image_request_matte import ImageRequestMatte
+from .image_request_output_format_type_0 import ImageRequestOutputFormatType0
+from .image_request_scale_type_0 import ImageRequestScaleType0
 from .image_request_scheduler_type_0 import ImageRequestSchedulerType0
 from .live_worker import LiveWorker
 from .lora_spec import LoraSpec
 from .model_info import ModelInfo
 from .model_info_defaults import ModelInfoDefaults
 from .model_info_limits import ModelInfoLimits
+from .point_prompt import PointPrompt
+from .point_prompt_label import PointPromptLabel
 from .preview import Preview
 from .priority import Priority
 from .priority_cap import PriorityCap
@@ -62,6 +68,7 @@ from .usage_day_tasks import UsageDayTasks
 from .usage_day_units import UsageDayUnits
 from .usage_report import UsageReport
 from .video_request import VideoRequest
+from .video_request_output_format_type_0 import VideoRequestOutputFormatType0
 from .webhook_delivery import WebhookDelivery
 from .webhook_delivery_event import WebhookDeliveryEvent
 from .webhook_secret import WebhookSecret
@@ -89,6 +96,7 @@ __all__ = (
     "BatchRequestRequestsType0Item",
     "BatchRequestVary",
     "BatchTask",
+    "BoxPrompt",
     "ChatImagePart",
     "ChatMessage",
     "ChatMessageRole",
@@ -102,12 +110,17 @@ __all__ = (
     "FileUploaded",
     "Health",
     "ImageRequest",
+    "ImageRequestMatte",
+    "ImageRequestOutputFormatType0",
+    "ImageRequestScaleType0",
     "ImageRequestSchedulerType0",
     "LiveWorker",
     "LoraSpec",
     "ModelInfo",
     "ModelInfoDefaults",
     "ModelInfoLimits",
+    "PointPrompt",
+    "PointPromptLabel",
     "Preview",
     "Priority",
     "PriorityCap",
@@ -138,6 +151,7 @@ __all__ = (
     "UsageDayUnits",
     "UsageReport",
     "VideoRequest",
+    "VideoRequestOutputFormatType0",
     "WebhookDelivery",
     "WebhookDeliveryEvent",
     "WebhookSecret",

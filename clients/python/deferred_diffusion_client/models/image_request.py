@@ -5,6 +5,9 @@ from attrs import define as _attrs_define
 
 from ..types import UNSET, Unset
 
+from ..models.image_request_matte import ImageRequestMatte
+from ..models.image_request_output_format_type_0 import ImageRequestOutputFormatType0
+from ..models.image_request_scale_type_0 import ImageRequestScaleType0
 from ..models.image_request_scheduler_type_0 import ImageRequestSchedulerType0
 from ..models.priority import Priority
 from typing import cast
@@ -12,7 +15,9 @@ from typing import Union
 
 if TYPE_CHECKING:
     from ..models.lora_spec import LoraSpec
+    from ..models.box_prompt import BoxPrompt
     from ..models.webhook_spec import WebhookSpec
+    from ..models.point_prompt import PointPrompt
 
 
 T = TypeVar("T", bound="ImageRequest")
@@ -29,10 +34,11 @@ class ImageRequest:
 
         Attributes:
             model (str): A model from GET /api/images/models; `available` says it runs here.
-            prompt (str):
             webhook (Union['WebhookSpec', None, Unset]): POST the record to a URL of yours when the task starts or ends.
             priority (Union[Unset, Priority]): What starts next: every queued interactive task before any normal one, normal
                 before batch.
+            prompt (Union[None, Unset, str]): What to make; generators require it. sam-3: the object to matte ("the red
+                car"). Utilities without text ignore it.
             negative_prompt (Union[Unset, str]):  Default: ''.
             width (Union[None, Unset, int]): Snapped down to the model's multiple.
             height (Union[None, Unset, int]): Snapped down to the model's multiple.
@@ -44,16 +50,32 @@ class ImageRequest:
             scheduler (Union[ImageRequestSchedulerType0, None, Unset]): Where the model offers a choice; its default when
                 unset.
             image (Union[None, Unset, str]): Init image for image-to-image, or the image to edit.
+            references (Union[Unset, list[str]]): Extra images an edit of `image` draws on (a character, a product, a
+                style), on models with the references capability (flux-2, flux-2-klein, qwen-image-edit); each is resized to the
+                output's size.
             mask (Union[None, Unset, str]): Inpainting mask for `image`: white is repainted, black kept.
+            points (Union[Unset, list['PointPrompt']]): sam-2: clicks on `image` that pick the object to matte (label 1 on
+                it, 0 off it).
+            boxes (Union[Unset, list['BoxPrompt']]): sam-2: boxes around the objects to matte, one object per box; the matte
+                is their union.
+            matte (Union[Unset, ImageRequestMatte]): sam-2 / sam-3: `mask` writes the matte as an 8-bit single-channel
+                image; `alpha` writes `image` as RGBA with the matte as alpha. Default: ImageRequestMatte.MASK.
+            scale (Union[ImageRequestScaleType0, None, Unset]): Upscalers: the factor, which must be the model's own
+                (swin2sr-x2: 2, swin2sr-x4: 4).
             strength (Union[Unset, float]): How much of the init image is repainted; below 1/steps, one denoising step at
                 this strength. Default: 0.75.
             loras (Union[Unset, list['LoraSpec']]): LoRAs applied to this request only.
+            output_format (Union[ImageRequestOutputFormatType0, None, Unset]): png (8-bit sRGB), png16 (16 bits per channel,
+                sRGB), exr (32-bit float, scene-linear: converted with OpenColorIO to the workers' DDIFFUSION_OCIO_TARGET,
+                ACEScg by default), jpeg or webp (sRGB, with `quality`). Mattes and depth maps are written as data, never
+                colour-converted. Each output records its `colorspace`. Unset: the model's default.
+            quality (Union[None, Unset, int]): jpeg and webp only: 1 (smallest) to 100 (best); 90 when unset.
     """
 
     model: str
-    prompt: str
     webhook: Union["WebhookSpec", None, Unset] = UNSET
     priority: Union[Unset, Priority] = UNSET
+    prompt: Union[None, Unset, str] = UNSET
     negative_prompt: Union[Unset, str] = ""
     width: Union[None, Unset, int] = UNSET
     height: Union[None, Unset, int] = UNSET
@@ -63,16 +85,21 @@ class ImageRequest:
     num_outputs: Union[Unset, int] = 1
     scheduler: Union[ImageRequestSchedulerType0, None, Unset] = UNSET
     image: Union[None, Unset, str] = UNSET
+    references: Union[Unset, list[str]] = UNSET
     mask: Union[None, Unset, str] = UNSET
+    points: Union[Unset, list["PointPrompt"]] = UNSET
+    boxes: Union[Unset, list["BoxPrompt"]] = UNSET
+    matte: Union[Unset, ImageRequestMatte] = ImageRequestMatte.MASK
+    scale: Union[ImageRequestScaleType0, None, Unset] = UNSET
     strength: Union[Unset, float] = 0.75
     loras: Union[Unset, list["LoraSpec"]] = UNSET
+    output_format: Union[ImageRequestOutputFormatType0, None, Unset] = UNSET
+    quality: Union[None, Unset, int] = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.webhook_spec import WebhookSpec
 
         model = self.model
-
-        prompt = self.prompt
 
         webhook: Union[None, Unset, dict[str, Any]]
         if isinstance(self.webhook, Unset):
@@ -85,6 +112,12 @@ class ImageRequest:
         priority: Union[Unset, str] = UNSET
         if not isinstance(self.priority, Unset):
             priority = self.priority.value
+
+        prompt: Union[None, Unset, str]
+        if isinstance(self.prompt, Unset):
+            prompt = UNSET
+        else:
+            prompt = self.prompt
 
         negative_prompt = self.negative_prompt
 
@@ -134,11 +167,41 @@ class ImageRequest:
         else:
             image = self.image
 
+        references: Union[Unset, list[str]] = UNSET
+        if not isinstance(self.references, Unset):
+            references = self.references
+
         mask: Union[None, Unset, str]
         if isinstance(self.mask, Unset):
             mask = UNSET
         else:
             mask = self.mask
+
+        points: Union[Unset, list[dict[str, Any]]] = UNSET
+        if not isinstance(self.points, Unset):
+            points = []
+            for points_item_data in self.points:
+                points_item = points_item_data.to_dict()
+                points.append(points_item)
+
+        boxes: Union[Unset, list[dict[str, Any]]] = UNSET
+        if not isinstance(self.boxes, Unset):
+            boxes = []
+            for boxes_item_data in self.boxes:
+                boxes_item = boxes_item_data.to_dict()
+                boxes.append(boxes_item)
+
+        matte: Union[Unset, str] = UNSET
+        if not isinstance(self.matte, Unset):
+            matte = self.matte.value
+
+        scale: Union[None, Unset, int]
+        if isinstance(self.scale, Unset):
+            scale = UNSET
+        elif isinstance(self.scale, ImageRequestScaleType0):
+            scale = self.scale.value
+        else:
+            scale = self.scale
 
         strength = self.strength
 
@@ -149,18 +212,33 @@ class ImageRequest:
                 loras_item = loras_item_data.to_dict()
                 loras.append(loras_item)
 
+        output_format: Union[None, Unset, str]
+        if isinstance(self.output_format, Unset):
+            output_format = UNSET
+        elif isinstance(self.output_format, ImageRequestOutputFormatType0):
+            output_format = self.output_format.value
+        else:
+            output_format = self.output_format
+
+        quality: Union[None, Unset, int]
+        if isinstance(self.quality, Unset):
+            quality = UNSET
+        else:
+            quality = self.quality
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
             {
                 "model": model,
-                "prompt": prompt,
             }
         )
         if webhook is not UNSET:
             field_dict["webhook"] = webhook
         if priority is not UNSET:
             field_dict["priority"] = priority
+        if prompt is not UNSET:
+            field_dict["prompt"] = prompt
         if negative_prompt is not UNSET:
             field_dict["negative_prompt"] = negative_prompt
         if width is not UNSET:
@@ -179,24 +257,38 @@ class ImageRequest:
             field_dict["scheduler"] = scheduler
         if image is not UNSET:
             field_dict["image"] = image
+        if references is not UNSET:
+            field_dict["references"] = references
         if mask is not UNSET:
             field_dict["mask"] = mask
+        if points is not UNSET:
+            field_dict["points"] = points
+        if boxes is not UNSET:
+            field_dict["boxes"] = boxes
+        if matte is not UNSET:
+            field_dict["matte"] = matte
+        if scale is not UNSET:
+            field_dict["scale"] = scale
         if strength is not UNSET:
             field_dict["strength"] = strength
         if loras is not UNSET:
             field_dict["loras"] = loras
+        if output_format is not UNSET:
+            field_dict["output_format"] = output_format
+        if quality is not UNSET:
+            field_dict["quality"] = quality
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.lora_spec import LoraSpec
+        from ..models.box_prompt import BoxPrompt
         from ..models.webhook_spec import WebhookSpec
+        from ..models.point_prompt import PointPrompt
 
         d = dict(src_dict)
         model = d.pop("model")
-
-        prompt = d.pop("prompt")
 
         def _parse_webhook(data: object) -> Union["WebhookSpec", None, Unset]:
             if data is None:
@@ -221,6 +313,15 @@ class ImageRequest:
             priority = UNSET
         else:
             priority = Priority(_priority)
+
+        def _parse_prompt(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        prompt = _parse_prompt(d.pop("prompt", UNSET))
 
         negative_prompt = d.pop("negative_prompt", UNSET)
 
@@ -297,6 +398,8 @@ class ImageRequest:
 
         image = _parse_image(d.pop("image", UNSET))
 
+        references = cast(list[str], d.pop("references", UNSET))
+
         def _parse_mask(data: object) -> Union[None, Unset, str]:
             if data is None:
                 return data
@@ -305,6 +408,44 @@ class ImageRequest:
             return cast(Union[None, Unset, str], data)
 
         mask = _parse_mask(d.pop("mask", UNSET))
+
+        points = []
+        _points = d.pop("points", UNSET)
+        for points_item_data in _points or []:
+            points_item = PointPrompt.from_dict(points_item_data)
+
+            points.append(points_item)
+
+        boxes = []
+        _boxes = d.pop("boxes", UNSET)
+        for boxes_item_data in _boxes or []:
+            boxes_item = BoxPrompt.from_dict(boxes_item_data)
+
+            boxes.append(boxes_item)
+
+        _matte = d.pop("matte", UNSET)
+        matte: Union[Unset, ImageRequestMatte]
+        if isinstance(_matte, Unset):
+            matte = UNSET
+        else:
+            matte = ImageRequestMatte(_matte)
+
+        def _parse_scale(data: object) -> Union[ImageRequestScaleType0, None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, int):
+                    raise TypeError()
+                scale_type_0 = ImageRequestScaleType0(data)
+
+                return scale_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union[ImageRequestScaleType0, None, Unset], data)
+
+        scale = _parse_scale(d.pop("scale", UNSET))
 
         strength = d.pop("strength", UNSET)
 
@@ -315,11 +456,37 @@ class ImageRequest:
 
             loras.append(loras_item)
 
+        def _parse_output_format(data: object) -> Union[ImageRequestOutputFormatType0, None, Unset]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                output_format_type_0 = ImageRequestOutputFormatType0(data)
+
+                return output_format_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union[ImageRequestOutputFormatType0, None, Unset], data)
+
+        output_format = _parse_output_format(d.pop("output_format", UNSET))
+
+        def _parse_quality(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        quality = _parse_quality(d.pop("quality", UNSET))
+
         image_request = cls(
             model=model,
-            prompt=prompt,
             webhook=webhook,
             priority=priority,
+            prompt=prompt,
             negative_prompt=negative_prompt,
             width=width,
             height=height,
@@ -329,9 +496,16 @@ class ImageRequest:
             num_outputs=num_outputs,
             scheduler=scheduler,
             image=image,
+            references=references,
             mask=mask,
+            points=points,
+            boxes=boxes,
+            matte=matte,
+            scale=scale,
             strength=strength,
             loras=loras,
+            output_format=output_format,
+            quality=quality,
         )
 
         return image_request

@@ -36,6 +36,8 @@ class ModelInfo:
         weights (str): Where workers look for the weights: <models dir>/<weights> first, then the Hugging Face cache
             when it is a repo id (owner/name); `ddiffusion models pull NAME` puts them there.
         schedulers (Union[Unset, list[str]]): Schedulers a request may pick, the default first; empty: the model's own.
+        output_formats (Union[Unset, list[str]]): The `output_format` values a request may ask for, the default first;
+            empty: no files.
         weights_present (Union[Unset, bool]): A live worker has the weights on disk, in its models dir or its Hugging
             Face cache (always false for hosted models). Available but not present: the first task downloads them. Default:
             False.
@@ -54,6 +56,7 @@ class ModelInfo:
     available: bool
     weights: str
     schedulers: Union[Unset, list[str]] = UNSET
+    output_formats: Union[Unset, list[str]] = UNSET
     weights_present: Union[Unset, bool] = False
     warm: Union[Unset, bool] = False
     templates: Union[None, Unset, list["WorkflowTemplate"]] = UNSET
@@ -81,6 +84,10 @@ class ModelInfo:
         schedulers: Union[Unset, list[str]] = UNSET
         if not isinstance(self.schedulers, Unset):
             schedulers = self.schedulers
+
+        output_formats: Union[Unset, list[str]] = UNSET
+        if not isinstance(self.output_formats, Unset):
+            output_formats = self.output_formats
 
         weights_present = self.weights_present
 
@@ -115,6 +122,8 @@ class ModelInfo:
         )
         if schedulers is not UNSET:
             field_dict["schedulers"] = schedulers
+        if output_formats is not UNSET:
+            field_dict["output_formats"] = output_formats
         if weights_present is not UNSET:
             field_dict["weights_present"] = weights_present
         if warm is not UNSET:
@@ -150,6 +159,8 @@ class ModelInfo:
         weights = d.pop("weights")
 
         schedulers = cast(list[str], d.pop("schedulers", UNSET))
+
+        output_formats = cast(list[str], d.pop("output_formats", UNSET))
 
         weights_present = d.pop("weights_present", UNSET)
 
@@ -188,6 +199,7 @@ class ModelInfo:
             available=available,
             weights=weights,
             schedulers=schedulers,
+            output_formats=output_formats,
             weights_present=weights_present,
             warm=warm,
             templates=templates,

@@ -29,7 +29,13 @@ class TaskOutput:
         text (Union[None, Unset, str]):
         reproducibility (Union['TaskOutputReproducibilityType0', None, Unset]): What made this output: model, weights
             revision, pipeline, scheduler, seed, steps, guidance, size, LoRAs, library versions, device. Local images also
-            carry it in the PNG's `deferred-diffusion` text chunk.
+            carry it in the file: the PNG's `deferred-diffusion` text chunk, the EXR header attribute of that name, the
+            JPEG/WebP EXIF ImageDescription.
+        colorspace (Union[None, Unset, str]): Colour space of an image file's pixels: sRGB (png, png16, jpeg, webp), the
+            OpenColorIO working space of an EXR (e.g. ACEScg, scene-linear), or raw for data (depth maps, mattes).
+        filename (Union[None, Unset, str]): The name to save the file as, e.g. <task id>.1001.exr for a frame of a
+            sequence.
+        frame (Union[None, Unset, int]): A sequence's frame number, counted from the request's `start_frame`.
         url (Union[None, Unset, str]): Signed, expiring download URL; needs no API key.
         label (Union[None, Unset, str]): The label of the batch task that made it (a frame number, a wedge name).
     """
@@ -41,6 +47,9 @@ class TaskOutput:
     seed: Union[None, Unset, int] = UNSET
     text: Union[None, Unset, str] = UNSET
     reproducibility: Union["TaskOutputReproducibilityType0", None, Unset] = UNSET
+    colorspace: Union[None, Unset, str] = UNSET
+    filename: Union[None, Unset, str] = UNSET
+    frame: Union[None, Unset, int] = UNSET
     url: Union[None, Unset, str] = UNSET
     label: Union[None, Unset, str] = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -92,6 +101,24 @@ class TaskOutput:
         else:
             reproducibility = self.reproducibility
 
+        colorspace: Union[None, Unset, str]
+        if isinstance(self.colorspace, Unset):
+            colorspace = UNSET
+        else:
+            colorspace = self.colorspace
+
+        filename: Union[None, Unset, str]
+        if isinstance(self.filename, Unset):
+            filename = UNSET
+        else:
+            filename = self.filename
+
+        frame: Union[None, Unset, int]
+        if isinstance(self.frame, Unset):
+            frame = UNSET
+        else:
+            frame = self.frame
+
         url: Union[None, Unset, str]
         if isinstance(self.url, Unset):
             url = UNSET
@@ -121,6 +148,12 @@ class TaskOutput:
             field_dict["text"] = text
         if reproducibility is not UNSET:
             field_dict["reproducibility"] = reproducibility
+        if colorspace is not UNSET:
+            field_dict["colorspace"] = colorspace
+        if filename is not UNSET:
+            field_dict["filename"] = filename
+        if frame is not UNSET:
+            field_dict["frame"] = frame
         if url is not UNSET:
             field_dict["url"] = url
         if label is not UNSET:
@@ -205,6 +238,33 @@ class TaskOutput:
 
         reproducibility = _parse_reproducibility(d.pop("reproducibility", UNSET))
 
+        def _parse_colorspace(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        colorspace = _parse_colorspace(d.pop("colorspace", UNSET))
+
+        def _parse_filename(data: object) -> Union[None, Unset, str]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, str], data)
+
+        filename = _parse_filename(d.pop("filename", UNSET))
+
+        def _parse_frame(data: object) -> Union[None, Unset, int]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(Union[None, Unset, int], data)
+
+        frame = _parse_frame(d.pop("frame", UNSET))
+
         def _parse_url(data: object) -> Union[None, Unset, str]:
             if data is None:
                 return data
@@ -231,6 +291,9 @@ class TaskOutput:
             seed=seed,
             text=text,
             reproducibility=reproducibility,
+            colorspace=colorspace,
+            filename=filename,
+            frame=frame,
             url=url,
             label=label,
         )

@@ -6,6 +6,7 @@ from attrs import define as _attrs_define
 from ..types import UNSET, Unset
 
 from ..models.priority import Priority
+from ..models.video_request_output_format_type_0 import VideoRequestOutputFormatType0
 from typing import cast
 from typing import Union
 
@@ -40,6 +41,10 @@ class VideoRequest:
         seed (Union[None, Unset, int]):
         num_outputs (Union[Unset, int]): Variations in one task, in one batched call where the model allows it: output i
             has seed `seed + i`. Default: 1.
+        output_format (Union[None, Unset, VideoRequestOutputFormatType0]): mp4 (H.264, sRGB), or one file per frame
+            named <task id>.<frame:04d>.<ext> for a Nuke Read node or a Houdini COP: png_sequence (8-bit sRGB) or
+            exr_sequence (32-bit float, scene-linear via OpenColorIO, ACEScg by default). Unset: the model's default.
+        start_frame (Union[Unset, int]): Sequences: the first frame's number (1001 by VFX convention). Default: 1001.
     """
 
     model: str
@@ -56,6 +61,8 @@ class VideoRequest:
     guidance: Union[None, Unset, float] = UNSET
     seed: Union[None, Unset, int] = UNSET
     num_outputs: Union[Unset, int] = 1
+    output_format: Union[None, Unset, VideoRequestOutputFormatType0] = UNSET
+    start_frame: Union[Unset, int] = 1001
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.webhook_spec import WebhookSpec
@@ -128,6 +135,16 @@ class VideoRequest:
 
         num_outputs = self.num_outputs
 
+        output_format: Union[None, Unset, str]
+        if isinstance(self.output_format, Unset):
+            output_format = UNSET
+        elif isinstance(self.output_format, VideoRequestOutputFormatType0):
+            output_format = self.output_format.value
+        else:
+            output_format = self.output_format
+
+        start_frame = self.start_frame
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -160,6 +177,10 @@ class VideoRequest:
             field_dict["seed"] = seed
         if num_outputs is not UNSET:
             field_dict["num_outputs"] = num_outputs
+        if output_format is not UNSET:
+            field_dict["output_format"] = output_format
+        if start_frame is not UNSET:
+            field_dict["start_frame"] = start_frame
 
         return field_dict
 
@@ -272,6 +293,25 @@ class VideoRequest:
 
         num_outputs = d.pop("num_outputs", UNSET)
 
+        def _parse_output_format(data: object) -> Union[None, Unset, VideoRequestOutputFormatType0]:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                output_format_type_0 = VideoRequestOutputFormatType0(data)
+
+                return output_format_type_0
+            except:  # noqa: E722
+                pass
+            return cast(Union[None, Unset, VideoRequestOutputFormatType0], data)
+
+        output_format = _parse_output_format(d.pop("output_format", UNSET))
+
+        start_frame = d.pop("start_frame", UNSET)
+
         video_request = cls(
             model=model,
             prompt=prompt,
@@ -287,6 +327,8 @@ class VideoRequest:
             guidance=guidance,
             seed=seed,
             num_outputs=num_outputs,
+            output_format=output_format,
+            start_frame=start_frame,
         )
 
         return video_request

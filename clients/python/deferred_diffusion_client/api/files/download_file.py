@@ -8,6 +8,7 @@ from ...types import Response, UNSET
 from ... import errors
 
 from ...models.error_response import ErrorResponse
+from ...types import Unset
 
 
 def _get_kwargs(
@@ -15,12 +16,20 @@ def _get_kwargs(
     *,
     expires: int,
     sig: str,
+    filename: Union[None, Unset, str] = UNSET,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {}
 
     params["expires"] = expires
 
     params["sig"] = sig
+
+    json_filename: Union[None, Unset, str]
+    if isinstance(filename, Unset):
+        json_filename = UNSET
+    else:
+        json_filename = filename
+    params["filename"] = json_filename
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -105,6 +114,7 @@ def sync_detailed(
     client: Union[AuthenticatedClient, Client],
     expires: int,
     sig: str,
+    filename: Union[None, Unset, str] = UNSET,
 ) -> Response[Union[Any, ErrorResponse]]:
     """Download a file by signed URL
 
@@ -114,6 +124,7 @@ def sync_detailed(
         ref (str):
         expires (int):
         sig (str):
+        filename (Union[None, Unset, str]): The name to save as (signed with the URL).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -127,6 +138,7 @@ def sync_detailed(
         ref=ref,
         expires=expires,
         sig=sig,
+        filename=filename,
     )
 
     response = client.get_httpx_client().request(
@@ -142,6 +154,7 @@ def sync(
     client: Union[AuthenticatedClient, Client],
     expires: int,
     sig: str,
+    filename: Union[None, Unset, str] = UNSET,
 ) -> Optional[Union[Any, ErrorResponse]]:
     """Download a file by signed URL
 
@@ -151,6 +164,7 @@ def sync(
         ref (str):
         expires (int):
         sig (str):
+        filename (Union[None, Unset, str]): The name to save as (signed with the URL).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -165,6 +179,7 @@ def sync(
         client=client,
         expires=expires,
         sig=sig,
+        filename=filename,
     ).parsed
 
 
@@ -174,6 +189,7 @@ async def asyncio_detailed(
     client: Union[AuthenticatedClient, Client],
     expires: int,
     sig: str,
+    filename: Union[None, Unset, str] = UNSET,
 ) -> Response[Union[Any, ErrorResponse]]:
     """Download a file by signed URL
 
@@ -183,6 +199,7 @@ async def asyncio_detailed(
         ref (str):
         expires (int):
         sig (str):
+        filename (Union[None, Unset, str]): The name to save as (signed with the URL).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -196,6 +213,7 @@ async def asyncio_detailed(
         ref=ref,
         expires=expires,
         sig=sig,
+        filename=filename,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -209,6 +227,7 @@ async def asyncio(
     client: Union[AuthenticatedClient, Client],
     expires: int,
     sig: str,
+    filename: Union[None, Unset, str] = UNSET,
 ) -> Optional[Union[Any, ErrorResponse]]:
     """Download a file by signed URL
 
@@ -218,6 +237,7 @@ async def asyncio(
         ref (str):
         expires (int):
         sig (str):
+        filename (Union[None, Unset, str]): The name to save as (signed with the URL).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -233,5 +253,6 @@ async def asyncio(
             client=client,
             expires=expires,
             sig=sig,
+            filename=filename,
         )
     ).parsed
