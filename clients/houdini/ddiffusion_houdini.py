@@ -1,10 +1,12 @@
-"""deferred-diffusion in Houdini: a `ddiffusion` parameter folder (model, prompt, seed, size,
-steps, input image, priority, a wedge, Submit/Cancel) on a node; the result is saved under
-`$HIP/ddiffusion/<node>/` and its path set on the node's `output` parameter, for a File COP/SOP to
-read with `chs("/path/to/node/output")`. A wedge is one batch: one image per wedge at
-`<node>$WEDGE.<frame>.png`, `output` set to that pattern, so the File node shows the wedge that
-`$WEDGE` names (`_seed_3`, as Houdini's Wedge ROP sets it). The work happens in `ddiffusion.jobs`;
-this module only reads parameters and sets them.
+"""deferred-diffusion in Houdini: a `ddiffusion` parameter folder (mode, model, prompt, seed, size,
+steps, input image, output format, priority, a wedge, Submit/Cancel) on a node; the result is saved
+under `$HIP/ddiffusion/<node>/` (`.png`, or `.exr` with Output Format exr) and its path set on the
+node's `output` parameter, for a File COP/SOP to read with `chs("/path/to/node/output")`. Mode
+generate makes images; depth (near is large) and matte (of what the prompt names) run a compositing
+utility on the input image and write data (EXR channel Z or A by default). A wedge is one batch:
+one image per wedge at `<node>$WEDGE.<frame>.png`, `output` set to that pattern, so the File node
+shows the wedge that `$WEDGE` names (`_seed_3`, as Houdini's Wedge ROP sets it). The work happens
+in `ddiffusion.jobs`; this module only reads parameters and sets them.
 
 `hou` is imported inside the functions so this module imports (and is tested) without Houdini.
 """
@@ -17,7 +19,11 @@ from typing import Any
 
 from ddiffusion.jobs import (
     DEFAULT_PRIORITY,
+    FILE_CHOICES,
+    GENERATE,
+    MODES,
     PRIORITIES,
+    UTILITY_MODELS,
     WEDGE_PARMS,
     WEDGE_VARIABLE,
     BackgroundJob,
@@ -27,6 +33,7 @@ from ddiffusion.jobs import (
     JobResult,
     OutputTarget,
     batch_status_text,
+    file_format,
     image_request,
     output_folder,
     output_path,
@@ -62,14 +69,20 @@ def folder_template() -> Any:
         "ddiffusion",
         "ddiffusion",
         parm_templates=[
+            menu("mode", "Mode", MODES, GENERATE),
             hou.StringParmTemplate("model", "Model", 1, default_value=("sd-1.5",)),
-            hou.StringParmTemplate("prompt", "Prompt", 1, default_value=("",), tags={"editor": "1"}),
+            hou.StringParmTemplate(
+                "utility_model", "Utility Model", 1, default_value=("",),
+                help=f"Depth and matte modes; empty: {', '.join(f'{mode}: {name}' for mode, name in UTILITY_MODELS.items())}.",
+            ),  # fmt: skip
+            hou.StringParmTemplate("prompt", "Prompt (matte: what to matte)", 1, default_value=("",), tags={"editor": "1"}),
             hou.IntParmTemplate("seed", "Seed (-1: random)", 1, default_value=(-1,), min=-1, max=99999),
             hou.IntParmTemplate("width", "Width (0: model's)", 1, default_value=(0,), min=0, max=2048),
             hou.IntParmTemplate("height", "Height (0: model's)", 1, default_value=(0,), min=0, max=2048),
             hou.IntParmTemplate("steps", "Steps (0: model's)", 1, default_value=(0,), min=0, max=100),
             hou.StringParmTemplate("image", "Input Image", 1, default_value=("",), string_type=hou.stringParmType.FileReference),
             hou.FloatParmTemplate("strength", "Strength (with an image)", 1, default_value=(0.6,), min=0.0, max=1.0),
+            menu("output_format", "Output Format", FILE_CHOICES, FILE_CHOICES[0]),
             menu("priority", "Priority", PRIORITIES, DEFAULT_PRIORITY),
             menu("wedge", "Wedge", (NO_WEDGE, *WEDGE_PARMS), NO_WEDGE),
             hou.IntParmTemplate("wedge_count", "Wedge Seeds (count)", 1, default_value=(4,), min=1, max=100, disable_when=wedging),
@@ -126,16 +139,20 @@ def hip_relative(path: Path, hip: str) -> str:
 
 def submit(node: Any) -> Job | None:
     """The Submit button: reads the parameters and starts the job, one task or, with a wedge, one
-    batch. Wedge values it cannot read are said on the status line; nothing is sent then."""
+    batch. Wedge values it cannot read, or depth or matte without an input image, are said on the
+    status line; nothing is sent then."""
     import hou
 
     path, name = node.path(), node.name()  # read here: the worker thread may not touch the node
     if path in JOBS and JOBS[path].is_alive():
         JOBS[path].cancel()  # a new Submit replaces the running one
     JOBS.pop(path, None)  # and its news is dropped from now on
-    hip = hou.getenv("HIP")
+    hip, mode = hou.getenv("HIP"), node.evalParm("mode")
+    if mode != GENERATE and not node.evalParm("image"):
+        node.parm("status").set(f"error: {mode} works on the Input Image; set one")
+        return None
     request = image_request(
-        node.evalParm("model"),
+        node.evalParm("model") if mode == GENERATE else node.evalParm("utility_model"),
         node.evalParm("prompt"),
         seed=node.evalParm("seed"),
         width=node.evalParm("width"),
@@ -144,6 +161,8 @@ def submit(node: Any) -> Job | None:
         image=node.evalParm("image") or None,
         strength=node.evalParm("strength"),
         priority=node.evalParm("priority"),
+        mode=mode,
+        output_format=file_format(mode, node.evalParm("output_format")),
     )
     folder = output_folder(hip, name).resolve()
     frame = hou.intFrame()

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import httpx
+import numpy as np
+import OpenEXR
+import png
 import pytest
 from ddiffusion import Client
 from ddiffusion.jobs import (
@@ -22,6 +25,7 @@ from ddiffusion.jobs import (
     BatchJob,
     BatchResult,
     JobResult,
+    file_format,
     image_request,
     output_folder,
     output_path,
@@ -191,6 +195,23 @@ def test_requests_and_names_from_node_parameters(tmp_path: Path) -> None:
     assert output_path(tmp_path, "n", 7, 0, ".png").name == "n.0007.png"
     assert output_path(tmp_path, "n", 1001, 2, ".mp4").name == "n_2.1001.mp4"
     assert image_request("m", "p", priority="batch")["priority"] == "batch"
+    assert image_request("tiny-sd", " ") == {"model": "tiny-sd"}  # a blank prompt: the platform says who needs one
+
+
+def test_modes_and_file_choices_from_node_parameters() -> None:
+    depth = image_request("", "p", seed=3, width=64, steps=4, image="in.png", strength=0.5, mode="depth", output_format="exr")
+    assert depth == {"model": "depth-anything-2", "image": "in.png", "output_format": "exr"}  # only what a utility reads
+    assert image_request(" tiny-sam-3 ", "the car", seed=3, image="in.png", mode="matte") == {
+        "model": "tiny-sam-3", "prompt": "the car", "image": "in.png"
+    }  # fmt: skip
+    assert image_request("", "", image="in.png", mode="matte")["model"] == "sam-3"
+    with pytest.raises(ValueError, match="unknown mode 'upscale'"):
+        image_request("m", "p", mode="upscale")
+    assert [file_format("generate", choice) for choice in ("auto", "png", "exr")] == [None, "png", "exr"]
+    assert [file_format("depth", choice) for choice in ("auto", "png", "exr")] == ["exr", "png16", "exr"]
+    assert [file_format("matte", choice) for choice in ("auto", "png", "exr")] == ["exr", "png", "exr"]
+    with pytest.raises(ValueError, match="unknown file choice 'tiff'"):
+        file_format("generate", "tiff")
 
 
 class BatchRecorder:
@@ -413,7 +434,9 @@ class FakeNuke(types.ModuleType):
             Input=lambda name=None: self.create("Input", name),
             Output=lambda: self.create("Output"),
             Write=lambda **knobs: self.create("Write", **knobs),
-            Read=lambda: self.create("Read", file="", reload=None, first=1, last=1, origfirst=1, origlast=1),
+            Read=lambda: self.create(
+                "Read", file="", reload=None, first=1, last=1, origfirst=1, origlast=1, colorspace=0, raw=False
+            ),  # colorspace 0: its first item, the file type's default
             Constant=lambda: self.create("Constant"),
         )
         defaults = {"Int_Knob": 0, "Double_Knob": 0.0, "File_Knob": "", "Tab_Knob": None}
@@ -600,6 +623,115 @@ def test_nuke_frame_range_is_one_batch_by_frame_read_back_as_the_numbered_sequen
     assert "ddiffusion" not in ddiffusion_nuke.JOBS and group["status"].value() == "error: the frame range ends (1003) before it starts (1010)"
 
 
+def exr_channels(path: Path) -> dict[str, np.ndarray]:
+    with OpenEXR.File(str(path)) as exr:
+        return {name: channel.pixels for name, channel in exr.channels().items()}
+
+
+def submitted(nuke: FakeNuke, main: MainThread, group: NukeNode, knobs: dict[str, Any]) -> NukeNode:
+    """Sets the knobs, presses Submit, runs the job to its end; returns the group's Read."""
+    import ddiffusion_nuke
+
+    for knob, value in knobs.items():
+        group[knob].setValue(value)
+    press(nuke, group, "submit")
+    main.pump(ddiffusion_nuke.JOBS["ddiffusion"])
+    read = nuke.toNode(group["read_node"].value())
+    assert group["status"].value() == "succeeded" and read is not None, group["status"].value()
+    return read
+
+
+def test_nuke_depth_mode_reads_the_inputs_depth_back_raw_as_exr_or_png16(
+    platform_env: None, api_client: Client, nuke: FakeNuke, main: MainThread, tmp_path: Path
+) -> None:
+    import ddiffusion_nuke
+
+    group = ddiffusion_nuke.create_node()
+    assert (group["mode"].value(), group["output_format"].value(), group["utility_model"].value()) == ("generate", "auto", "")
+    knobs = {"mode": "depth", "utility_model": "tiny-depth-anything-2", "prompt": "ignored", "steps": 4}
+    for knob, value in knobs.items():
+        group[knob].setValue(value)
+    press(nuke, group, "submit")  # nothing connected: nothing to take the depth of
+    assert "ddiffusion" not in ddiffusion_nuke.JOBS and not nuke.renders
+    assert group["status"].value() == "error: depth works on the node's input; connect the image to it"
+
+    group.setInput(0, nuke.nodes.Constant())
+    read = submitted(nuke, main, group, {})  # auto: EXR, the depth in Z
+    job = ddiffusion_nuke.JOBS["ddiffusion"]
+    result = Path(read["file"].value())
+    assert result == tmp_path.resolve() / "comp" / "ddiffusion" / "ddiffusion" / "ddiffusion.0012.exr"
+    depth = exr_channels(result)["Z"]
+    assert depth.shape == (48, 80) and depth.dtype == np.float32  # the rendered input's 80x48
+    assert read["raw"].value() is True and read["colorspace"].value() == 0  # data: no colour transform
+    request = api_client.get("images", job.task_id).request.to_dict()
+    assert request["output_format"] == "exr" and not {"prompt", "steps", "seed", "strength"} & request.keys()
+
+    read = submitted(nuke, main, group, {"output_format": "png"})  # a depth PNG is the 16-bit one
+    width, height, _, info = png.Reader(filename=read["file"].value()).read()
+    assert Path(read["file"].value()).suffix == ".png" and (width, height, info["bitdepth"]) == (80, 48, 16)
+    assert read["raw"].value() is True and read["reload"].reloads == 2
+
+
+def test_nuke_matte_mode_mattes_what_the_prompt_names_on_the_input(
+    platform_env: None, api_client: Client, nuke: FakeNuke, main: MainThread
+) -> None:
+    import ddiffusion_nuke
+
+    group = ddiffusion_nuke.create_node()
+    group.setInput(0, nuke.nodes.Constant())
+    read = submitted(nuke, main, group, {"mode": "matte", "utility_model": "tiny-sam-3", "prompt": "the red car"})
+    alpha = exr_channels(Path(read["file"].value()))["A"]
+    assert alpha.shape == (48, 80) and alpha.dtype == np.float32 and read["raw"].value() is True
+    job = ddiffusion_nuke.JOBS["ddiffusion"]
+    record = api_client.get("images", job.task_id)
+    assert (record.model, record.request["prompt"]) == ("tiny-sam-3", "the red car") and record.outputs[0].colorspace == "raw"
+
+    group["prompt"].setValue("")  # the platform says what is missing
+    press(nuke, group, "submit")
+    main.pump(ddiffusion_nuke.JOBS["ddiffusion"])
+    assert group["status"].value().startswith("error: invalid_request: tiny-sam-3 mattes what `prompt` names; add one")
+
+
+def test_nuke_generate_as_exr_reads_it_in_the_colour_space_it_was_written_in(
+    platform_env: None, api_client: Client, nuke: FakeNuke, main: MainThread
+) -> None:
+    import ddiffusion_nuke
+
+    group = ddiffusion_nuke.create_node()
+    knobs = {"model": "tiny-sd", "prompt": "a teapot", "width": 64, "height": 64, "steps": 2, "output_format": "exr"}
+    read = submitted(nuke, main, group, knobs)
+    rgb = exr_channels(Path(read["file"].value()))["RGB"]  # the OpenEXR module groups R, G and B
+    assert rgb.shape == (64, 64, 3) and rgb.dtype == np.float32
+    job = ddiffusion_nuke.JOBS["ddiffusion"]
+    [output] = api_client.get("images", job.task_id).outputs
+    assert output.content_type == "image/x-exr" and read["colorspace"].value() == output.colorspace == "ACEScg"
+    assert read["raw"].value() is False
+
+    read = submitted(nuke, main, group, {"output_format": "auto"})  # the model's PNG, on the same Read
+    assert Path(read["file"].value()).suffix == ".png" and read["colorspace"].value() == 0 and read["raw"].value() is False
+
+
+def test_nuke_frame_range_of_exrs_reads_as_the_numbered_exr_sequence(
+    platform_env: None, nuke: FakeNuke, main: MainThread, tmp_path: Path
+) -> None:
+    import ddiffusion_nuke
+
+    group = ddiffusion_nuke.create_node()
+    group.setInput(0, nuke.nodes.Constant())
+    knobs = {"mode": "depth", "utility_model": "tiny-depth-anything-2", "frames": "range", "last": 1002}
+    for knob, value in knobs.items():
+        group[knob].setValue(value)
+    press(nuke, group, "submit")
+    main.pump(ddiffusion_nuke.JOBS["ddiffusion"])
+    assert group["status"].value() == "2/2 succeeded"
+    folder = (tmp_path / "comp" / "ddiffusion" / "ddiffusion").resolve()
+    read = nuke.toNode(group["read_node"].value())
+    assert Path(read["file"].value()) == folder / "ddiffusion.%04d.exr" and read["raw"].value() is True
+    assert [read[knob].value() for knob in ("first", "last", "origfirst", "origlast")] == [1001, 1002, 1001, 1002]
+    for frame in (1001, 1002):
+        assert exr_channels(folder / f"ddiffusion.{frame}.exr")["Z"].shape == (48, 80)
+
+
 def test_nuke_menu_adds_the_node_command(nuke: FakeNuke) -> None:
     import ddiffusion_nuke
 
@@ -768,6 +900,40 @@ def test_houdini_node_submits_its_parms_and_sets_output_under_hip(
     with Image.open(hou.hip / "ddiffusion" / "ddiffusion" / "ddiffusion.0012.png") as image:
         assert image.size == (64, 96)
     assert set(hou.touched) == {main.ident}
+
+
+def test_houdini_writes_exr_under_hip_and_depth_and_matte_of_the_input_image(
+    platform_env: None, api_client: Client, hou: FakeHou, main: MainThread, tmp_path: Path
+) -> None:
+    import ddiffusion_houdini
+
+    node = ddiffusion_houdini.create_node(hou.node("/obj"))
+    assert (node.evalParm("mode"), node.evalParm("output_format"), node.evalParm("utility_model")) == ("generate", "auto", "")
+    for name, value in {"model": "tiny-sd", "prompt": "a teapot", "width": 64, "height": 96, "steps": 2, "output_format": "exr"}.items():
+        node.parms[name].value = value
+    click(node, "submit")
+    main.pump(ddiffusion_houdini.JOBS[node.path()])
+    assert node.evalParm("status") == "succeeded" and node.evalParm("output") == "$HIP/ddiffusion/ddiffusion/ddiffusion.0012.exr"
+    rgb = exr_channels(hou.hip / "ddiffusion" / "ddiffusion" / "ddiffusion.0012.exr")["RGB"]
+    assert rgb.shape == (96, 64, 3) and rgb.dtype == np.float32
+    assert api_client.get("images", ddiffusion_houdini.JOBS[node.path()].task_id).outputs[0].colorspace == "ACEScg"
+
+    node.parms["mode"].value = "depth"
+    node.parms["utility_model"].value = "tiny-depth-anything-2"
+    click(node, "submit")  # no input image: nothing to take the depth of
+    assert node.evalParm("status") == "error: depth works on the Input Image; set one"
+
+    plate = tmp_path / "plate.png"
+    plate.write_bytes(png_bytes(72, 40))
+    node.parms["image"].value = str(plate)
+    for mode, model, channel in (("depth", "tiny-depth-anything-2", "Z"), ("matte", "tiny-sam-3", "A")):
+        node.parms["mode"].value, node.parms["utility_model"].value = mode, model
+        node.parms["output_format"].value = "auto"  # data: EXR
+        click(node, "submit")
+        main.pump(ddiffusion_houdini.JOBS[node.path()])
+        assert node.evalParm("status") == "succeeded", node.evalParm("status")
+        data = exr_channels(hou.hip / "ddiffusion" / "ddiffusion" / "ddiffusion.0012.exr")[channel]
+        assert data.shape == (40, 72), mode  # the input image's size
 
 
 def test_houdini_cancel_button(platform_env: None, hou: FakeHou, main: MainThread) -> None:

@@ -35,6 +35,16 @@ WEDGE_PARMS = ("seed", "prompt", "strength", "guidance")
 LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 # Where a File COP/SOP's path names the wedge to read: Houdini's Wedge ROP sets this variable.
 WEDGE_VARIABLE = "$WEDGE"
+# What a node does: generate images, or run a compositing utility on its input image.
+GENERATE, DEPTH, MATTE = "generate", "depth", "matte"
+MODES = (GENERATE, DEPTH, MATTE)
+# The utility a mode runs when the node names none (it may name the tiny twin, or a studio's own).
+UTILITY_MODELS = {DEPTH: "depth-anything-2", MATTE: "sam-3"}
+# A node's file choice; auto: the model's own (PNG) when generating, EXR for data (depth in Z, a matte in A).
+AUTO = "auto"
+FILE_CHOICES = (AUTO, "png", "exr")
+# The colour space the platform records for data (depth maps, mattes): no colour transform applies.
+RAW = "raw"
 
 
 def output_folder(base: Union[str, os.PathLike], node_name: str) -> Path:
@@ -53,6 +63,17 @@ def output_path(folder: Path, name: str, frame: Union[int, str], index: int, suf
     return folder / f"{stem if index == 0 else f'{stem}_{index}'}.{shown}{suffix}"
 
 
+def file_format(mode: str, choice: str) -> Optional[str]:
+    """The request's `output_format` for a node's mode and file choice (one of FILE_CHOICES):
+    None (the model's default) for auto when generating, EXR for auto on data; a depth map's PNG
+    is the 16-bit one (8 bits would band it)."""
+    if choice not in FILE_CHOICES:
+        raise ValueError(f"unknown file choice {choice!r}: one of {', '.join(FILE_CHOICES)}")
+    if choice == AUTO:
+        return None if mode == GENERATE else "exr"
+    return "png16" if (mode, choice) == (DEPTH, "png") else choice
+
+
 def image_request(
     model: str,
     prompt: str,
@@ -63,21 +84,46 @@ def image_request(
     image: Optional[str] = None,
     strength: Optional[float] = None,
     priority: Optional[str] = None,
+    *,
+    mode: str = GENERATE,
+    output_format: Optional[str] = None,
 ) -> dict[str, Any]:
     """An images request from node parameters. DCC parameters cannot be empty, so the node's
-    "unset" values mean the model's default: a negative seed (drawn by the platform) and 0 for
-    size and steps. Strength only applies with an input image."""
-    request: dict[str, Any] = {"model": model.strip(), "prompt": prompt}
-    request.update({key: value for key, value in {"width": width, "height": height, "steps": steps}.items() if value > 0})
-    if seed >= 0:
-        request["seed"] = seed
+    "unset" values mean the model's default: a negative seed (drawn by the platform), 0 for size
+    and steps, a blank prompt (the platform says which models need one). Strength only applies
+    with an input image. A utility mode (depth, matte) sends only what utilities read: its model
+    (UTILITY_MODELS' when blank), the image and, for a matte, the prompt naming what to matte."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+    request: dict[str, Any] = {"model": model.strip() or UTILITY_MODELS.get(mode, "")}
+    if prompt.strip() and mode != DEPTH:
+        request["prompt"] = prompt
+    if mode == GENERATE:
+        request.update({key: value for key, value in {"width": width, "height": height, "steps": steps}.items() if value > 0})
+        if seed >= 0:
+            request["seed"] = seed
     if image:
         request["image"] = image
-        if strength is not None:
+        if strength is not None and mode == GENERATE:
             request["strength"] = strength
+    if output_format:
+        request["output_format"] = output_format
     if priority:
         request["priority"] = priority
     return request
+
+
+def task_label(record: TaskRecord) -> str:
+    """A batch task's label, or its id where it has none: the key of its files in a BatchResult."""
+    return record.label if isinstance(record.label, str) else record.id
+
+
+def file_colorspaces(record: TaskRecord) -> list[Optional[str]]:
+    """The colour space of each file output, in the order `Client.download` saves them: sRGB, the
+    OCIO space of an EXR's colour (e.g. ACEScg), or RAW for data."""
+    return [
+        output.colorspace if isinstance(output.colorspace, str) else None for output in record.outputs or [] if isinstance(output.url, str)
+    ]
 
 
 def wedge_values(parm: str, text: str, seed: int = -1, count: int = 1) -> list[Any]:
@@ -153,6 +199,11 @@ class JobResult:
     record: Optional[TaskRecord] = None
 
     @property
+    def colorspaces(self) -> list[Optional[str]]:
+        """Each of `paths`' colour space (see `file_colorspaces`)."""
+        return file_colorspaces(self.record) if self.paths and self.record is not None else []
+
+    @property
     def summary(self) -> str:
         """`succeeded`, `failed: out_of_memory: …`, `cancelled: Cancelled while running.`"""
         return outcome_summary(self.status, self.error_code, self.error_message)
@@ -171,6 +222,12 @@ class BatchResult:
     error_code: Optional[str] = None
     error_message: Optional[str] = None
     record: Optional[BatchRecord] = None
+
+    @property
+    def colorspaces(self) -> dict[str, list[Optional[str]]]:
+        """Each of `paths`' colour spaces, by the same labels (see `file_colorspaces`)."""
+        tasks = {task_label(record): record for record in self.record.tasks} if self.record else {}
+        return {label: file_colorspaces(tasks[label]) for label in self.paths}
 
     @property
     def summary(self) -> str:
@@ -400,7 +457,7 @@ class BatchJob(Job[BatchResult]):
         paths: dict[str, list[Path]] = {}
         for record in batch.tasks:
             if record.status.value == "succeeded":
-                label = record.label if isinstance(record.label, str) else record.id
+                label = task_label(record)
                 paths[label] = self._save(client, record, folder, partial(self.target, label))
         unsucceeded = [record for record in batch.tasks if record.status.value != "succeeded"]
         if not unsucceeded:
