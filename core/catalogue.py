@@ -96,6 +96,8 @@ class ModelEntry(BaseModel):
 LOCAL_MAX_OUTPUTS = 8
 # What the local engines write (workers/local/outputs.py), the default first; hosted models return what they make.
 LOCAL_IMAGE_FORMATS = ("png", "png16", "exr", "jpeg", "webp")
+# Request fields only the compositing utilities read: image generators drop them, with a note when set.
+UTILITY_ONLY_FIELDS = frozenset({"points", "boxes", "matte", "scale"})
 LOCAL_VIDEO_FORMATS = ("mp4", "png_sequence", "exr_sequence")
 LOSSY_FORMATS = ("jpeg", "webp")
 SEQUENCE_FORMATS = ("png_sequence", "exr_sequence")
@@ -111,6 +113,7 @@ def _image_entry(
 ) -> ModelEntry:
     fields = _batched(fields)
     fields.setdefault("output_formats", LOCAL_IMAGE_FORMATS)
+    fields["ignores"] = fields.get("ignores", frozenset()) | UTILITY_ONLY_FIELDS
     return ModelEntry(
         name=name,
         domain=Domain.images,
@@ -152,7 +155,7 @@ DEPTH_FORMATS = ("png16", "exr")
 UTILITY_LIMITS = ModelLimits(max_pixels=4096 * 4096)
 UPSCALE_LIMITS = ModelLimits(max_pixels=4096 * 2304)
 # The request fields that only utilities read: each entry ignores those it does not.
-UTILITY_FIELDS = frozenset({"prompt", "points", "boxes", "matte", "scale"})
+UTILITY_FIELDS = UTILITY_ONLY_FIELDS | {"prompt"}
 
 
 def _utility_entry(
@@ -436,7 +439,7 @@ def _service_entries() -> dict[str, ModelEntry]:
         capabilities=frozenset({Capability.txt2img, Capability.img2img, Capability.inpaint}),
         defaults={"width": 1024, "height": 1024},
         limits=ModelLimits(sizes=("1024x1024", "1536x1024", "1024x1536"), max_pixels=1536 * 1024),
-        ignores=frozenset({"steps", "guidance", "strength", "negative_prompt"}),
+        ignores=frozenset({"steps", "guidance", "strength", "negative_prompt"}) | UTILITY_ONLY_FIELDS,
         hosted=True,
         output_formats=("png",),
     )
@@ -464,7 +467,7 @@ def _service_entries() -> dict[str, ModelEntry]:
         capabilities=frozenset({Capability.txt2img}),
         defaults={"width": 1024, "height": 1024},
         limits=ModelLimits(size_multiple=32, max_pixels=1440 * 1440),
-        ignores=frozenset({"steps", "guidance", "strength", "negative_prompt"}),
+        ignores=frozenset({"steps", "guidance", "strength", "negative_prompt"}) | UTILITY_ONLY_FIELDS,
         hosted=True,
         output_formats=("png",),
     )

@@ -45,3 +45,11 @@ def test_schedulers_default_and_are_refused_where_the_model_has_its_own() -> Non
     assert params["scheduler"] == "euler"
     with pytest.raises(InvalidRequestError, match="tiny-flux runs its own scheduler"):
         normalize(CATALOGUE["tiny-flux"], ImageRequest(model="tiny-flux", prompt="x", scheduler="ddim"))
+
+
+@pytest.mark.parametrize("name", ["tiny-sd", "tiny-flux-2", "gpt-image-1"])
+def test_image_generators_drop_the_utilities_fields_with_a_note(name: str) -> None:
+    request = ImageRequest(model=name, prompt="a teapot", points=[{"x": 4, "y": 4}], scale=2)
+    params, notes = normalize(CATALOGUE[name], request)
+    assert not {"points", "boxes", "matte", "scale"} & set(params)
+    assert f"points ignored: it does not apply to {name}" in notes and f"scale ignored: it does not apply to {name}" in notes
