@@ -24,24 +24,29 @@ _bearer = HTTPBearer(
 )
 
 
+def platform_of(request: Request) -> Platform:
+    return request.app.state.platform
+
+
 # Dependencies are async even where they need not be: FastAPI runs a plain `def` in its thread
 # pool, a thread hop per request.
 async def get_platform(request: Request) -> Platform:
-    return request.app.state.platform
+    return platform_of(request)
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
 async def current_principal(
-    platform: PlatformDep,
+    request: Request,
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     presented = api_key or (bearer.credentials if bearer else None)
     if not presented:
         raise AuthenticationError("Missing API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`.")
-    principal = await platform.keys.authenticate(presented[:512])
+    # The platform read here, not through PlatformDep: each dependency FastAPI solves costs every request.
+    principal = await platform_of(request).keys.authenticate(presented[:512])
     if principal is None:
         raise AuthenticationError("Unknown or revoked API key.")
     return principal

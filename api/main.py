@@ -24,7 +24,7 @@ from api.keys import KeyStore
 from api.limits import BodySizeLimit
 from api.mcp import McpEndpoint
 from api.reaper import reap_forever
-from api.routes import api_router, index, ops
+from api.routes import API_PREFIX, API_ROUTERS, index, ops
 from api.tasks import Platform
 from core.blobs import open_blob_store
 from core.logs import configure_logging
@@ -145,7 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.include_router(index.router)
-    app.include_router(api_router)
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.router)
     app.include_router(mcp.router())
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")

@@ -48,17 +48,22 @@ REPLICAS_WAIT_MS = 1500
 
 @dataclass
 class WorkersSeen:
-    """The live workers as this api process last read them: a submit's availability check reads
-    them from Redis at most once a second (they beat every HEARTBEAT_S), not once per request."""
+    """What the live workers can run, as this api process last read them: a submit's availability
+    check reads them from Redis at most once a second (they beat every HEARTBEAT_S), not once per
+    request, and the sets are made once per read, not per submit."""
 
     ttl_s: float = 1.0
     at: float = float("-inf")
-    workers: dict[str, WorkerBeat] = field(default_factory=dict)
+    models: frozenset[str] = frozenset()  # the models some live worker can run
+    queues: frozenset[str] = frozenset()  # the queues some live worker consumes
 
-    async def get(self, client: redis.asyncio.Redis) -> dict[str, WorkerBeat]:
+    async def refresh(self, client: redis.asyncio.Redis) -> "WorkersSeen":
         if time.monotonic() - self.at > self.ttl_s:
-            self.workers, self.at = await live_workers(client), time.monotonic()
-        return self.workers
+            workers = (await live_workers(client)).values()
+            self.models = frozenset(model for worker in workers for model in worker.models)
+            self.queues = frozenset(queue for worker in workers for queue in worker.queues)
+            self.at = time.monotonic()
+        return self
 
 
 @dataclass
@@ -109,7 +114,6 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
     prepared = await prepare(platform, domain, body)
     entry, params, notes, refs = prepared.entry, prepared.params, prepared.notes, prepared.refs
     settings = platform.settings
-    body_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     task_id = new_task_id()
     admission = await platform.tasks.admit(
         task_id=task_id,
@@ -122,7 +126,7 @@ async def submit(platform: Platform, domain: Domain, body: TaskRequest, principa
         message=task_message(platform.celery, domain, entry.queue, task_id, body.priority),
         per_key_limit=settings.backlog_per_key,
         total_limit=settings.backlog_total,
-        idempotency=(idempotency_key, body_hash) if idempotency_key else None,
+        idempotency=(idempotency_key, hashlib.sha256(body.model_dump_json().encode()).hexdigest()) if idempotency_key else None,
         key_record=key_record(principal.id),
         priority=body.priority,
         input_refs=refs,
@@ -163,9 +167,8 @@ async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> No
     when some worker of its queue is live and none of them has its weights (or may download
     them): with no live worker on the queue at all the platform may be starting, and a worker
     that comes up with the weights will run it, so the task is accepted and waits."""
-    workers = (await platform.workers_seen.get(platform.redis)).values()
-    available = {model for worker in workers for model in worker.models}
-    if entry.name in available:
+    seen = await platform.workers_seen.refresh(platform.redis)
+    if entry.name in seen.models:
         return
     if entry.hosted:
         raise InvalidRequestError(
@@ -173,7 +176,7 @@ async def check_available(platform: Platform, entry: catalogue.ModelEntry) -> No
             "Pick another model, or ask the admin to configure the provider.",
             code="model_not_configured",
         )
-    queue_live = any(entry.queue.value in worker.queues for worker in workers)
+    queue_live = entry.queue.value in seen.queues
     if entry.engine == "comfyui" and queue_live:
         raise InvalidRequestError(
             f"ComfyUI is not answering at the {entry.queue.value} workers ({platform.settings.comfy_url}): start the sidecar "

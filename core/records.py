@@ -46,6 +46,7 @@ lease expired. A record gets its expiry when the task ends, never before.
 
 import json
 import os
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -144,7 +145,7 @@ def drain_key(worker_hostname: str) -> str:
 
 
 def new_task_id() -> str:
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 # Moves a task between the status indexes of its key's history (history_key, spelled in Lua).
@@ -647,7 +648,7 @@ def end_args(
 
 
 def usage_day(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).date().isoformat()
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
 
 
 def usage_key(key_id: str, day: str) -> str:

@@ -13,6 +13,7 @@ instead of hanging a request or a task.
 The password is the Redis servers' (primary and replicas); the sentinels are asked without one.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ import redis.asyncio.retry
 import redis.asyncio.sentinel
 import redis.sentinel
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.connection import HiredisRespSerializer
 from redis.retry import Retry
 
 CONNECT_TIMEOUT_S = 2
@@ -93,17 +95,37 @@ def connect(url: str, decode_responses: bool = True) -> redis.Redis:
 
 
 def connect_async(url: str, max_connections: int = 256) -> redis.asyncio.Redis:
-    """The api's client (redis.asyncio)."""
+    """The api's client (redis.asyncio), packing commands with hiredis."""
     options = _options(True) | {
         "retry": redis.asyncio.retry.Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), RETRIES),
         "max_connections": max_connections,
     }
     if not is_sentinel(url):
-        return redis.asyncio.from_url(url, **options)
-    target = parse_sentinel_url(url)
-    # Short on purpose: during a failover the api answers 503 at once and the client retries.
-    sentinel = redis.asyncio.sentinel.Sentinel(list(target.sentinels), sentinel_kwargs=SENTINEL_KWARGS)
-    return sentinel.master_for(target.master, db=target.db, username=target.username, password=target.password, **options)
+        client = redis.asyncio.from_url(url, **options)
+    else:
+        target = parse_sentinel_url(url)
+        # Short on purpose: during a failover the api answers 503 at once and the client retries.
+        sentinel = redis.asyncio.sentinel.Sentinel(list(target.sentinels), sentinel_kwargs=SENTINEL_KWARGS)
+        client = sentinel.master_for(target.master, db=target.db, username=target.username, password=target.password, **options)
+    pool = client.connection_pool
+    pool.connection_class = with_hiredis_packing(pool.connection_class)
+    return client
+
+
+class HiredisPacking:
+    """redis.asyncio packs each command in Python, a tenth of a submit's CPU for SUBMIT's 27
+    arguments; redis-py's sync client packs with hiredis, the same bytes about six times faster.
+    Mixed into whichever connection class the URL chose (TCP, TLS, unix socket, Sentinel's)."""
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return self._serializer.pack(*args)
+
+
+@functools.cache
+def with_hiredis_packing(connection_class: type) -> type:
+    return type(connection_class.__name__, (HiredisPacking, connection_class), {})
 
 
 def celery_broker(url: str) -> tuple[str, dict[str, Any]]:

@@ -5,11 +5,14 @@ from fastapi import APIRouter
 from api.routes import admin, batches, files, history, tasks, usage
 from core.schemas import REQUEST_TYPES
 
-api_router = APIRouter(prefix="/api")
-for domain, request_type in REQUEST_TYPES.items():
-    api_router.include_router(tasks.domain_router(domain, request_type))
-api_router.include_router(batches.router)
-api_router.include_router(history.router)
-api_router.include_router(files.router)
-api_router.include_router(admin.router)
-api_router.include_router(usage.router)
+# Included one by one under /api rather than through one /api router: FastAPI walks every level of
+# included routers on each request, and the extra level cost every submit a few percent.
+API_PREFIX = "/api"
+API_ROUTERS: list[APIRouter] = [
+    *(tasks.domain_router(domain, request_type) for domain, request_type in REQUEST_TYPES.items()),
+    batches.router,
+    history.router,
+    files.router,
+    admin.router,
+    usage.router,
+]

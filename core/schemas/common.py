@@ -31,7 +31,10 @@ class Priority(StrEnum):
     @property
     def band(self) -> int:
         """0 for interactive (first), 1 for normal, 2 for batch."""
-        return list(Priority).index(self)
+        return PRIORITY_BANDS[self]
+
+
+PRIORITY_BANDS: dict[Priority, int] = {priority: band for band, priority in enumerate(Priority)}
 
 
 PRIORITY_FIELD_DESCRIPTION = (

@@ -7,10 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+import redis.asyncio.connection
+import redis.asyncio.sentinel
 from kombu import Connection
 
-from core.redis_client import SentinelTarget, celery_broker, connect, connect_async, parse_sentinel_url
+from core.redis_client import HiredisPacking, SentinelTarget, celery_broker, connect, connect_async, parse_sentinel_url
 from server.redis import SentinelTopology
+from tests.utils.platform import RedisServer
 
 PASSWORD = "p@ss:w/rd"  # characters that must be quoted in a URL
 
@@ -32,6 +35,29 @@ def test_sentinel_urls_parse(url: str, target: SentinelTarget) -> None:
 def test_bad_sentinel_urls_say_what_is_wrong(url: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         parse_sentinel_url(url)
+
+
+def test_the_async_client_packs_with_hiredis_the_bytes_redis_py_packs(redis_server: RedisServer) -> None:
+    """The api's client packs commands with hiredis (C) instead of redis.asyncio's Python packer:
+    the same RESP bytes, and arguments of every kind a script gets come back as sent."""
+    args = ("EVALSHA", "0" * 40, 2, "dd:task:1", "dd:queue:gpu", "é ünïcode", 1.25, 10**20, b"\x00raw", "")
+    python_packed = b"".join(redis.asyncio.connection.Connection().pack_command(*args))
+
+    async def round_trip() -> tuple[bytes, list[str]]:
+        client = connect_async(redis_server.url)
+        connection = client.connection_pool.make_connection()
+        echo = client.register_script("return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[5]}")
+        sent = await echo(["dd:task:1", "dd:queue:gpu"], ["é ünïcode", 1.25, 10**20, "unused", ""])
+        await client.aclose()
+        return b"".join(connection.pack_command(*args)), sent
+
+    hiredis_packed, sent = asyncio.run(round_trip())
+    assert hiredis_packed == python_packed
+    assert sent == ["dd:task:1", "dd:queue:gpu", "é ünïcode", "1.25", "100000000000000000000", ""]
+    for url in ("redis://127.0.0.1:1/0", "rediss://127.0.0.1:1/0", "unix:///tmp/redis.sock"):
+        connection_class = connect_async(url).connection_pool.connection_class
+        assert issubclass(connection_class, HiredisPacking), url
+    assert issubclass(connect_async("rediss://127.0.0.1:1/0").connection_pool.connection_class, redis.asyncio.connection.SSLConnection)
 
 
 def test_plain_urls_go_to_kombu_unchanged() -> None:
@@ -71,6 +97,7 @@ def test_async_client_writes_to_the_primary(guarded: SentinelTopology) -> None:
 
     async def write() -> None:
         client = connect_async(guarded.url)
+        assert issubclass(client.connection_pool.connection_class, (HiredisPacking, redis.asyncio.sentinel.SentinelManagedConnection))
         await client.set(key, "async")
         await client.aclose()
 
