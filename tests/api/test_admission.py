@@ -66,6 +66,18 @@ def test_idempotency_key_returns_the_same_task(client: TestClient, user: dict[st
     assert other.json()["id"] != first.json()["id"]
 
 
+def test_submit_headers_are_bounded_and_documented(client: TestClient, user: dict[str, str]) -> None:
+    """The submit route reads Idempotency-Key and Prefer itself: the same bounds and documentation as FastAPI's Header()."""
+    for name in ("Idempotency-Key", "Prefer"):
+        refused = client.post("/api/images", json=BODY, headers=user | {name: "x" * 201})
+        assert refused.status_code == 422, name
+        assert name in refused.json()["error"]["message"] and "200" in refused.json()["error"]["message"]
+        assert client.post("/api/images", json=BODY, headers=user | {name: "x" * 200}).status_code == 202
+    operation = client.app.openapi()["paths"]["/api/images"]["post"]  # type: ignore[attr-defined]
+    assert [(p["name"], p["in"], p["schema"]["anyOf"][0]["maxLength"]) for p in operation["parameters"]] == [("idempotency-key", "header", 200), ("prefer", "header", 200)]
+    assert operation["security"] == [{"ApiKey": []}, {"BearerKey": []}]
+
+
 def test_hosted_model_without_a_configured_worker_is_422_and_not_enqueued(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis").start()  # no workers here: no provider is configured
     try:

@@ -34,15 +34,19 @@ def test_only_a_salted_hash_is_stored(client: TestClient, redis_server: RedisSer
 
 
 def test_bearer_header_works_too(client: TestClient, user: dict[str, str]) -> None:
+    """On the routes that solve the key as FastAPI dependencies and on the submit routes, which read it themselves."""
     bearer = {"Authorization": f"Bearer {user['X-API-Key']}"}
     assert client.get("/api/texts/models", headers=bearer).status_code == 200
+    assert client.post("/api/images", json={"model": "tiny-sd", "prompt": "bearer"}, headers=bearer).status_code == 202
+    basic = {"Authorization": f"Basic {user['X-API-Key']}"}
+    assert client.post("/api/images", json={"model": "tiny-sd", "prompt": "basic"}, headers=basic).status_code == 401
 
 
 def test_missing_unknown_and_malformed_keys_are_401(client: TestClient) -> None:
     for headers in ({}, {"X-API-Key": "dd_nope_secret"}, {"X-API-Key": "garbage"}, {"X-API-Key": "dd__x"}):
-        response = client.get("/api/images/models", headers=headers)
-        assert response.status_code == 401, headers
-        assert set(response.json()["error"]) == {"code", "message", "details"}
+        for response in (client.get("/api/images/models", headers=headers), client.post("/api/videos", json={"model": "tiny-ltx", "prompt": "x"}, headers=headers)):
+            assert response.status_code == 401, headers
+            assert set(response.json()["error"]) == {"code", "message", "details"}
 
 
 def test_user_key_on_admin_route_is_403(client: TestClient, user: dict[str, str]) -> None:
