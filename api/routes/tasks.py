@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
@@ -72,22 +71,21 @@ def domain_router(domain: Domain, request_type: type[BaseModel]) -> APIRouter:
         responses={200: {"model": TaskRecord, "description": "With `Prefer: wait=N`: the task ended within N seconds; its record."}},
         openapi_extra={"security": KEY_SECURITY, "parameters": [IDEMPOTENCY_KEY.openapi(), PREFER.openapi()]},
     )
-    async def create(body: body_type, request: Request, response: Response, key: SubmitKey) -> TaskCreated | JSONResponse:  # type: ignore[valid-type]
+    async def create(body: body_type, request: Request, key: SubmitKey) -> Response:  # type: ignore[valid-type]
         # The platform, the key and the headers read here, not solved as dependencies and parameters
-        # (see OptionalHeader and submit_principal).
+        # (see OptionalHeader and submit_principal), and the answer serialised here: FastAPI would
+        # validate it against response_model again (which stays, for the OpenAPI document).
         platform = platform_of(request)
         created = await tasks.submit(platform, domain, body, key, IDEMPOTENCY_KEY.read(request))
-        response.headers["Location"] = f"/api/{domain.value}/{created.id}"
+        headers = {"Location": f"/api/{domain.value}/{created.id}"}
         wait_s = tasks.preferred_wait(PREFER.read(request))
-        if wait_s is None:
-            return created
-        response.headers["Preference-Applied"] = f"wait={wait_s}"
-        ended = await tasks.wait_for_end(platform, created.id, wait_s)
+        ended = None
+        if wait_s is not None:
+            headers["Preference-Applied"] = f"wait={wait_s}"
+            ended = await tasks.wait_for_end(platform, created.id, wait_s)
         if ended is None:
-            return created
-        record = tasks.render(platform, ended, str(request.base_url))
-        headers = {name: response.headers[name] for name in ("Location", "Preference-Applied")}
-        return JSONResponse(record.model_dump(mode="json"), headers=headers)
+            return Response(created.model_dump_json(), status_code=202, headers=headers, media_type="application/json")
+        return Response(tasks.render(platform, ended, str(request.base_url)).model_dump_json(), headers=headers, media_type="application/json")
 
     @router.get(
         "/{task_id}",
