@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-ui test-deploy lock release bench openapi client lint build up down logs clean
+.PHONY: help install run test test-ui test-deploy lock release bench bench-gpu openapi client lint build up down logs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ test-deploy: $(INSTALLED) ## build every image and run the compose stack for rea
 
 bench: $(INSTALLED) ## measure throughput, latencies, faults and engines; prints JSON (BENCH_QUICK=1: small counts)
 	@$(PY) -m bench.run
+
+bench-gpu: $(INSTALLED) ## the large models at their real size on a GPU, one JSON object (BENCH_GPU_ARGS: e.g. --tiny --device cpu; see bench/gpu_wheels.sh)
+	@$(PY) -m bench.gpu $(BENCH_GPU_ARGS)
 
 openapi: $(INSTALLED) ## write openapi.json from the app
 	$(PY) -m api.openapi > openapi.json
