@@ -46,7 +46,7 @@ def assemble(model: str, models_dir: Path, device: torch.device, dtype: torch.dt
     pipeline_class = getattr(importlib.import_module("diffusers"), entry.pipeline)
     twin_dir = models_dir / (entry.weights if tiny else CATALOGUE[entry.twin or ""].weights or "")
     if tiny:
-        return pipeline_class.from_pretrained(twin_dir, torch_dtype=dtype).to(device)
+        return pipeline_class.from_pretrained(twin_dir, dtype=dtype).to(device)
     parts: dict[str, Any] = real_size.build(model, device, dtype)
     index = json.loads((twin_dir / "model_index.json").read_text())
     for name, value in index.items():
