@@ -5,7 +5,8 @@ random weights, made on the device in its dtype) with its tiny twin's tokenizers
 same classes; speed does not depend on a vocabulary's contents). Per model and dtype, at the
 catalogue's default size and steps: the time to make the weights, seconds per image or video,
 denoising iterations/s and peak device memory; images/s with 1, 2 and 4 images per call; and with
-`--compile`, the same after torch.compile of the denoiser, its compile time apart.
+`--vae-tiling`, with the VAE decoding in tiles, and with `--compile`, after torch.compile of the
+denoiser, its compile time apart.
 
 `--tiny` runs the same code on the tiny twins themselves, at their small sizes: how it is tested on
 a CPU (`python -m bench.gpu --tiny --device cpu`).
@@ -131,6 +132,11 @@ def bench_model(model: str, models_dir: Path, device: torch.device, dtypes: list
                 run["images_per_s"] = {
                     str(n): round(n / timed_call(pipe, call_arguments(entry, args.steps, n), device)["seconds"], 3) for n in args.outputs
                 }
+            vae = getattr(pipe, "vae", None)
+            if args.vae_tiling and hasattr(vae, "enable_tiling"):
+                vae.enable_tiling()  # decodes in tiles: less peak memory at large sizes, some time
+                run["vae_tiling"] = timed_call(pipe, call_arguments(entry, args.steps, 1), device)
+                vae.disable_tiling()
             if args.compile:
                 name = denoiser_name(pipe)
                 setattr(pipe, name, torch.compile(getattr(pipe, name), mode=args.compile_mode, fullgraph=False))
@@ -150,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", default="bf16,fp16")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps instead of each model's default")
     parser.add_argument("--outputs", default="1,2,4", help="images per call to measure images/s with")
+    parser.add_argument("--vae-tiling", action="store_true", help="also measure with the VAE decoding in tiles")
     parser.add_argument("--compile", action="store_true", help="also measure with torch.compile of the denoiser")
     parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"), help="where the tiny twins are (built there when missing)")

@@ -13,7 +13,7 @@ from workers.local.real_size import build, parameter_count, real_size_models
 
 def test_the_twins_run_through_the_gpu_bench_on_a_cpu(tiny_models: Path, tmp_path: Path) -> None:
     out = tmp_path / "results" / "cpu.json"
-    argv = ["--tiny", "--device", "cpu", "--dtypes", "bf16", "--models", "tiny-sdxl,tiny-wan", "--outputs", "1,2", "--models-dir", str(tiny_models), "--out", str(out)]
+    argv = ["--tiny", "--device", "cpu", "--dtypes", "bf16", "--models", "tiny-sdxl,tiny-wan", "--outputs", "1,2", "--vae-tiling", "--models-dir", str(tiny_models), "--out", str(out)]
     assert main(argv) == 0
     results = json.loads(out.read_text())
     assert results["device"] == "cpu" and results["tiny"] is True
@@ -23,6 +23,7 @@ def test_the_twins_run_through_the_gpu_bench_on_a_cpu(tiny_models: Path, tmp_pat
         assert run["one"]["steps"] == 2, "the catalogue's default steps of the twin"
     assert set(sdxl["images_per_s"]) == {"1", "2"} and all(rate > 0 for rate in sdxl["images_per_s"].values())
     assert "images_per_s" not in wan, "videos are one per call"
+    assert sdxl["vae_tiling"]["seconds"] > 0 and wan["vae_tiling"]["seconds"] > 0, "both VAEs decode in tiles"
     assert sdxl["attention"] == "AttnProcessor2_0", "diffusers' SDPA processor"
 
 
