@@ -42,18 +42,18 @@ async def current_principal(
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return await check_key(request, api_key or (bearer.credentials if bearer else None))
+    return await check_key(request, api_key, bearer)
 
 
 async def submit_principal(request: Request) -> Principal:
     """current_principal for the submit routes, the hot path: the same two security schemes read
     the headers, called here rather than solved by FastAPI as two more dependencies on every
     request, and declared in the route's OpenAPI as KEY_SECURITY."""
-    api_key, bearer = await _api_key_header(request), await _bearer(request)
-    return await check_key(request, api_key or (bearer.credentials if bearer else None))
+    return await check_key(request, await _api_key_header(request), await _bearer(request))
 
 
-async def check_key(request: Request, presented: str | None) -> Principal:
+async def check_key(request: Request, api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> Principal:
+    presented = api_key or (bearer.credentials if bearer else None)
     if not presented:
         raise AuthenticationError("Missing API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`.")
     # The platform read here, not through PlatformDep: each dependency FastAPI solves costs every request.

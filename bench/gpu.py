@@ -41,11 +41,16 @@ def now(device: torch.device) -> float:
     return time.perf_counter()
 
 
+def twin_weights(model: str, tiny: bool) -> str:
+    """The tiny model whose files a run reads: the model itself with --tiny, else its twin."""
+    entry = CATALOGUE[model]
+    return entry.weights if tiny else CATALOGUE[entry.twin or ""].weights
+
+
 def assemble(model: str, models_dir: Path, device: torch.device, dtype: torch.dtype, tiny: bool) -> Any:
     """The model's text-to-image (or -video) pipeline on `device` in `dtype`."""
-    entry = CATALOGUE[model]
-    pipeline_class = getattr(importlib.import_module("diffusers"), entry.pipeline)
-    twin_dir = models_dir / (entry.weights if tiny else CATALOGUE[entry.twin or ""].weights or "")
+    pipeline_class = getattr(importlib.import_module("diffusers"), CATALOGUE[model].pipeline)
+    twin_dir = models_dir / twin_weights(model, tiny)
     if tiny:
         return pipeline_class.from_pretrained(twin_dir, dtype=dtype).to(device)
     parts: dict[str, Any] = real_size.build(model, device, dtype)
@@ -168,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         CATALOGUE[name].twin or name if args.tiny else name for name in real_size.real_size_models()
     ]
     models = list(dict.fromkeys(models))
-    ensure_tiny_models(args.models_dir, {CATALOGUE[name].weights if args.tiny else CATALOGUE[CATALOGUE[name].twin or ""].weights for name in models})
+    ensure_tiny_models(args.models_dir, {twin_weights(name, args.tiny) for name in models})
     results: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
