@@ -4,7 +4,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -100,6 +100,23 @@ class Settings(BaseSettings):
         default_factory=list, description="Models whose components stay in RAM and move to the GPU only while they run."
     )
     compile_models: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Models whose denoiser runs under torch.compile.")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        "max-autotune-no-cudagraphs", description="torch.compile's mode for DDIFFUSION_COMPILE_MODELS."
+    )
+    compile_cache_dir: Path | None = Field(
+        None, description="torch.compile's caches (Inductor, Triton), kept across restarts; defaults to <data_dir>/compile-cache."
+    )
+    fused_qkv_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Models whose attention runs with fused QKV projections (same images, faster on large GPUs)."
+    )
+    channels_last_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Models whose UNet runs in channels-last memory format (same images, faster on tensor cores)."
+    )
+    fp8_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Models whose denoiser runs in FP8 (torchao; CUDA compute capability 8.9+): faster, with slightly different images; "
+        "such models take no LoRAs.",
+    )
     ocio_config: str | None = Field(
         None,
         description="The studio's OpenColorIO config (a path to config.ocio, or an ocio:// URI) that EXR outputs are converted "
@@ -144,7 +161,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("fetch_allowed_hosts", "webhook_allowed_hosts", "cors_origins", "ready_queues", "comfy_allowed_nodes", "cpu_offload_models", "compile_models", mode="before")
+    @field_validator("fetch_allowed_hosts", "webhook_allowed_hosts", "cors_origins", "ready_queues", "comfy_allowed_nodes", "cpu_offload_models", "compile_models",
+                     "fused_qkv_models", "channels_last_models", "fp8_models", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -161,6 +179,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_models_dir(self) -> Path:
         return (self.models_dir or self.data_dir / "models").resolve()
+
+    @cached_property
+    def resolved_compile_cache_dir(self) -> Path:
+        return (self.compile_cache_dir or self.data_dir / "compile-cache").resolve()
 
     @cached_property
     def resolved_loras_dir(self) -> Path:

@@ -9,6 +9,8 @@ import hashlib
 import inspect
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from workers.local.calls import (
 )
 from workers.local.outputs import ImageEncoder
 from workers.local.previews import latents_preview
+from workers.local.speedups import Speedups, denoiser_name
 from workers.local.weights import Log, pick_device, require_weights, worker_log
 
 LIBRARY_VERSIONS = {name: version(name) for name in ("torch", "diffusers", "transformers", "peft")}
@@ -53,7 +56,8 @@ class DiffusersImageEngine:
         self.device, self.dtype = pick_device(settings.device)
         self.cache = cache or ModelCache.for_settings(settings, self.device)
         self.cpu_offload_models = set(settings.cpu_offload_models)
-        self.compile_models = set(settings.compile_models)
+        self.speedups = Speedups.for_settings(settings)
+        self.speedups.check(self.device)
         self.encoder = ImageEncoder(settings)
         # One run at a time per process: LoRAs are loaded onto the shared, warm modules.
         self._lock = threading.Lock()
@@ -83,12 +87,9 @@ class DiffusersImageEngine:
             pipe.enable_model_cpu_offload(device=self.device)
         else:
             pipe.to(self.device)
-        if entry.name in self.compile_models:
-            denoiser = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
-            # Compiled on the first call (minutes for a large model); later calls reuse the graph.
-            setattr(pipe, denoiser, torch.compile(getattr(pipe, denoiser), mode="max-autotune-no-cudagraphs"))
+        speedups = self.speedups.apply(entry.name, pipe)
         # Requests build their scheduler from the model's own config, never from another request's.
-        return pipe, {"weights_revision": weights_revision(path), "scheduler_config": pipe.scheduler.config}
+        return pipe, {"weights_revision": weights_revision(path), "scheduler_config": pipe.scheduler.config, "speedups": speedups}
 
     def run(self, entry: ModelEntry, params: dict[str, Any], ctx: TaskContext) -> list[dict[str, Any]]:
         mode = "inpaint" if params.get("mask") else "img2img" if params.get("image") else "txt2img"
@@ -96,7 +97,8 @@ class DiffusersImageEngine:
             pipe, warm = self.pipeline(entry, mode, ctx.log)
             ctx.check_cancelled()
             params = self._schedule_for_strength(pipe, mode, params, ctx)
-            with run_guard(self.device, f"{entry.name} at {params['width']}x{params['height']}", "size or steps"):
+            with run_guard(self.device, f"{entry.name} at {params['width']}x{params['height']}", "size or steps"), \
+                    unfused_for_loras(entry, pipe, warm, bool(params.get("loras"))):  # fmt: skip
                 loras = self._apply_loras(entry, pipe, params.get("loras") or [], ctx)
                 try:
                     if params.get("scheduler"):
@@ -109,15 +111,18 @@ class DiffusersImageEngine:
         for index, image in enumerate(images):
             seed = params["seed"] + index
             height, width = image.shape[:2]
-            record = self._record(entry, pipe, warm, mode, params | {"seed": seed}, width, height)
+            record = self._record(entry, pipe, warm, mode, params | {"seed": seed}, width, height, loras=bool(loras))
             record |= {"strength": params.get("strength"), "loras": loras} | batch_of(len(images), index)
             encoded = self.encoder.image(image, params.get("output_format", "png"), params.get("quality"), record)
             outputs.append(ctx.save_output(encoded.data, encoded.content_type, colorspace=encoded.colorspace, width=width, height=height,
                                            seed=seed, reproducibility=record))  # fmt: skip
         return outputs
 
-    def _record(self, entry: ModelEntry, pipe: DiffusionPipeline, warm: WarmModel, mode: str, params: dict[str, Any], width: int, height: int) -> dict[str, Any]:
-        """The reproducibility record of an output: what every local image or video run shares."""
+    def _record(self, entry: ModelEntry, pipe: DiffusionPipeline, warm: WarmModel, mode: str, params: dict[str, Any], width: int, height: int,
+                loras: bool = False) -> dict[str, Any]:  # fmt: skip
+        """The reproducibility record of an output: what every local image or video run shares,
+        with the fast paths it ran with (a run with LoRAs runs unfused: see _apply_loras)."""
+        speedups = {name: value for name, value in warm.info["speedups"].items() if not (loras and name == "fused_qkv")}
         return {
             "model": entry.name,
             "weights": entry.weights,
@@ -133,7 +138,7 @@ class DiffusersImageEngine:
             "device": self.device,
             "dtype": str(self.dtype).removeprefix("torch."),
             "versions": LIBRARY_VERSIONS,
-        }
+        } | ({"speedups": speedups} if speedups else {})
 
     @staticmethod
     def _schedule_for_strength(pipe: DiffusionPipeline, mode: str, params: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
@@ -253,6 +258,27 @@ class QwenVLPromptProcessor:
 
             text = [widened(line) for line in text]
         return BatchFeature(dict(self.tokenizer(text, padding=padding, return_tensors=return_tensors)) | vision)
+
+
+@contextmanager
+def unfused_for_loras(entry: ModelEntry, pipe: DiffusionPipeline, warm: WarmModel, loras: bool) -> Iterator[None]:
+    """A run with LoRAs on a model whose fast paths allow them: peft wraps the separate Q, K and V
+    projections, which a fused denoiser does not call, so it runs unfused and is fused again after."""
+    speedups = warm.info["speedups"] if loras else {}
+    if "fp8" in speedups:
+        raise PlatformError(
+            f"{entry.name} runs in FP8 on this worker (DDIFFUSION_FP8_MODELS) and LoRAs cannot be applied to FP8 weights; "
+            "submit without loras, or run the model on a worker without FP8.",
+            code="lora_unsupported",
+        )
+    denoiser = getattr(pipe, denoiser_name(pipe))
+    if "fused_qkv" in speedups:
+        denoiser.unfuse_qkv_projections()
+    try:
+        yield
+    finally:
+        if "fused_qkv" in speedups:
+            denoiser.fuse_qkv_projections()
 
 
 def hand_built(pipe_class: type[DiffusionPipeline], path: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -181,10 +182,15 @@ def test_local_engines_of_a_process_share_one_budget(tiny_models: Path) -> None:
     assert cache.warm_names() == ["tiny-llm"] and cache.evictions == 1
 
 
-def test_compile_and_offload_flags_are_per_model(tiny_models: Path) -> None:
-    engine = make_engine(tiny_models, compile_models=["tiny-sd"], cpu_offload_models=["tiny-sd"])
-    compiled, _ = engine.pipeline(CATALOGUE["tiny-sd"], "txt2img")
+def test_compile_and_offload_flags_are_per_model(tiny_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for cache in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        monkeypatch.setenv(cache, "")  # restored to what it was after the test
+        monkeypatch.delenv(cache)
+    engine = make_engine(tiny_models, compile_models=["tiny-sd"], cpu_offload_models=["tiny-sd"], compile_mode="default")
+    compiled, warm = engine.pipeline(CATALOGUE["tiny-sd"], "txt2img")
     assert isinstance(compiled.unet, torch._dynamo.eval_frame.OptimizedModule)  # compiled lazily, on first call
+    assert warm.info["speedups"] == {"compile": {"mode": "default"}}  # what each output's record names
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(engine.speedups.compile_cache_dir)  # in the data dir: kept across restarts
     assert not hasattr(compiled.unet, "_hf_hook")  # offloading is for GPUs: on CPU the model simply stays put
     plain, _ = engine.pipeline(CATALOGUE["tiny-sdxl"], "txt2img")
     assert not isinstance(plain.unet, torch._dynamo.eval_frame.OptimizedModule)
