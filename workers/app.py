@@ -9,11 +9,12 @@ from typing import Any
 import redis
 import structlog
 from celery import Task, signals
+from celery.exceptions import WorkerShutdown
 
 from core.blobs import BlobStore, open_blob_store
 from core.catalogue import CATALOGUE
 from core.logs import configure_logging
-from core.queue import TASK_NAMES, make_celery, task_message
+from core.queue import TASK_NAMES, Queue, make_celery, task_message
 from core.records import Lease, StoredTask, TaskStore
 from core.redis_client import connect
 from core.settings import Settings
@@ -102,7 +103,22 @@ for task_name in TASK_NAMES.values():
 def on_worker_ready(sender: Any, **kwargs: Any) -> None:
     hostname = sender.hostname
     queues = sorted(queue.name for queue in sender.task_consumer.queues)
+    if settings.fp8_models and Queue.gpu.value in queues:
+        refuse_unrunnable_speedups()
     on_shutting_down, on_shutdown = start_heartbeat(connect(settings.redis_url_or_raise()), hostname, queues, settings)
     signals.worker_shutting_down.connect(on_shutting_down, weak=False)
     signals.worker_shutdown.connect(on_shutdown, weak=False)
     log.info("worker ready", hostname=hostname, queues=queues, models=heartbeat_models(queues, settings)[0])
+
+
+def refuse_unrunnable_speedups() -> None:
+    """Stop a gpu worker at start whose fast-path settings this machine cannot run (FP8 without an
+    Ada or Hopper GPU or without torchao), rather than failing its tasks one by one."""
+    from workers.local.speedups import Speedups
+    from workers.local.weights import pick_device
+
+    try:
+        Speedups.for_settings(settings).check(pick_device(settings.device)[0])
+    except RuntimeError as exc:
+        log.error("worker refused to start", reason=str(exc))
+        raise WorkerShutdown(1) from exc

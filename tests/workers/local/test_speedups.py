@@ -1,5 +1,6 @@
 """Per-model fast paths (workers/local/speedups.py) on the tiny twins: the same images, named in the record."""
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,12 @@ import torch
 
 from core.catalogue import CATALOGUE
 from core.errors import PlatformError
+from core.queue import Queue
+from core.settings import Settings
+from server.launcher import worker_command
 from tests.utils.context import FakeContext
 from tests.utils.loras import make_lora
+from tests.utils.platform import settings_env
 from tests.workers.local.test_image_engine import make_engine, output_image, run
 from workers.local.cache import WarmModel
 from workers.local.images import DiffusersImageEngine, unfused_for_loras
@@ -73,3 +78,10 @@ def test_a_lora_on_an_fp8_model_fails_with_what_to_do(plain: DiffusersImageEngin
     assert failure.value.code == "lora_unsupported" and "submit without loras" in str(failure.value)
     with unfused_for_loras(CATALOGUE["tiny-flux"], pipe, fp8, loras=False):
         pass  # without LoRAs it runs
+
+
+def test_a_gpu_worker_with_fp8_on_a_machine_without_it_refuses_to_start(settings: Settings) -> None:
+    fp8 = settings.model_copy(update={"fp8_models": ["tiny-flux"], "device": "cpu"})
+    worker = subprocess.run(worker_command(Queue.gpu, fp8, "fp8@test"), env=settings_env(fp8), capture_output=True, text=True, timeout=120)
+    assert worker.returncode != 0
+    assert "worker refused to start" in worker.stdout + worker.stderr and "compute capability 8.9" in worker.stdout + worker.stderr
