@@ -5,8 +5,9 @@ random weights, made on the device in its dtype) with its tiny twin's tokenizers
 same classes; speed does not depend on a vocabulary's contents). Per model and dtype, at the
 catalogue's default size and steps: the time to make the weights, seconds per image or video,
 denoising iterations/s and peak device memory; images/s with 1, 2 and 4 images per call; and with
-`--vae-tiling`, with the VAE decoding in tiles, and with `--compile`, after torch.compile of the
-denoiser, its compile time apart.
+`--vae-tiling`, with the VAE decoding in tiles; with `--vae-slicing`, a batch decoded one image at
+a time; with `--speedups`, each fast path the engine has (fused QKV, channels-last, FP8) alone; and
+with `--compile`, after torch.compile of the denoiser with those fast paths, its compile time apart.
 
 `--tiny` runs the same code on the tiny twins themselves, at their small sizes: how it is tested on
 a CPU (`python -m bench.gpu --tiny --device cpu`).
@@ -28,11 +29,12 @@ import torch
 from core.catalogue import CATALOGUE, ModelEntry
 from core.schemas import Domain
 from workers.local import real_size
+from workers.local.speedups import Speedups, denoiser_name
 from workers.local.tiny import ensure_tiny_models
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 PROMPT = "a lighthouse on a cliff at dusk, film still"
-DENOISERS = ("unet", "transformer")
+SPEEDUPS = ("fused_qkv", "channels_last", "fp8")
 
 
 def now(device: torch.device) -> float:
@@ -101,8 +103,18 @@ def timed_call(pipe: Any, arguments: dict[str, Any], device: torch.device) -> di
     return figures
 
 
-def denoiser_name(pipe: Any) -> str:
-    return next(name for name in DENOISERS if getattr(pipe, name, None) is not None)
+def speedups_for(model: str, wanted: set[str], args: argparse.Namespace) -> Speedups:
+    """The engine's fast paths, `wanted` of them for `model` (the setting a worker would have)."""
+    only = {speedup: frozenset({model} if speedup in wanted else ()) for speedup in SPEEDUPS + ("compile",)}
+    return Speedups(only["fused_qkv"], only["channels_last"], only["fp8"], only["compile"], args.compile_mode, args.compile_cache_dir)
+
+
+def undo(pipe: Any, speedup: str) -> None:
+    denoiser = getattr(pipe, denoiser_name(pipe))
+    if speedup == "fused_qkv":
+        denoiser.unfuse_qkv_projections()
+    elif speedup == "channels_last":
+        denoiser.to(memory_format=torch.contiguous_format)
 
 
 def attention(pipe: Any) -> str:
@@ -142,12 +154,24 @@ def bench_model(model: str, models_dir: Path, device: torch.device, dtypes: list
                 vae.enable_tiling()  # decodes in tiles: less peak memory at large sizes, some time
                 run["vae_tiling"] = timed_call(pipe, call_arguments(entry, args.steps, 1), device)
                 vae.disable_tiling()
+            if args.vae_slicing and hasattr(vae, "enable_slicing") and entry.domain == Domain.images:
+                vae.enable_slicing()  # decodes a batch one image at a time: less peak memory for num_outputs > 1
+                run["vae_slicing"] = timed_call(pipe, call_arguments(entry, args.steps, max(args.outputs)), device)
+                vae.disable_slicing()
+            # Each fast path alone, with the engine's own code (workers.local.speedups), undone after; FP8 last (it stays).
+            for speedup in sorted(args.speedups, key=lambda name: name == "fp8"):
+                try:
+                    applied = speedups_for(model, {speedup}, args).apply(model, pipe)
+                    run[speedup] = timed_call(pipe, call_arguments(entry, args.steps, 1), device) | {"applied": applied}
+                    undo(pipe, speedup)
+                except Exception as exc:  # e.g. no torchao build for this torch: the other figures stand
+                    run[speedup] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
             if args.compile:
-                name = denoiser_name(pipe)
-                setattr(pipe, name, torch.compile(getattr(pipe, name), mode=args.compile_mode, fullgraph=False))
+                # Compiled with every fast path asked for: the fastest this model runs on the platform.
+                applied = speedups_for(model, {*args.speedups, "compile"}, args).apply(model, pipe)
                 first = timed_call(pipe, call_arguments(entry, args.steps, 1), device)
                 compiled = timed_call(pipe, call_arguments(entry, args.steps, 1), device)
-                run["compiled"] = compiled | {"compile_s": round(first["seconds"] - compiled["seconds"], 2), "mode": args.compile_mode}
+                run["compiled"] = compiled | {"compile_s": round(first["seconds"] - compiled["seconds"], 2), "applied": applied}
             figures[dtype_name] = run
             del pipe
     return figures
@@ -163,11 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs", default="1,2,4", help="images per call to measure images/s with")
     parser.add_argument("--vae-tiling", action="store_true", help="also measure with the VAE decoding in tiles")
     parser.add_argument("--compile", action="store_true", help="also measure with torch.compile of the denoiser")
+    parser.add_argument("--vae-slicing", action="store_true", help="also measure the largest --outputs batch with the VAE decoding one image at a time")
+    parser.add_argument("--speedups", default="", help=f"also measure each of these fast paths alone: {','.join(SPEEDUPS)} (fp8 needs torchao, CUDA 8.9+)")
     parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
+    parser.add_argument("--compile-cache-dir", type=Path, default=Path("data/compile-cache"), help="torch.compile's caches (a rerun compiles from them)")
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"), help="where the tiny twins are (built there when missing)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here (e.g. bench/results/h200.json)")
     args = parser.parse_args(argv)
     args.outputs = [int(n) for n in args.outputs.split(",") if n]
+    args.speedups = [name for name in args.speedups.split(",") if name]
+    if unknown := set(args.speedups) - set(SPEEDUPS):
+        parser.error(f"unknown --speedups {', '.join(sorted(unknown))}; choose from {', '.join(SPEEDUPS)}")
     device = torch.device(args.device)
     models = [name for name in args.models.split(",") if name] or [
         CATALOGUE[name].twin or name if args.tiny else name for name in real_size.real_size_models()

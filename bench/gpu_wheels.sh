@@ -5,9 +5,10 @@
 # into .whl/ (git-ignored). The run there, from the repo's root, carrying .whl:
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
 #     && PYTHONPATH=/tmp/site:. python3 -m bench.gpu --models-dir /tmp/models --out $OUT/h200.json
+# (the full prepared command, with the engine checks, is in bench/gpu_run.sh)
 set -eu
 PY=${PY:-.venv/bin/python}
-WHEELS="diffusers pydantic pydantic-core annotated-types typing-inspection ftfy wcwidth"
+WHEELS="diffusers pydantic pydantic-core annotated-types typing-inspection ftfy wcwidth structlog"
 mkdir -p .whl
 for name in $WHEELS; do
     version=$("$PY" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
@@ -16,4 +17,8 @@ for name in $WHEELS; do
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d .whl "$name==$version"
 done
+# torchao for --speedups fp8: not in this venv (FP8 needs CUDA); its newest build, which must suit the GPU
+# machine's torch (if not, the fp8 figure is an error in the JSON and the rest of the run stands).
+"$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 -d .whl torchao
 ls -l .whl

@@ -11,12 +11,13 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import torch
 
-from core.settings import Settings
+if TYPE_CHECKING:  # bench/gpu.py uses these fast paths where pydantic-settings is not installed
+    from core.settings import Settings
 
 log = structlog.get_logger("worker")
 
@@ -39,7 +40,7 @@ class Speedups:
     compile_cache_dir: Path
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> "Speedups":
+    def for_settings(cls, settings: "Settings") -> "Speedups":
         return cls(
             frozenset(settings.fused_qkv_models),
             frozenset(settings.channels_last_models),
