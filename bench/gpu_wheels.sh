@@ -5,10 +5,11 @@
 # into .whl/ (git-ignored). The run there, from the repo's root, carrying .whl:
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
 #     && PYTHONPATH=/tmp/site:. python3 -m bench.gpu --models-dir /tmp/models --out $OUT/h200.json
-# (the full prepared command, with the engine checks, is in bench/gpu_run.sh)
+# The whole prepared run (images, videos, fast paths, the engine checks) is bench/gpu_run.sh.
 set -eu
 PY=${PY:-.venv/bin/python}
-WHEELS="diffusers pydantic pydantic-core annotated-types typing-inspection ftfy wcwidth structlog"
+# bench/gpu_engine.py runs the worker's engine too: its settings, logs and output encoders.
+WHEELS="diffusers pydantic pydantic-core annotated-types typing-inspection ftfy wcwidth structlog pydantic-settings python-dotenv OpenEXR opencolorio pypng"
 mkdir -p .whl
 for name in $WHEELS; do
     version=$("$PY" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')

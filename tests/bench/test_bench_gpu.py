@@ -52,9 +52,13 @@ def test_every_real_size_pipeline_assembles_with_its_twins_tokenizers_and_schedu
 # What the GPU machine has not (it has CUDA torch, transformers, accelerate and their dependencies; bench/gpu_wheels.sh
 # carries the rest): the bench must run without them.
 GPU_MACHINE_LACKS = ("pydantic_settings", "redis", "celery", "fastapi", "boto3", "peft", "OpenEXR", "PyOpenColorIO", "png", "imageio_ffmpeg")
-WITHOUT = f"""
-import importlib.abc, importlib.util, sys
-lacking = lambda name: name.split(".")[0] in {GPU_MACHINE_LACKS!r}
+
+
+def hiding(lacking: tuple[str, ...], module: str) -> str:
+    """A `python -c` program that runs `module`'s main as if these packages were not installed."""
+    return f"""
+import importlib, importlib.abc, importlib.util, sys
+lacking = lambda name: name.split(".")[0] in {lacking!r}
 class Lacking(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if lacking(name):
@@ -62,14 +66,13 @@ class Lacking(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Lacking())
 find_spec = importlib.util.find_spec  # how libraries probe for optional packages: absent ones are None
 importlib.util.find_spec = lambda name, package=None: None if lacking(name) else find_spec(name, package)
-import bench.gpu
-sys.exit(bench.gpu.main(sys.argv[1:]))
+sys.exit(importlib.import_module({module!r}).main(sys.argv[1:]))
 """
 
 
 def test_the_gpu_bench_runs_with_only_what_the_gpu_machine_has(tiny_models: Path, tmp_path: Path) -> None:
     argv = ["--tiny", "--device", "cpu", "--dtypes", "bf16", "--models", "tiny-sdxl", "--outputs", "1", "--speedups", "fused_qkv",
             "--models-dir", str(tiny_models), "--out", str(tmp_path / "out.json")]  # fmt: skip
-    bench = subprocess.run([sys.executable, "-c", WITHOUT, *argv], capture_output=True, text=True, timeout=300)
+    bench = subprocess.run([sys.executable, "-c", hiding(GPU_MACHINE_LACKS, "bench.gpu"), *argv], capture_output=True, text=True, timeout=300)
     assert bench.returncode == 0, bench.stderr[-2000:]
     assert json.loads((tmp_path / "out.json").read_text())["models"]["tiny-sdxl"]["bf16"]["one"]["seconds"] > 0

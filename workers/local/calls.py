@@ -1,11 +1,13 @@
 """What image and video engines share around a pipeline call: arguments the pipeline takes,
 input images, per-step progress and previews, and seeded noise."""
 
+from __future__ import annotations
+
 import inspect
 import io
 import itertools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from diffusers import (
@@ -20,7 +22,9 @@ from diffusers.configuration_utils import FrozenDict
 from PIL import Image
 
 from core.errors import InvalidInputError
-from workers.context import TaskContext
+
+if TYPE_CHECKING:  # engines know nothing of Celery or Redis: the context they are given is typed, not imported
+    from workers.context import TaskContext
 
 # The request's scheduler names (core.schemas.images.SchedulerName) → class and config overrides.
 SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {

@@ -5,6 +5,8 @@ modes (img2img, inpaint, edit) are built on the same components with `from_pipe`
 no memory. Per request there are only cheap objects: the generator and the call arguments.
 """
 
+from __future__ import annotations
+
 import hashlib
 import inspect
 import threading
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import diffusers
 import numpy as np
@@ -27,7 +29,6 @@ from transformers.utils import is_torchvision_available
 from core.catalogue import ModelEntry
 from core.errors import InvalidRequestError, PlatformError
 from core.settings import Settings
-from workers.context import TaskContext
 from workers.local.cache import ModelCache, WarmModel, run_guard
 from workers.local.calls import (
     batch_arguments,
@@ -43,6 +44,9 @@ from workers.local.outputs import ImageEncoder
 from workers.local.previews import latents_preview
 from workers.local.speedups import Speedups, denoiser_name
 from workers.local.weights import Log, pick_device, require_weights, worker_log
+
+if TYPE_CHECKING:  # engines know nothing of Celery or Redis: the context they are given is typed, not imported
+    from workers.context import TaskContext
 
 LIBRARY_VERSIONS = {name: version(name) for name in ("torch", "diffusers", "transformers", "peft")}
 

@@ -1,8 +1,10 @@
 """Transformers text engine: warm causal LMs, and vision-language models, answering chat messages."""
 
+from __future__ import annotations
+
 import math
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import transformers
@@ -21,10 +23,12 @@ from transformers import (
 
 from core.catalogue import Capability, ModelEntry
 from core.settings import Settings
-from workers.context import TaskContext
 from workers.local.cache import ModelCache, run_guard
 from workers.local.calls import open_image
 from workers.local.weights import Log, pick_device, require_weights, worker_log
+
+if TYPE_CHECKING:  # engines know nothing of Celery or Redis: the context they are given is typed, not imported
+    from workers.context import TaskContext
 
 
 class _Progress(StoppingCriteria):

@@ -10,11 +10,13 @@ config (the same resize and normalisation), with points, boxes and masks scaled 
 Sam2Processor and Sam3Processor do.
 """
 
+from __future__ import annotations
+
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,12 +28,14 @@ from transformers import AutoImageProcessor, AutoTokenizer, PreTrainedModel, ViT
 from core.catalogue import Capability, ModelEntry
 from core.schemas import EngineOutput
 from core.settings import Settings
-from workers.context import TaskContext
 from workers.local.cache import ModelCache, WarmModel, run_guard
 from workers.local.calls import open_image
 from workers.local.images import LIBRARY_VERSIONS, weights_revision
 from workers.local.outputs import ImageEncoder
 from workers.local.weights import Log, pick_device, require_weights, worker_log
+
+if TYPE_CHECKING:  # engines know nothing of Celery or Redis: the context they are given is typed, not imported
+    from workers.context import TaskContext
 
 # Upscales run tile by tile: each tile of input pixels is read with this much context around it,
 # and only the tile's own part of the result is kept, so the seams do not show and the memory a

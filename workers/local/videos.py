@@ -7,10 +7,12 @@ cache) with its text-to-video pipeline class, and its image-to-video pipeline is
 same components with `from_pipe`. Per request there are only the generator and call arguments.
 """
 
+from __future__ import annotations
+
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import imageio_ffmpeg
 import numpy as np
@@ -19,11 +21,13 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from core.catalogue import ModelEntry
-from workers.context import TaskContext
 from workers.local.cache import run_guard
 from workers.local.calls import batch_arguments, batch_of, call_arguments, in_batches, open_image, step_callback, step_reporting
 from workers.local.images import DiffusersImageEngine
 from workers.local.previews import latents_preview
+
+if TYPE_CHECKING:  # engines know nothing of Celery or Redis: the context they are given is typed, not imported
+    from workers.context import TaskContext
 
 
 class DiffusersVideoEngine(DiffusersImageEngine):
