@@ -125,7 +125,7 @@ class DiffusersImageEngine:
     def _record(self, entry: ModelEntry, pipe: DiffusionPipeline, warm: WarmModel, mode: str, params: dict[str, Any], width: int, height: int,
                 loras: bool = False) -> dict[str, Any]:  # fmt: skip
         """The reproducibility record of an output: what every local image or video run shares,
-        with the fast paths it ran with (a run with LoRAs runs unfused: see _apply_loras)."""
+        with the fast paths it ran with (a run with LoRAs runs unfused: see unfused_for_loras)."""
         speedups = {name: value for name, value in warm.info["speedups"].items() if not (loras and name == "fused_qkv")}
         return {
             "model": entry.name,
