@@ -29,6 +29,7 @@ import torch
 from core.catalogue import CATALOGUE, ModelEntry
 from core.schemas import Domain
 from workers.local import real_size
+from workers.local.calls import seeded_generator
 from workers.local.speedups import Speedups, denoiser_name
 from workers.local.tiny import ensure_tiny_models
 
@@ -72,8 +73,8 @@ def call_arguments(entry: ModelEntry, steps: int | None, outputs: int) -> dict[s
         "width": defaults["width"],
         "height": defaults["height"],
         "num_inference_steps": steps or defaults["steps"],
-        "guidance_scale": defaults["guidance"],
-        "generator": torch.Generator("cpu").manual_seed(1),
+        entry.guidance_argument: defaults["guidance"],  # what the engine passes it as (Qwen-Image: true_cfg_scale)
+        "generator": seeded_generator(1),
     } | entry.call_defaults
     if entry.domain == Domain.videos:
         return arguments | {"num_frames": defaults["num_frames"], "output_type": "np"}

@@ -26,16 +26,14 @@ from typing import Any
 import torch
 
 from bench.context import MemoryContext
-from bench.gpu import DTYPES, assemble, now, twin_weights
+from bench.gpu import DTYPES, PROMPT, assemble, call_arguments, now, twin_weights
 from core.catalogue import CATALOGUE, ModelEntry
 from core.errors import PlatformError, TaskCancelled
 from core.settings import Settings
 from workers.local.cache import free_memory, weights_bytes
-from workers.local.calls import seeded_generator
 from workers.local.images import DiffusersImageEngine
 from workers.local.tiny import ensure_tiny_models
 
-PROMPT = "a lighthouse on a cliff at dusk, film still"
 CANCEL_AT = 5
 OOM_HEADROOM = 2**30  # what the cut card leaves beyond the weights: far less than the largest size needs
 
@@ -61,13 +59,11 @@ def request(entry: ModelEntry, steps: int | None, **overrides: Any) -> dict[str,
 def overhead(engine: DiffusersImageEngine, entry: ModelEntry, steps: int | None, rounds: int, device: torch.device) -> dict[str, Any]:
     params = request(entry, steps)
     pipe, _ = engine.pipeline(entry, "txt2img")
-    bare_call = {"prompt": PROMPT, "num_inference_steps": params["steps"], entry.guidance_argument: params["guidance"],
-                 "width": params["width"], "height": params["height"], "output_type": "np", **entry.call_defaults}  # fmt: skip
 
     def bare() -> float:
         started = now(device)
-        with torch.inference_mode():
-            pipe(**bare_call, generator=seeded_generator(params["seed"]))
+        with torch.inference_mode():  # the engine's decoder output too (float pixels), seed 1 as the request's
+            pipe(**call_arguments(entry, steps, 1) | {"output_type": "np"})
         return now(device) - started
 
     def through_engine() -> float:
