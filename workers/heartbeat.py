@@ -95,6 +95,7 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
     """Beat from a thread until shutdown; returns the handlers for Celery's worker_shutting_down
     (announce the drain) and worker_shutdown (leave) signals."""
     stop = threading.Event()
+    draining = threading.Event()
 
     def loop() -> None:
         while not stop.is_set():
@@ -102,7 +103,8 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
                 models, present = heartbeat_models(queues, settings)
                 warm, loads = pool_state(client)
                 beat(client, hostname, WorkerBeat(queues=queues, models=models, present=present, warm=warm, loads=loads))
-                refresh_claims(client, hostname, warm if settings.affinity_backlog else [])
+                # A draining worker claims nothing again: its models' tasks belong to the shared queue now.
+                refresh_claims(client, hostname, warm if settings.affinity_backlog and not draining.is_set() else [])
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", error=str(exc))
             stop.wait(HEARTBEAT_S)
@@ -110,6 +112,7 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
     def on_shutting_down(**_: Any) -> None:
         # Warm shutdown: no new task is taken; the running one may finish within the drain time,
         # after which it stops at its next step and is handed back (see core.records REQUEUE).
+        draining.set()
         try:
             client.set(drain_key(hostname), time.time() + settings.drain_s, ex=int(settings.drain_s) + 600)
             release_all(client, hostname)  # tasks waiting for this worker's warm models go back to the shared queue
@@ -118,8 +121,10 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
 
     def on_shutdown(**_: Any) -> None:
         stop.set()
+        beater.join(HEARTBEAT_S)  # a beat under way may have claimed a model again while the drain began
         try:
             leave(client, hostname, queues)
+            release_all(client, hostname)
             client.delete(warm_key(os.getpid()))
         except redis.RedisError:
             pass  # Redis is gone first; the beat expires on its own
@@ -129,5 +134,6 @@ def start_heartbeat(client: redis.Redis, hostname: str, queues: list[str], setti
         release_all(client, hostname)  # and its claims: this run holds nothing warm yet
     except redis.RedisError as exc:
         log.warning("could not clear an old drain", error=str(exc))
-    threading.Thread(target=loop, name="heartbeat", daemon=True).start()
+    beater = threading.Thread(target=loop, name="heartbeat", daemon=True)
+    beater.start()
     return on_shutting_down, on_shutdown
