@@ -11,6 +11,7 @@ import torch
 
 from bench.gpu import assemble, denoiser_name, main
 from core.catalogue import CATALOGUE
+from tests.utils.hiding import hiding
 from workers.local.real_size import build, parameter_count, real_size_models
 
 
@@ -52,22 +53,6 @@ def test_every_real_size_pipeline_assembles_with_its_twins_tokenizers_and_schedu
 # What the GPU machine has not (it has CUDA torch, transformers, accelerate and their dependencies; bench/gpu_wheels.sh
 # carries the rest): the bench must run without them.
 GPU_MACHINE_LACKS = ("pydantic_settings", "redis", "celery", "fastapi", "boto3", "peft", "OpenEXR", "PyOpenColorIO", "png", "imageio_ffmpeg")
-
-
-def hiding(lacking: tuple[str, ...], module: str) -> str:
-    """A `python -c` program that runs `module`'s main as if these packages were not installed."""
-    return f"""
-import importlib, importlib.abc, importlib.util, sys
-lacking = lambda name: name.split(".")[0] in {lacking!r}
-class Lacking(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if lacking(name):
-            raise ModuleNotFoundError(f"{{name}} is not on the GPU machine", name=name)
-sys.meta_path.insert(0, Lacking())
-find_spec = importlib.util.find_spec  # how libraries probe for optional packages: absent ones are None
-importlib.util.find_spec = lambda name, package=None: None if lacking(name) else find_spec(name, package)
-sys.exit(importlib.import_module({module!r}).main(sys.argv[1:]))
-"""
 
 
 def test_the_gpu_bench_runs_with_only_what_the_gpu_machine_has(tiny_models: Path, tmp_path: Path) -> None:

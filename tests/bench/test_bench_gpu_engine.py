@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.test_bench_gpu import hiding
+from tests.utils.hiding import hiding
 
 # Carried as wheels for the worker's path (Redis and its binary, Celery, the blob store, settings, logs,
 # encoders); the rest stays missing.
