@@ -9,10 +9,13 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.catalogue import CATALOGUE, EngineKind
 from core.schemas.common import Queue
 from core.workflows import DEFAULT_ALLOWED_NODES
 
 DAY_S = 24 * 3600
+# The engines the per-model settings (offload, compile, the fast paths) act on.
+DIFFUSERS_ENGINES = (EngineKind.diffusers, EngineKind.diffusers_video)
 # Templates beside the source tree, in a checkout (core/ is one level below the repository root).
 CHECKOUT_WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "comfy_sidecar" / "workflows"
 
@@ -168,6 +171,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("cpu_offload_models", "compile_models", "fused_qkv_models", "channels_last_models", "fp8_models")
+    @classmethod
+    def _diffusers_models(cls, names: list[str]) -> list[str]:
+        # A misspelt name would otherwise be a setting that silently does nothing.
+        if unknown := [name for name in names if name not in CATALOGUE or CATALOGUE[name].engine not in DIFFUSERS_ENGINES]:
+            raise ValueError(f"{', '.join(unknown)}: not a diffusers model of the catalogue (GET /api/models lists them)")
+        return names
 
     @field_validator("blob_store")
     @classmethod

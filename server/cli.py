@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from core.schemas import Queue
 from core.settings import Settings
 from server.launcher import logs_dir, run_workers, serve
@@ -14,6 +16,20 @@ EXIT_USAGE = 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # An invalid setting is the studio's to fix: say which and why, not where in pydantic it was found.
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else ""
+            env = name if name.startswith("DDIFFUSION_") else f"DDIFFUSION_{name.upper()}"
+            print(f"ddiffusion: {env} is invalid: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="ddiffusion-server", description="deferred-diffusion platform")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="start Redis (embedded unless DDIFFUSION_REDIS_URL is set), the api and the workers")
