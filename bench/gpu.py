@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_tiny_models(args.models_dir, {twin_weights(name, args.tiny) for name in models})
     results: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "torch": torch.__version__,
+        "versions": {name: version(name) for name in ("torch", "diffusers", "transformers")},  # the GPU machine's own torch
         "tiny": args.tiny,
         "models": {},
     }

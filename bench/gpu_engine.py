@@ -44,7 +44,7 @@ from server.redis import RedisServer
 from workers.context import TaskContext
 from workers.lease import LeaseKeeper
 from workers.local.cache import free_memory, weights_bytes
-from workers.local.images import DiffusersImageEngine
+from workers.local.images import LIBRARY_VERSIONS, DiffusersImageEngine
 from workers.local.tiny import ensure_tiny_models
 from workers.runner import run_task
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [name for name in (args.model, args.second) if name]
     ensure_tiny_models(args.models_dir, {twin_weights(name, args.tiny) for name in models})
     results: dict[str, Any] = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "model": args.model,
-                               "dtype": args.dtype, "tiny": args.tiny}  # fmt: skip
+                               "dtype": args.dtype, "tiny": args.tiny, "versions": LIBRARY_VERSIONS}  # fmt: skip
     if not args.tiny:
         results["saved_s"] = {name: save_real_size(name, args.models_dir, device, DTYPES[args.dtype]) for name in models}
     settings = Settings(models_dir=args.models_dir, device=args.device, preview_every=5, data_dir=args.models_dir.parent)

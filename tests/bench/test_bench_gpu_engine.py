@@ -22,6 +22,7 @@ def test_the_engine_checks_run_on_the_twins(tiny_models: Path, tmp_path: Path) -
     bench = subprocess.run([sys.executable, "-c", hiding(ENGINE_LACKS, "bench.gpu_engine"), *argv], capture_output=True, text=True, timeout=300)
     assert bench.returncode == 0, bench.stderr[-2000:]
     results = json.loads(out.read_text())
+    assert set(results["versions"]) == {"torch", "diffusers", "transformers", "peft"}, "what the figures were measured with"
     overhead = results["overhead"]
     assert overhead["bare_s"] > 0 and overhead["worker_s"] > 0  # the script checks each task's record says succeeded
     assert overhead["ratio"] == pytest.approx(overhead["worker_s"] / overhead["bare_s"], rel=0.02)  # of the unrounded times
