@@ -281,7 +281,7 @@ def test_batch_job_cancelled_while_running_and_refused_batches_are_delivered(
         if any(task.status.value == "running" for task in batch.tasks):
             job.cancel()  # from the main thread, as a Cancel button would
 
-    base = image_request("tiny-sd", "long", width=256, height=256, steps=50)
+    base = image_request("tiny-sd", "long", width=512, height=512, steps=50)  # seconds on a CPU: the cancel lands mid-run
     requests, labels = wedge("seed", [1, 2])
     target = partial(output_path, tmp_path, "n", 1)
     job = BatchJob(
