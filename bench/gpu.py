@@ -21,7 +21,6 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import torch
 from core.catalogue import CATALOGUE, ModelEntry
 from core.schemas import Domain
 from workers.local import real_size
-from workers.local.calls import seeded_generator
+from workers.local.calls import LIBRARY_VERSIONS, seeded_generator
 from workers.local.speedups import Speedups, denoiser_name
 from workers.local.tiny import ensure_tiny_models
 
@@ -208,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_tiny_models(args.models_dir, {twin_weights(name, args.tiny) for name in models})
     results: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "versions": {name: version(name) for name in ("torch", "diffusers", "transformers")},  # the GPU machine's own torch
+        "versions": LIBRARY_VERSIONS,  # the GPU machine's own torch and transformers
         "tiny": args.tiny,
         "models": {},
     }

@@ -44,7 +44,8 @@ from server.redis import RedisServer
 from workers.context import TaskContext
 from workers.lease import LeaseKeeper
 from workers.local.cache import free_memory, weights_bytes
-from workers.local.images import LIBRARY_VERSIONS, DiffusersImageEngine
+from workers.local.calls import LIBRARY_VERSIONS
+from workers.local.images import DiffusersImageEngine
 from workers.local.tiny import ensure_tiny_models
 from workers.runner import run_task
 

@@ -22,7 +22,7 @@ def test_the_twins_run_through_the_gpu_bench_on_a_cpu(tiny_models: Path, tmp_pat
     assert main(argv) == 0
     results = json.loads(out.read_text())
     assert results["device"] == "cpu" and results["tiny"] is True
-    assert results["versions"]["torch"] == torch.__version__ and set(results["versions"]) == {"torch", "diffusers", "transformers"}
+    assert results["versions"]["torch"] == torch.__version__ and set(results["versions"]) == {"torch", "diffusers", "transformers", "peft"}
     sdxl, wan = results["models"]["tiny-sdxl"]["bf16"], results["models"]["tiny-wan"]["bf16"]
     for run in (sdxl, wan):
         assert run["materialise_s"] > 0 and run["one"]["seconds"] > 0 and run["one"]["iterations_per_s"] > 0

@@ -7,6 +7,7 @@ import inspect
 import io
 import itertools
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
@@ -25,6 +26,9 @@ from core.errors import InvalidInputError
 
 if TYPE_CHECKING:  # engines know nothing of Celery or Redis: the context they are given is typed, not imported
     from workers.context import TaskContext
+
+# What each output's reproducibility record names it was made with (and the GPU benches, what they measured).
+LIBRARY_VERSIONS = {name: version(name) for name in ("torch", "diffusers", "transformers", "peft")}
 
 # The request's scheduler names (core.schemas.images.SchedulerName) → class and config overrides.
 SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {

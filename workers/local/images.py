@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from core.errors import InvalidRequestError, PlatformError
 from core.settings import Settings
 from workers.local.cache import ModelCache, WarmModel, run_guard
 from workers.local.calls import (
+    LIBRARY_VERSIONS,
     batch_arguments,
     batch_of,
     call_arguments,
@@ -47,9 +47,6 @@ from workers.local.weights import Log, pick_device, require_weights, worker_log
 
 if TYPE_CHECKING:  # engines know nothing of Celery or Redis: the context they are given is typed, not imported
     from workers.context import TaskContext
-
-LIBRARY_VERSIONS = {name: version(name) for name in ("torch", "diffusers", "transformers", "peft")}
-
 
 class DiffusersImageEngine:
     def __init__(self, settings: Settings, cache: ModelCache | None = None) -> None:

@@ -29,8 +29,8 @@ from core.catalogue import Capability, ModelEntry
 from core.schemas import EngineOutput
 from core.settings import Settings
 from workers.local.cache import ModelCache, WarmModel, run_guard
-from workers.local.calls import open_image
-from workers.local.images import LIBRARY_VERSIONS, weights_revision
+from workers.local.calls import LIBRARY_VERSIONS, open_image
+from workers.local.images import weights_revision
 from workers.local.outputs import ImageEncoder
 from workers.local.weights import Log, pick_device, require_weights, worker_log
 
